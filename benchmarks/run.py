@@ -1,0 +1,119 @@
+"""Speed of scenariocast, as ratios against baselines measured in the same run.
+
+Run with ``make bench``. Two measurements:
+
+1. In-process update on 40-node trees (up to 3 states and 3 parents per node, 20 indicators,
+   300 readings): the median time of a forecast on a prepared model ("warm") and of loading the
+   model plus forecasting ("cold"), against a fixed NumPy workload timed in the same run (so the
+   ratio says how the engine fares on this machine today). Target: under 50 ms.
+2. Wall time of ``scenariocast forecast --json`` on the demo tree and its imported evidence,
+   against ``python -c "import pandas"`` in the same environment, runs interleaved.
+   Target: at most 2x.
+
+These are figures to read, not assertions: the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from scenariocast.engines.exact import ExactModel
+from scenariocast.evidence.likelihood import logsumexp
+from scenariocast.testing import random_readings, random_tree
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+FAR = dt.date(2100, 1, 1)
+
+
+def median_time(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``fn`` in seconds."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def numpy_baseline() -> None:
+    """A fixed NumPy workload of about the engine's kind: 300 log-sum-exps over 3^6 tables."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3,) * 6)
+    for _ in range(300):
+        logsumexp(a, axis=0)
+
+
+def in_process() -> list[str]:
+    lines = []
+    base = median_time(numpy_baseline, 30)
+    warm, cold, cliques = [], [], []
+    for seed in range(5):
+        tree = random_tree(seed, 40, n_indicators=20, max_indicator_nodes=2)
+        readings = random_readings(tree, 300, seed)
+        model = ExactModel(tree)
+        model.forecast(readings, as_of=FAR)
+        warm.append(median_time(lambda m=model, r=readings: m.forecast(r, as_of=FAR), 10))
+        cold.append(median_time(lambda t=tree, r=readings: ExactModel(t).forecast(r, as_of=FAR), 5))
+        cliques.append(max(len(c) for c in model.jt.cliques))
+    w, c = statistics.median(warm), statistics.median(cold)
+    lines.append(
+        f"in-process, 40-node trees (5 seeds, largest clique {min(cliques)}-{max(cliques)} nodes):"
+    )
+    lines.append(f"  NumPy baseline workload      {1000 * base:7.1f} ms")
+    lines.append(
+        f"  forecast, prepared model     {1000 * w:7.1f} ms  = {w / base:5.1f}x baseline"
+        "  (target < 50 ms)"
+    )
+    lines.append(f"  model build + forecast       {1000 * c:7.1f} ms  = {c / base:5.1f}x baseline")
+    return lines
+
+
+def cli() -> list[str]:
+    tree = ROOT / "scenarios" / "nk-2026.yaml"
+    csv = ROOT / "scenarios" / "evidence" / "nk-indicators-2023-2025.csv"
+    if not tree.exists():
+        tree, csv = ROOT / "scenarios" / "example-harvest.yaml", None
+    sc = str(BIN / "scenariocast")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "SCENARIOCAST_DB": str(Path(tmp) / "bench.db")}
+        if csv is not None:
+            subprocess.run(
+                [sc, "import", str(csv)], cwd=ROOT, env=env, check=True, capture_output=True
+            )
+        forecast_cmd = [sc, "forecast", str(tree), "--json"]
+        pandas_cmd = [sys.executable, "-c", "import pandas"]
+        for cmd in (forecast_cmd, pandas_cmd):  # warm the file cache
+            subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+        f_times, p_times = [], []
+        for _ in range(9):
+            for cmd, out in ((forecast_cmd, f_times), (pandas_cmd, p_times)):
+                t0 = time.perf_counter()
+                subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+                out.append(time.perf_counter() - t0)
+    f, p = statistics.median(f_times), statistics.median(p_times)
+    return [
+        f"command line, {tree.name} with its evidence (9 interleaved runs, medians):",
+        f"  python -c 'import pandas'    {1000 * p:7.0f} ms",
+        f"  scenariocast forecast --json {1000 * f:7.0f} ms  = {f / p:4.2f}x the pandas floor"
+        "  (target <= 2x)",
+    ]
+
+
+def main() -> None:
+    for line in [*in_process(), "", *cli()]:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Analyses on results: what moved a forecast (and later comparison, scoring, sensitivity)."""

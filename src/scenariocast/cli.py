@@ -1,0 +1,420 @@
+"""The scenariocast command line: parse, call the library, print, map errors to exit codes.
+
+Exit codes: 0 success; 1 a problem with the input (one line per problem on stderr, no
+traceback); 2 wrong usage. Nothing here computes: every command calls the library.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from scenariocast import __version__
+from scenariocast.errors import ProblemsError, ScenariocastError
+
+if TYPE_CHECKING:
+    from scenariocast.evidence.catalog import Catalog
+    from scenariocast.ledger import Ledger
+
+app = typer.Typer(
+    name="scenariocast",
+    help="Scenario trees, an evidence ledger and Bayesian updating for forecasters.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="SCENARIOCAST_DB",
+        help="Ledger: a SQLite file or any SQLAlchemy URL (default: see `scenariocast info`).",
+    ),
+]
+ScenariosOption = Annotated[
+    Path,
+    typer.Option(
+        "--scenarios",
+        envvar="SCENARIOCAST_SCENARIOS",
+        help="Folder of scenario trees whose indicators and sources readings are checked against.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+GivenOption = Annotated[
+    list[str] | None,
+    typer.Option("--given", "-g", help="Assume NODE=STATE (repeatable).", metavar="NODE=STATE"),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Count only readings observed on or before this day (YYYY-MM-DD)."
+    ),
+]
+TreeArgument = Annotated[Path, typer.Argument(help="A scenario file (YAML).", show_default=False)]
+
+
+def _fail(lines: list[str]) -> None:
+    for line in lines:
+        typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(code=1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn scenariocast errors into one line per problem on stderr and exit code 1."""
+    try:
+        yield
+    except ProblemsError as exc:
+        head = f"{exc.subject}: " if exc.subject else ""
+        n = len(exc.problems)
+        lines = [f"{head}{exc.kind} ({n} problem{'s' if n != 1 else ''})"] if n > 1 else []
+        _fail(lines + (exc.lines() if n > 1 else [str(exc)]))
+    except ScenariocastError as exc:
+        _fail([str(exc)])
+
+
+def _ledger(db: str | None) -> Ledger:
+    from scenariocast.ledger import Ledger
+
+    return Ledger(db)
+
+
+def _catalog(scenarios: Path) -> Catalog:
+    from scenariocast.evidence.catalog import Catalog
+
+    return Catalog.from_dir(scenarios)
+
+
+def _as_of(text: str | None) -> dt.date | None:
+    from scenariocast.evidence.readings import parse_day
+
+    return parse_day(text) if text else None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scenariocast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Scenario trees, an evidence ledger and Bayesian updating for forecasters."""
+
+
+@app.command()
+def validate(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Scenario files (default: every *.yaml in --scenarios).", show_default=False
+        ),
+    ] = None,
+    scenarios: ScenariosOption = Path("scenarios"),
+) -> None:
+    """Check scenario files and report every problem, with file, field and line."""
+    from scenariocast.spec.load import load_tree
+
+    paths = list(files or sorted(scenarios.glob("*.yaml")))
+    if not paths:
+        _fail([f"no scenario files given and none in {scenarios}/"])
+    problems: list[str] = []
+    for path in paths:
+        try:
+            tree = load_tree(path)
+        except ProblemsError as exc:
+            problems.extend(exc.lines())
+            continue
+        typer.echo(
+            f"ok: {path} ({tree.id}: {len(tree.nodes)} nodes, {len(tree.outcomes)} outcomes, "
+            f"{len(tree.indicators)} indicators)"
+        )
+    if problems:
+        _fail(problems)
+
+
+@app.command()
+def show(tree: TreeArgument) -> None:
+    """Show a tree: nodes, outcomes, indicators and sources."""
+    from scenariocast.report.text import render_tree
+    from scenariocast.spec.load import load_tree
+
+    with _errors():
+        typer.echo(render_tree(load_tree(tree)))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the scenario file format."""
+    from scenariocast.spec.model import ScenarioTree
+
+    _print_json(ScenarioTree.model_json_schema())
+
+
+@app.command()
+def info(db: DbOption = None, scenarios: ScenariosOption = Path("scenarios")) -> None:
+    """Show the version, where the ledger is, and the trees found."""
+    with _errors():
+        ledger = _ledger(db)
+        readings = ledger.readings()
+        typer.echo(f"scenariocast {__version__}")
+        typer.echo(f"ledger: {ledger.location}")
+        retracted = sum(r.retracted for r in readings)
+        typer.echo(f"readings: {len(readings)} ({retracted} retracted)")
+        typer.echo(f"scenarios: {scenarios.resolve()}")
+        for path in sorted(scenarios.glob("*.yaml")):
+            typer.echo(f"  {path.name}")
+
+
+@app.command()
+def observe(
+    indicator: Annotated[str, typer.Argument(help="Indicator name, as in the scenario files.")],
+    value: Annotated[
+        str, typer.Argument(help="The value as reported (a number, yes/no, a category).")
+    ],
+    on: Annotated[str, typer.Option("--on", help="Observed: a day, month, year or period (A/B).")],
+    source: Annotated[str, typer.Option("--source", help="Source name, as in the scenario files.")],
+    location: Annotated[str | None, typer.Option(help="Where it was observed.")] = None,
+    note: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Unit as reported.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Source address.")] = None,
+    links: Annotated[
+        int | None, typer.Option("--links", help="Id of an earlier reading of the same event.")
+    ] = None,
+    db: DbOption = None,
+    scenarios: ScenariosOption = Path("scenarios"),
+) -> None:
+    """Record one reading in the ledger."""
+    with _errors():
+        reading = _ledger(db).observe(
+            indicator,
+            value,
+            observed=on,
+            source=source,
+            unit=unit,
+            location=location,
+            note=note,
+            source_url=url,
+            links=links,
+            catalog=_catalog(scenarios),
+        )
+        typer.echo(
+            f"recorded reading #{reading.id}: {indicator} = {value} ({reading.observed}, {source})"
+        )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV of readings.", show_default=False)],
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="Mapping of the CSV's indicators, units and sources "
+            "(default: mapping.yaml beside the CSV)."
+        ),
+    ] = None,
+    db: DbOption = None,
+    scenarios: ScenariosOption = Path("scenarios"),
+) -> None:
+    """Import a CSV of readings: every row or none; every bad row is reported with its line."""
+    with _errors():
+        report = _ledger(db).import_csv(file, catalog=_catalog(scenarios), mapping_path=mapping)
+        typer.echo(f"imported {len(report.imported)} readings from {file}")
+        if report.mapping_path:
+            typer.echo(f"mapping: {report.mapping_path}")
+        if report.skipped_duplicates:
+            typer.echo(
+                f"already in the ledger, not added again: {len(report.skipped_duplicates)} rows"
+            )
+        for line, name, reason in report.skipped_unused:
+            typer.echo(f"not imported: line {line}: {name}: {reason}")
+
+
+@app.command()
+def evidence(
+    as_json: JsonOption = False,
+    indicator: Annotated[str | None, typer.Option(help="Only this indicator.")] = None,
+    db: DbOption = None,
+) -> None:
+    """List the ledger's readings, retracted ones included and marked."""
+    from scenariocast.report.text import render_readings
+
+    with _errors():
+        readings = _ledger(db).readings(indicator=indicator)
+        if as_json:
+            _print_json([_reading_dict(r) for r in readings])
+        else:
+            typer.echo(render_readings(readings) if readings else "the ledger has no readings")
+
+
+def _reading_dict(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "indicator": r.indicator,
+        "value": r.value,
+        "unit": r.unit,
+        "observed": str(r.observed),
+        "location": r.location,
+        "source": r.source,
+        "source_url": r.source_url,
+        "note": r.note,
+        "links": r.links,
+        "entered_at": r.entered_at.isoformat() if r.entered_at else None,
+        "entered_by": r.entered_by,
+        "retracted": r.retracted,
+        "retraction_reason": r.retraction_reason,
+    }
+
+
+@app.command()
+def retract(
+    reading_id: Annotated[int, typer.Argument(metavar="ID", help="The reading's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it no longer counts.")],
+    db: DbOption = None,
+) -> None:
+    """Retract a reading: it stops counting but stays in the ledger with the reason."""
+    with _errors():
+        r = _ledger(db).retract(reading_id, reason=reason)
+        typer.echo(f"retracted reading #{r.id} ({r.indicator} = {r.value}): {reason}")
+
+
+@app.command()
+def forecast(
+    tree: TreeArgument,
+    given: GivenOption = None,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Update the tree on the ledger's evidence; print outcomes, priors and top scenarios."""
+    from scenariocast.api import forecast as run
+    from scenariocast.api import parse_given
+    from scenariocast.report.text import render_forecast
+
+    with _errors():
+        result = run(tree, _ledger(db), given=parse_given(given or []), as_of=_as_of(as_of))
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            typer.echo(render_forecast(result))
+
+
+@app.command()
+def explain(
+    tree: TreeArgument,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only this outcome, with every reading.")
+    ] = None,
+    given: GivenOption = None,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    top: Annotated[int, typer.Option(help="Readings shown per outcome.")] = 5,
+    db: DbOption = None,
+) -> None:
+    """Each reading's contribution to each outcome, in log-odds, in the order observed."""
+    from scenariocast.api import explain as run
+    from scenariocast.api import parse_given
+    from scenariocast.report.text import render_explanation
+
+    with _errors():
+        expl = run(
+            tree,
+            _ledger(db),
+            given=parse_given(given or []),
+            as_of=_as_of(as_of),
+            outcomes=[outcome] if outcome else None,
+        )
+        if as_json:
+            _print_json(expl.to_dict())
+        else:
+            typer.echo(render_explanation(expl, outcome=outcome, top=top))
+
+
+@app.command()
+def history(
+    as_json: JsonOption = False,
+    tree: Annotated[str | None, typer.Option(help="Only this tree id.")] = None,
+    db: DbOption = None,
+) -> None:
+    """List the forecasts made so far (snapshots), oldest first."""
+    from scenariocast.report.text import table
+
+    with _errors():
+        snaps = _ledger(db).history(tree)
+        if as_json:
+            _print_json([_snapshot_dict(s) for s in snaps])
+            return
+        if not snaps:
+            typer.echo("no forecasts recorded yet")
+            return
+        rows = [
+            [
+                s.id,
+                s.created_at.strftime("%Y-%m-%d %H:%M"),
+                s.tree_id,
+                s.engine,
+                s.as_of,
+                s.n_readings,
+                s.readings_hash[:10],
+                s.tree_hash[:10],
+                ", ".join(f"{k} {100 * v:.1f}%" for k, v in s.payload.get("outcomes", {}).items()),
+            ]
+            for s in snaps
+        ]
+        typer.echo(
+            table(
+                [
+                    "id",
+                    "when",
+                    "tree",
+                    "engine",
+                    "as of",
+                    "readings",
+                    "evidence",
+                    "tree hash",
+                    "outcomes",
+                ],
+                rows,
+            )
+        )
+
+
+def _snapshot_dict(s: Any) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "created_at": s.created_at.isoformat(),
+        "tree": s.tree_id,
+        "tree_hash": s.tree_hash,
+        "engine": s.engine,
+        "as_of": str(s.as_of),
+        "given": s.given,
+        "n_readings": s.n_readings,
+        "readings_hash": s.readings_hash,
+        "probabilities": s.payload,
+    }
+
+
+def main() -> None:
+    """Entry point of the ``scenariocast`` command."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

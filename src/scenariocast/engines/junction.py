@@ -1,0 +1,245 @@
+"""Exact inference on a product of factors by a junction tree, in log space.
+
+Variables are integers ``0..n-1`` with given cardinalities; a factor is a scope (tuple of
+variables) and an array of log values with one axis per scope variable. The tree is built once
+per structure from the elimination order (greedy min-fill), so it never enumerates the joint
+state space: the cost grows with the size of the largest clique, not with the number of
+complete scenarios.
+
+Clique ``i`` is formed when variable ``order[i]`` is eliminated; its axes are
+``(order[i], *separator)`` and its separator with its parent is everything but ``order[i]``.
+Children are always eliminated before their parent, so one pass over the cliques in order is the
+upward (collect) pass and the reverse order is the downward (distribute) pass.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scenariocast.evidence.likelihood import logsumexp
+
+FloatArray = NDArray[np.float64]
+Factor = tuple[tuple[int, ...], FloatArray]
+
+
+def _elimination_order(n: int, adj: list[set[int]], cards: Sequence[int]) -> list[int]:
+    adj = [set(a) for a in adj]
+    remaining = set(range(n))
+    order: list[int] = []
+    while remaining:
+        best: tuple[int, float, int] | None = None
+        for v in remaining:
+            nb = adj[v]
+            fill = sum(1 for a, b in itertools.combinations(nb, 2) if b not in adj[a])
+            weight = float(np.prod([cards[u] for u in nb])) * cards[v]
+            key = (fill, weight, v)
+            if best is None or key < best:
+                best = key
+        assert best is not None
+        v = best[2]
+        for a, b in itertools.combinations(adj[v], 2):
+            adj[a].add(b)
+            adj[b].add(a)
+        for u in adj[v]:
+            adj[u].discard(v)
+        adj[v] = set()
+        remaining.discard(v)
+        order.append(v)
+    return order
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """Clique beliefs (unnormalised log joint over each clique) after sum-product."""
+
+    jt: JunctionTree
+    beliefs: tuple[FloatArray, ...]
+    log_z: float
+
+    def marginal(self, var: int) -> FloatArray:
+        """Normalised marginal distribution of ``var``."""
+        i = self.jt.clique_of[var]
+        b = self.beliefs[i]
+        lm = logsumexp(b, axis=tuple(range(1, b.ndim))) if b.ndim > 1 else b
+        return np.exp(lm - logsumexp(lm))
+
+    def joint(self, scope: Sequence[int]) -> FloatArray:
+        """Normalised joint distribution of ``scope`` (which must lie within one clique)."""
+        i = self.jt.home(scope)
+        axes = self.jt.cliques[i]
+        b = self.beliefs[i]
+        drop = tuple(k for k, v in enumerate(axes) if v not in scope)
+        lm = logsumexp(b, axis=drop) if drop else b
+        kept = [v for v in axes if v in scope]
+        lm = np.transpose(lm, [kept.index(v) for v in scope])
+        return np.exp(lm - logsumexp(lm))
+
+
+class JunctionTree:
+    """A junction tree for factors over the given scopes."""
+
+    def __init__(self, cards: Sequence[int], scopes: Iterable[Sequence[int]]) -> None:
+        self.cards = tuple(int(c) for c in cards)
+        n = len(self.cards)
+        adj: list[set[int]] = [set() for _ in range(n)]
+        for scope in scopes:
+            for a, b in itertools.combinations(set(scope), 2):
+                adj[a].add(b)
+                adj[b].add(a)
+        self.order = _elimination_order(n, adj, self.cards)
+        self.position = {v: i for i, v in enumerate(self.order)}
+        # replay the elimination to get each clique
+        work = [set(a) for a in adj]
+        cliques: list[tuple[int, ...]] = []
+        for v in self.order:
+            sep = sorted(work[v], key=lambda u: self.position[u])
+            cliques.append((v, *sep))
+            for a, b in itertools.combinations(work[v], 2):
+                work[a].add(b)
+                work[b].add(a)
+            for u in work[v]:
+                work[u].discard(v)
+        self.cliques = tuple(cliques)
+        self.parent: tuple[int | None, ...] = tuple(
+            self.position[c[1]] if len(c) > 1 else None for c in cliques
+        )
+        children: list[list[int]] = [[] for _ in range(n)]
+        for i, p in enumerate(self.parent):
+            if p is not None:
+                children[p].append(i)
+        self.children = tuple(tuple(c) for c in children)
+        self.clique_of = {v: i for i, v in enumerate(self.order)}
+        self.shapes = tuple(tuple(self.cards[v] for v in c) for c in cliques)
+        # how a separator message (axes c[1:]) broadcasts into the parent clique
+        self._sep_in_parent: list[tuple[tuple[int, ...], tuple[int, ...]] | None] = []
+        for i, p in enumerate(self.parent):
+            if p is None:
+                self._sep_in_parent.append(None)
+            else:
+                self._sep_in_parent.append(self._placement(self.cliques[i][1:], p))
+
+    def home(self, scope: Sequence[int]) -> int:
+        """The clique that holds every variable of ``scope``."""
+        if not scope:
+            raise ValueError("empty scope")
+        i = min(self.position[v] for v in scope)
+        if not set(scope) <= set(self.cliques[i]):
+            raise ValueError(f"scope {tuple(scope)} is not within one clique")
+        return i
+
+    def _placement(
+        self, scope: Sequence[int], clique: int
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Transpose and reshape that broadcast an array over ``scope`` into ``clique``."""
+        axes = self.cliques[clique]
+        present = sorted(scope, key=axes.index)
+        perm = tuple(list(scope).index(v) for v in present)
+        shape = tuple(self.cards[v] if v in scope else 1 for v in axes)
+        return perm, shape
+
+    def _place(self, values: FloatArray, scope: Sequence[int], clique: int) -> FloatArray:
+        perm, shape = self._placement(scope, clique)
+        return np.transpose(values, perm).reshape(shape)
+
+    def potentials(self, factors: Iterable[Factor]) -> list[FloatArray]:
+        """Sum the log factors into clique potentials."""
+        psi = [np.zeros(s) for s in self.shapes]
+        for scope, values in factors:
+            i = self.home(scope)
+            psi[i] = psi[i] + self._place(values, scope, i)
+        return psi
+
+    def _up(self, psi: list[FloatArray], reduce: str) -> tuple[list[FloatArray], float]:
+        """Upward pass; returns each clique's outgoing message and the total (log Z or max)."""
+        msgs: list[FloatArray] = []
+        total = 0.0
+        for i in range(len(self.cliques)):
+            m = logsumexp(psi[i], axis=0) if reduce == "sum" else np.max(psi[i], axis=0)
+            msgs.append(m)
+            p = self.parent[i]
+            if p is None:
+                total += float(m)
+            else:
+                placement = self._sep_in_parent[i]
+                assert placement is not None
+                psi[p] = psi[p] + np.transpose(m, placement[0]).reshape(placement[1])
+        return msgs, total
+
+    def calibrate(self, factors: Iterable[Factor]) -> Calibrated:
+        """Sum-product: clique beliefs and the log normalising constant."""
+        psi = self.potentials(factors)
+        msgs, log_z = self._up(psi, "sum")
+        beliefs = list(psi)
+        with np.errstate(invalid="ignore"):
+            for i in reversed(range(len(self.cliques))):
+                for c in self.children[i]:
+                    placement = self._sep_in_parent[c]
+                    assert placement is not None
+                    up = np.transpose(msgs[c], placement[0]).reshape(placement[1])
+                    cavity = np.where(np.isneginf(up), -np.inf, beliefs[i] - up)
+                    keep = set(self.cliques[c][1:])
+                    drop = tuple(k for k, v in enumerate(self.cliques[i]) if v not in keep)
+                    down = logsumexp(cavity, axis=drop) if drop else cavity
+                    # down has the parent's order of the separator; put it in the child's order
+                    sep_parent_order = [v for v in self.cliques[i] if v in keep]
+                    child_sep = self.cliques[c][1:]
+                    down = np.transpose(down, [sep_parent_order.index(v) for v in child_sep])
+                    beliefs[c] = psi[c] + down.reshape((1, *down.shape))
+        return Calibrated(self, tuple(beliefs), log_z)
+
+    def top_k(self, factors: Iterable[Factor], k: int) -> list[tuple[tuple[int, ...], float]]:
+        """The ``k`` most probable complete assignments and their unnormalised log scores.
+
+        Best-first search over assignments in reverse elimination order. The max-product
+        upward messages give, for any partial assignment, the exact score of its best
+        completion, so assignments come off the queue in order of score.
+        """
+        own = self.potentials(factors)  # each clique's own factors, without messages
+        psi = [a.copy() for a in own]
+        msgs, best_total = self._up(psi, "max")
+        if not np.isfinite(best_total):
+            return []
+        n = len(self.cliques)
+        roots = [i for i in range(n) if self.parent[i] is None]
+        # a partial assignment is (values by var, frontier score); the frontier is the set of
+        # unassigned cliques whose parent is assigned (or roots)
+        counter = itertools.count()
+        start_value = sum(float(msgs[r]) for r in roots)
+        heap: list[tuple[float, int, int, tuple[int, ...]]] = [
+            (-start_value, next(counter), n - 1, ())
+        ]
+        # assignment tuple holds values of order[n-1], order[n-2], ... (reverse elimination)
+        results: list[tuple[tuple[int, ...], float]] = []
+        while heap and len(results) < k:
+            neg, _, nxt, assigned = heapq.heappop(heap)
+            score = -neg
+            if nxt < 0:
+                values = [0] * n
+                for j, val in enumerate(assigned):
+                    values[self.order[n - 1 - j]] = val
+                results.append((tuple(values), score))
+                continue
+            clique = self.cliques[nxt]
+            sep_vals = tuple(assigned[n - 1 - self.position[v]] for v in clique[1:])
+            m_here = float(msgs[nxt][sep_vals]) if sep_vals else float(msgs[nxt])
+            for val in range(self.cards[clique[0]]):
+                full = (val, *sep_vals)
+                gain = float(own[nxt][full])
+                if not np.isfinite(gain):
+                    continue
+                for c in self.children[nxt]:
+                    cv = tuple(
+                        val if v == clique[0] else assigned[n - 1 - self.position[v]]
+                        for v in self.cliques[c][1:]
+                    )
+                    gain += float(msgs[c][cv])
+                new = score - m_here + gain
+                if np.isfinite(new):
+                    heapq.heappush(heap, (-new, next(counter), nxt - 1, (*assigned, val)))
+        return results

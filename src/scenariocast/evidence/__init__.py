@@ -1,0 +1,1 @@
+"""Readings and what they mean as evidence: dates, which readings count, likelihoods."""

@@ -1,0 +1,162 @@
+"""Which readings the ledger accepts: the indicators and sources of the scenario trees.
+
+Readings belong to indicators, not to trees: an indicator defined in several trees is one
+indicator, and the trees must agree on what it is (its kind and categories).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from scenariocast.errors import Problem, ReadingError, SpecError, did_you_mean
+from scenariocast.evidence.values import parse_value
+from scenariocast.spec.load import load_tree
+from scenariocast.spec.tree import Tree
+
+
+@dataclass(frozen=True)
+class IndicatorInfo:
+    """What a reading of an indicator must look like, and the trees that define it."""
+
+    name: str
+    kind: str
+    categories: tuple[str, ...] | None
+    unit: str | None
+    trees: tuple[str, ...]
+
+
+class Catalog:
+    """The indicators and sources that readings may name.
+
+    Parameters
+    ----------
+    indicators
+        Indicator name -> :class:`IndicatorInfo`.
+    sources
+        Source name -> the ids of the trees that define it.
+    """
+
+    def __init__(
+        self,
+        indicators: Mapping[str, IndicatorInfo],
+        sources: Mapping[str, tuple[str, ...]],
+    ) -> None:
+        self._indicators = MappingProxyType(dict(indicators))
+        self._sources = MappingProxyType(dict(sources))
+
+    @property
+    def indicators(self) -> Mapping[str, IndicatorInfo]:
+        """Indicator name -> :class:`IndicatorInfo`."""
+        return self._indicators
+
+    @property
+    def sources(self) -> Mapping[str, tuple[str, ...]]:
+        """Source name -> the ids of the trees that define it."""
+        return self._sources
+
+    @classmethod
+    def from_trees(cls, trees: Iterable[Tree]) -> Catalog:
+        """The union of the trees' indicators and sources.
+
+        Raises
+        ------
+        SpecError
+            If two trees define one indicator with a different kind or different categories
+            (one problem per disagreement, naming both trees).
+        """
+        indicators: dict[str, IndicatorInfo] = {}
+        sources: dict[str, tuple[str, ...]] = {}
+        problems: list[Problem] = []
+        for tree in trees:
+            where = str(tree.path) if tree.path is not None else None
+            for name, ind in tree.spec.indicators.items():
+                cats = tuple(ind.categories) if ind.categories is not None else None
+                known = indicators.get(name)
+                if known is None:
+                    indicators[name] = IndicatorInfo(name, ind.kind, cats, ind.unit, (tree.id,))
+                    continue
+                if known.kind != ind.kind or known.categories != cats:
+                    theirs = _describe(known.kind, known.categories)
+                    ours = _describe(ind.kind, cats)
+                    problems.append(
+                        Problem(
+                            f"indicator '{name}' is {ours} in tree '{tree.id}' but {theirs} "
+                            f"in tree '{known.trees[0]}'; one indicator must mean one thing",
+                            file=where,
+                            path=("indicators", name),
+                        )
+                    )
+                    continue
+                indicators[name] = IndicatorInfo(
+                    name,
+                    known.kind,
+                    known.categories,
+                    known.unit or ind.unit,
+                    (*known.trees, tree.id),
+                )
+            for src in tree.sources:
+                sources[src] = (*sources.get(src, ()), tree.id)
+        if problems:
+            raise SpecError(problems, subject="scenario trees disagree")
+        return cls(indicators, sources)
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> Catalog:
+        """Load every ``*.yaml`` directly in the folder ``path`` (not its subfolders).
+
+        Raises
+        ------
+        ReadingError
+            If the folder holds no scenario tree.
+        SpecError
+            If a tree does not validate, or two trees disagree on an indicator.
+        """
+        folder = Path(path)
+        files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+        files = [f for f in files if f.is_file()]
+        if not files:
+            raise ReadingError(f"no scenario trees in {folder} to check readings against")
+        return cls.from_trees(load_tree(f) for f in files)
+
+    def check(self, indicator: str, value: str, source: str) -> None:
+        """Check that a reading names a known indicator and source and has a valid value.
+
+        Raises
+        ------
+        ReadingError
+            For an unknown indicator or source (with the closest known name), or a value that
+            does not parse for the indicator's kind (prefixed with the indicator's name).
+        """
+        info = self._indicators.get(indicator)
+        if info is None:
+            raise ReadingError(
+                f"unknown indicator '{indicator}'{did_you_mean(indicator, self._indicators)}"
+                + _known("indicators", self._indicators)
+            )
+        if source not in self._sources:
+            raise ReadingError(
+                f"unknown source '{source}'{did_you_mean(source, self._sources)}"
+                + _known("sources", self._sources)
+            )
+        try:
+            parse_value(info.kind, value, info.categories)
+        except ReadingError as exc:
+            raise ReadingError(f"{indicator}: {exc}") from None
+
+
+def _describe(kind: str, categories: tuple[str, ...] | None) -> str:
+    if categories is None:
+        return kind
+    return f"{kind} ({', '.join(categories)})"
+
+
+def _known(what: str, names: Iterable[str]) -> str:
+    listed = sorted(names)
+    if not listed:
+        return f"; the scenario trees define no {what}"
+    if len(listed) > 12:
+        return ""
+    return f"; known {what}: {', '.join(listed)}"

@@ -1,0 +1,97 @@
+"""A reading of an indicator as it was reported, and its observed date.
+
+An observed date is a day (``2025-10-26``), a month (``2025-11``), a year (``2023``) or a period
+between two of those (``2023-01/2023-06``). It is kept as written, with the first and last day
+it covers.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from scenariocast.errors import ReadingError
+
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def _bounds(text: str) -> tuple[dt.date, dt.date]:
+    if m := _DAY.match(text):
+        d = dt.date(int(m[1]), int(m[2]), int(m[3]))
+        return d, d
+    if m := _MONTH.match(text):
+        y, mo = int(m[1]), int(m[2])
+        return dt.date(y, mo, 1), dt.date(y, mo, calendar.monthrange(y, mo)[1])
+    if m := _YEAR.match(text):
+        y = int(m[1])
+        return dt.date(y, 1, 1), dt.date(y, 12, 31)
+    raise ValueError(text)
+
+
+@dataclass(frozen=True, order=True)
+class ObservedDate:
+    """When a reading was observed: a day, a month, a year or a period."""
+
+    end: dt.date
+    start: dt.date
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> ObservedDate:
+        """Parse ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY`` or ``A/B`` with A and B of those forms."""
+        raw = str(text).strip()
+        try:
+            if "/" in raw:
+                a, b = raw.split("/", 1)
+                start, _ = _bounds(a.strip())
+                _, end = _bounds(b.strip())
+            else:
+                start, end = _bounds(raw)
+        except ValueError:
+            raise ReadingError(
+                f"date '{raw}' is not a day (2025-10-26), a month (2025-10), a year (2025) "
+                "or a period (2025-01/2025-06)"
+            ) from None
+        if end < start:
+            raise ReadingError(f"period '{raw}' ends before it starts")
+        return cls(end=end, start=start, text=raw)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_day(text: str) -> dt.date:
+    """Parse a single day ``YYYY-MM-DD`` (for --as-of and similar options)."""
+    try:
+        return dt.date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ReadingError(f"'{text}' is not a date of the form YYYY-MM-DD") from None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reported reading of an indicator, as stored in the ledger.
+
+    ``value`` is kept as reported (text): a number for continuous and count indicators,
+    ``yes``/``no`` (or ``1``/``0``, ``true``/``false``) for binary ones, a category name for
+    categorical ones. ``links`` names an earlier reading of the same event (the two count once).
+    """
+
+    id: int
+    indicator: str
+    value: str
+    observed: ObservedDate
+    source: str
+    unit: str | None = None
+    location: str | None = None
+    note: str | None = None
+    source_url: str | None = None
+    links: int | None = None
+    entered_at: dt.datetime | None = None
+    entered_by: str | None = None
+    retracted: bool = False
+    retraction_reason: str | None = None

@@ -1,0 +1,417 @@
+"""Importing a CSV file of readings into the ledger: all rows or none.
+
+Two shapes of CSV are read:
+
+- native: columns ``date, indicator, value, source`` and optionally ``location, unit, note,
+  source_url, links``;
+- without a ``source`` column (such as ``date, indicator, location, value, unit, source_url,
+  note``): a mapping file (:mod:`scenariocast.ledger.mapping`) then assigns each row a source.
+
+A mapping file, when one is used, also maps the CSV's indicator names and units to the trees'
+indicators (with a scale for unit conversions) and marks rows that are not used. When no mapping
+file is given, ``mapping.yaml`` next to the CSV is used if there is one. A mapping file without
+an ``indicators`` section keeps the CSV's indicator names; a non-empty ``source`` cell wins over
+the mapping's source rules.
+
+Every bad row is reported at once with its line in the file (the header is line 1) and nothing
+is written. Rows identical to a reading already in the ledger, or to an earlier row, are skipped
+and reported, so importing the same file twice adds nothing the second time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from scenariocast.errors import (
+    ImportProblemsError,
+    MappingError,
+    Problem,
+    ReadingError,
+    did_you_mean,
+)
+from scenariocast.evidence.readings import ObservedDate, Reading
+from scenariocast.ledger.mapping import COLUMNS, ImportMapping, IndicatorRule, load_mapping
+from scenariocast.ledger.schema import readings as readings_table
+
+if TYPE_CHECKING:
+    from scenariocast.evidence.catalog import Catalog
+    from scenariocast.ledger.store import Ledger
+
+REQUIRED = ("date", "indicator", "value", "source")
+MAPPING_NAME = "mapping.yaml"
+
+#: (line in the CSV, the CSV's indicator, why the row was skipped)
+Skipped = tuple[int, str, str]
+_Key = tuple[str, str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did.
+
+    Attributes
+    ----------
+    imported
+        The readings written, as stored (with their ids).
+    skipped_unused
+        Rows a mapping rule marks ``unused``: (line, CSV indicator, the rule's reason).
+    skipped_duplicates
+        Rows identical to a reading already in the ledger or to an earlier row of the file:
+        (line, CSV indicator, what they repeat).
+    mapping_path
+        The mapping file used, if any.
+    """
+
+    imported: list[Reading] = field(default_factory=list)
+    skipped_unused: list[Skipped] = field(default_factory=list)
+    skipped_duplicates: list[Skipped] = field(default_factory=list)
+    mapping_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    cells: dict[str, str]
+
+
+@dataclass
+class _Pending:
+    line: int
+    values: dict[str, Any]
+    links: int | None
+
+
+def import_csv(
+    ledger: Ledger,
+    path: str | Path,
+    *,
+    catalog: Catalog,
+    mapping_path: str | Path | None = None,
+    entered_by: str | None = None,
+) -> ImportReport:
+    """Import the readings in the CSV file at ``path`` into ``ledger``, all or none.
+
+    Raises
+    ------
+    ImportProblemsError
+        With one problem per bad row (or bad header), each with its line; nothing is written.
+    MappingError
+        If the mapping file does not validate or names indicators or sources the trees do
+        not define.
+    LedgerError
+        If the ledger cannot be opened or written.
+    """
+    csv_path = Path(path)
+    if mapping_path is None and (csv_path.parent / MAPPING_NAME).is_file():
+        mapping_path = csv_path.parent / MAPPING_NAME
+    mapping = load_mapping(mapping_path) if mapping_path is not None else None
+    if mapping is not None:
+        _check_mapping(mapping, catalog)
+    header, rows = _read_csv(csv_path)
+    file = str(csv_path)
+    _check_header(header, mapping, file)
+
+    with ledger._write() as conn:
+        existing: dict[_Key, int] = {}
+        indicator_of: dict[int, str] = {}
+        for r in conn.execute(sa.select(readings_table).order_by(readings_table.c.id)):
+            indicator_of[int(r.id)] = r.indicator
+            key = _key(r.indicator, r.value, r.observed, r.location, r.source, r.unit)
+            existing.setdefault(key, int(r.id))
+
+        problems: list[Problem] = []
+        pending: list[_Pending] = []
+        unused: list[Skipped] = []
+        duplicates: list[Skipped] = []
+        seen: dict[_Key, int] = {}
+        for row in rows:
+            errors, result = _convert(row, mapping, catalog, indicator_of)
+            problems.extend(Problem(msg, file=file, line=row.line) for msg in errors)
+            if errors or result is None:
+                continue
+            if isinstance(result, str):
+                unused.append((row.line, row.cells.get("indicator", ""), result))
+                continue
+            v = result.values
+            key = _key(
+                v["indicator"], v["value"], v["observed"], v["location"], v["source"], v["unit"]
+            )
+            csv_indicator = row.cells.get("indicator", "")
+            if key in existing:
+                duplicates.append(
+                    (row.line, csv_indicator, f"same as reading {existing[key]} in the ledger")
+                )
+            elif key in seen:
+                duplicates.append((row.line, csv_indicator, f"same as line {seen[key]}"))
+            else:
+                seen[key] = row.line
+                pending.append(result)
+        if problems:
+            raise ImportProblemsError(problems, subject=file)
+        ids = [
+            ledger._insert(conn, p.values, links=p.links, entered_by=entered_by) for p in pending
+        ]
+        imported = [ledger._get(conn, i) for i in ids]
+    return ImportReport(
+        imported=imported,
+        skipped_unused=unused,
+        skipped_duplicates=duplicates,
+        mapping_path=mapping.path if mapping is not None else None,
+    )
+
+
+def _key(
+    indicator: str,
+    value: str,
+    observed: str,
+    location: str | None,
+    source: str,
+    unit: str | None,
+) -> _Key:
+    return (indicator, value, observed, location or "", source, unit or "")
+
+
+def _check_mapping(mapping: ImportMapping, catalog: Catalog) -> None:
+    file = str(mapping.path)
+    problems: list[Problem] = []
+
+    def add(loc: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(message, file=file, path=loc, line=mapping.line(loc)))
+
+    for i, src in enumerate(mapping.spec.sources):
+        if src.source not in catalog.sources:
+            hint = did_you_mean(src.source, catalog.sources)
+            add(("sources", i, "source"), f"no scenario tree defines source '{src.source}'{hint}")
+    for name, rules in mapping.spec.indicators.items():
+        for i, rule in enumerate(rules):
+            if rule.indicator is not None and rule.indicator not in catalog.indicators:
+                hint = did_you_mean(rule.indicator, catalog.indicators)
+                add(
+                    ("indicators", name, i, "indicator"),
+                    f"no scenario tree defines indicator '{rule.indicator}'{hint}",
+                )
+    if problems:
+        raise MappingError(problems)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ImportProblemsError([Problem("no such file", file=file)]) from None
+    except UnicodeDecodeError as exc:
+        raise ImportProblemsError(
+            [Problem(f"not UTF-8 text (byte {exc.start})", file=file)]
+        ) from None
+    except OSError as exc:
+        raise ImportProblemsError([Problem(f"cannot read: {exc.strerror}", file=file)]) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[_Row] = []
+    problems: list[Problem] = []
+    end = 0
+    while True:
+        start = end + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(Problem(f"not valid CSV: {exc}", file=file, line=reader.line_num))
+            break
+        end = reader.line_num
+        if header is None:
+            header = [c.strip().lower() for c in record]
+            continue
+        if not any(c.strip() for c in record):
+            continue  # a blank line
+        if len(record) != len(header):
+            problems.append(
+                Problem(
+                    f"has {len(record)} fields, the header has {len(header)}",
+                    file=file,
+                    line=start,
+                )
+            )
+            continue
+        rows.append(_Row(start, {h: c.strip() for h, c in zip(header, record, strict=True)}))
+    if header is None:
+        raise ImportProblemsError([Problem("the file is empty", file=file)])
+    if problems:
+        raise ImportProblemsError(problems, subject=file)
+    return header, rows
+
+
+def _check_header(header: list[str], mapping: ImportMapping | None, file: str) -> None:
+    problems: list[str] = []
+    for i, name in enumerate(header):
+        if name not in COLUMNS:
+            problems.append(f"unknown column '{name}'{did_you_mean(name, COLUMNS)}")
+        elif name in header[:i]:
+            problems.append(f"column '{name}' appears twice")
+    required = [c for c in REQUIRED if c != "source" or mapping is None]
+    missing = [c for c in required if c not in header]
+    if missing:
+        problems.append(
+            f"missing column {', '.join(missing)}; a CSV of readings needs date, indicator, "
+            "value and source (or a mapping file that assigns sources)"
+        )
+    if mapping is not None and "source" not in header and not mapping.spec.sources:
+        problems.append(
+            f"the CSV has no source column and the mapping file {mapping.path} has no source rules"
+        )
+    if problems:
+        raise ImportProblemsError([Problem(m, file=file, line=1) for m in problems], subject=file)
+
+
+def _date_form(text: str) -> str:
+    text = text.strip()
+    if "/" in text:
+        return "period"
+    return {10: "day", 7: "month", 4: "year"}.get(len(text), "other")
+
+
+def _pick_rule(rules: list[IndicatorRule], cells: dict[str, str]) -> IndicatorRule | None:
+    """The first rule whose unit, date form and column texts all fit the row."""
+    unit = cells.get("unit", "")
+    form = _date_form(cells.get("date", ""))
+    for rule in rules:
+        if rule.unit is not None and rule.unit.casefold() != unit.casefold():
+            continue
+        if rule.date_form is not None and form not in rule.date_form:
+            continue
+        if all(
+            want.casefold() in cells.get(col, "").casefold() for col, want in rule.match.items()
+        ):
+            return rule
+    return None
+
+
+def _scaled(value: str, scale: float) -> str:
+    number = float(value.replace(",", ""))
+    out = number * scale
+    if not math.isfinite(out):
+        raise ValueError(value)
+    return f"{out:.12g}"
+
+
+def _convert(
+    row: _Row,
+    mapping: ImportMapping | None,
+    catalog: Catalog,
+    indicator_of: dict[int, str],
+) -> tuple[list[str], _Pending | str | None]:
+    """Turn a row into a reading to insert, the reason it is unused, or its problems."""
+    cells = row.cells
+    errors: list[str] = []
+    csv_indicator = cells.get("indicator", "")
+    csv_unit = cells.get("unit", "")
+    value = cells.get("value", "")
+    indicator = csv_indicator
+    unit: str | None = csv_unit or None
+    note = cells.get("note") or None
+    if not csv_indicator:
+        return ["no indicator"], None
+    if not value:
+        errors.append(f"{csv_indicator}: no value")
+
+    if mapping is not None and mapping.spec.indicators:
+        rules = mapping.spec.indicators.get(csv_indicator)
+        if rules is None:
+            hint = did_you_mean(csv_indicator, mapping.spec.indicators)
+            return [f"indicator '{csv_indicator}' is not in the mapping file{hint}"], None
+        rule = _pick_rule(rules, cells)
+        if rule is None:
+            units = ", ".join(f"'{r.unit}'" for r in rules if r.unit is not None)
+            takes = f" (its rules take units {units})" if units else ""
+            return [
+                f"no rule for indicator '{csv_indicator}' in the mapping file fits this row "
+                f"(unit '{csv_unit}', date '{cells.get('date', '')}'){takes}"
+            ], None
+        if rule.unused is not None:
+            return [], rule.unused
+        assert rule.indicator is not None
+        indicator = rule.indicator
+        info = catalog.indicators.get(indicator)
+        unit = rule.to_unit or (info.unit if info is not None else None) or unit
+        if rule.scale != 1.0 and value:
+            try:
+                scaled = _scaled(value, rule.scale)
+            except ValueError:
+                errors.append(
+                    f"{csv_indicator}: value '{value}' is not a number (the mapping scales it "
+                    f"by {rule.scale:g})"
+                )
+                value = ""  # reported here; not checked again below
+            else:
+                shown = f"{value} {csv_unit}".strip()
+                extra = f"reported as {shown}; scaled by {rule.scale:g}"
+                note = f"{note} [{extra}]" if note else f"[{extra}]"
+                value = scaled
+
+    source = cells.get("source", "")
+    if not source and mapping is not None:
+        source = _match_source(mapping, cells) or ""
+        if not source:
+            errors.append("no source rule in the mapping file matches this row")
+    elif not source:
+        errors.append(f"{csv_indicator}: no source")
+
+    links: int | None = None
+    link_text = cells.get("links", "")
+    if link_text:
+        try:
+            links = int(link_text)
+        except ValueError:
+            errors.append(f"links: '{link_text}' is not a reading id")
+        else:
+            if links not in indicator_of:
+                errors.append(f"links: no reading with id {links} to link to")
+            elif indicator_of[links] != indicator:
+                errors.append(
+                    f"links: reading {links} is of indicator '{indicator_of[links]}', "
+                    f"not '{indicator}'"
+                )
+    if value and source:
+        try:
+            catalog.check(indicator, value, source)
+        except ReadingError as exc:
+            errors.append(str(exc))
+    try:
+        ObservedDate.parse(cells.get("date", ""))
+    except ReadingError as exc:
+        errors.append(str(exc))
+    if errors:
+        return errors, None
+
+    from scenariocast.ledger.store import Ledger
+
+    values = Ledger._validate(
+        indicator=indicator,
+        value=value,
+        observed=cells.get("date", ""),
+        source=source,
+        unit=unit,
+        location=cells.get("location"),
+        note=note,
+        source_url=cells.get("source_url"),
+        catalog=None,
+    )
+    return [], _Pending(row.line, values, links)
+
+
+def _match_source(mapping: ImportMapping, cells: dict[str, str]) -> str | None:
+    for rule in mapping.spec.sources:
+        if all(
+            want.casefold() in cells.get(col, "").casefold() for col, want in rule.match.items()
+        ):
+            return rule.source
+    return None

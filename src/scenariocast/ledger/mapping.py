@@ -1,0 +1,212 @@
+"""The mapping file that says how the rows of a CSV become readings.
+
+A CSV without a ``source`` column, or whose indicator names and units are not the trees',
+comes with a mapping file::
+
+    sources:            # first matching rule wins; case-insensitive substring match
+      - source: daily_nk
+        match: {source_url: "dailynk.com"}
+      - source: press
+        match: {}       # matches every row
+    indicators:         # the CSV's indicator -> rules, the first that matches the row wins
+      rice_price_market:
+        - match: {location: "average"}      # optional: columns that must contain these texts
+          unused: "an average of cities already read one by one"
+        - unit: KPW/kg                       # optional: the CSV unit
+          indicator: rice_price_market
+          scale: 1.0
+      china_exports_to_dprk:
+        - date_form: [month]                 # optional: day, month, year, period
+          indicator: china_exports_to_dprk
+        - unused: "yearly totals and year-to-date periods are not monthly figures"
+      usd_kpw_pct_change_vs_2025-02-16:
+        - unused: "a percentage derived from two readings already in the file"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scenariocast.errors import MappingError, Problem, did_you_mean
+from scenariocast.spec.yamlio import line_of, load_yaml
+
+#: The columns a CSV of readings may have.
+COLUMNS = (
+    "date",
+    "indicator",
+    "value",
+    "source",
+    "location",
+    "unit",
+    "note",
+    "source_url",
+    "links",
+)
+
+Loc = tuple[str | int, ...]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SourceRule(_Strict):
+    """Rows whose named columns contain the given texts (any case) come from ``source``."""
+
+    source: str = Field(min_length=1)
+    match: dict[str, str] = Field(
+        description="Column -> text the column must contain; {} matches every row."
+    )
+
+
+class IndicatorRule(_Strict):
+    """What rows of one CSV indicator with a given unit become."""
+
+    unit: str | None = Field(default=None, description="The CSV unit; omitted = any unit.")
+    date_form: list[Literal["day", "month", "year", "period"]] | None = Field(
+        default=None, description="Only rows whose date is of one of these forms; omitted = any."
+    )
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description="Column -> text the column must contain (any case); {} matches every row.",
+    )
+    indicator: str | None = Field(default=None, description="The trees' indicator.")
+    scale: float = Field(default=1.0, description="The value is multiplied by this.")
+    to_unit: str | None = Field(
+        default=None,
+        description="The unit after scaling; default: the trees' unit for the indicator, "
+        "else the CSV's unit.",
+    )
+    unused: str | None = Field(default=None, description="Why these rows are not imported.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> IndicatorRule:
+        if (self.indicator is None) == (self.unused is None):
+            raise ValueError("a rule takes either `indicator` (what the rows become) or `unused`")
+        if self.unused is not None and not self.unused.strip():
+            raise ValueError("`unused` needs a reason")
+        if self.unused is not None and ("scale" in self.model_fields_set or self.to_unit):
+            raise ValueError("an `unused` rule takes no scale or to_unit")
+        if not math.isfinite(self.scale) or self.scale == 0:
+            raise ValueError(f"scale must be a finite number other than 0, got {self.scale}")
+        return self
+
+
+class MappingFile(_Strict):
+    """A whole mapping file."""
+
+    description: str = ""
+    sources: list[SourceRule] = Field(default_factory=list)
+    indicators: dict[str, list[IndicatorRule]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportMapping:
+    """A validated mapping file, with the line of every field for later messages."""
+
+    path: Path
+    spec: MappingFile
+    lines: Mapping[Loc, int]
+
+    def line(self, loc: Loc) -> int | None:
+        """The line of the field at ``loc`` (or of its nearest ancestor)."""
+        return line_of(dict(self.lines), loc)
+
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "": MappingFile,
+    "sources": SourceRule,
+    "indicators": IndicatorRule,
+}
+
+
+def _model_at(loc: Loc) -> type[BaseModel]:
+    if not loc:
+        return MappingFile
+    return _MODELS.get(str(loc[0]), MappingFile)
+
+
+def load_mapping(path: str | Path) -> ImportMapping:
+    """Read and validate a mapping file.
+
+    Raises
+    ------
+    MappingError
+        With every problem found, each with the file, the field and the line.
+    """
+    p = Path(path)
+    file = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MappingError([Problem("no such file", file=file)]) from None
+    except UnicodeDecodeError:
+        raise MappingError([Problem("not UTF-8 text", file=file)]) from None
+    except OSError as exc:
+        raise MappingError([Problem(f"cannot read: {exc.strerror}", file=file)]) from None
+    data, lines, problems = load_yaml(text, file)
+    if data is None:
+        raise MappingError(problems)
+    if not isinstance(data, dict):
+        raise MappingError([Problem("the file must be a mapping of keys to values", file=file)])
+
+    def at(loc: Loc, message: str) -> Problem:
+        return Problem(message, file=file, path=loc, line=line_of(lines, loc))
+
+    try:
+        spec = MappingFile.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(
+            Problem(msg, file=file, path=loc, line=line_of(lines, key_loc))
+            for key_loc, loc, msg in _translate(exc)
+        )
+        raise MappingError(problems) from None
+    for i, rule in enumerate(spec.sources):
+        for col in rule.match:
+            if col not in COLUMNS:
+                hint = did_you_mean(col, COLUMNS)
+                problems.append(at(("sources", i, "match", col), f"unknown column '{col}'{hint}"))
+    for name, rules in spec.indicators.items():
+        if not rules:
+            problems.append(at(("indicators", name), "needs at least one rule"))
+        for i, irule in enumerate(rules):
+            for col in irule.match:
+                if col not in COLUMNS:
+                    hint = did_you_mean(col, COLUMNS)
+                    problems.append(
+                        at(("indicators", name, i, "match", col), f"unknown column '{col}'{hint}")
+                    )
+    if problems:
+        raise MappingError(problems)
+    return ImportMapping(path=p, spec=spec, lines=lines)
+
+
+def _translate(exc: ValidationError) -> list[tuple[Loc, Loc, str]]:
+    """(where to look up the line, the field path to show, the message) for every error."""
+    out: list[tuple[Loc, Loc, str]] = []
+    for err in exc.errors(include_url=False):
+        loc: Loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_at(loc[:-1])
+            hint = did_you_mean(key, model.model_fields)
+            out.append((loc, loc[:-1], f"unknown key '{key}'{hint}"))
+        elif kind == "missing":
+            out.append((loc[:-1], loc[:-1], f"missing required key '{loc[-1]}'"))
+        else:
+            got: Any = err.get("input")
+            shown = (
+                ""
+                if isinstance(got, dict | list | BaseModel) or kind == "value_error"
+                else (f", got {got!r}")
+            )
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            out.append((loc, loc, f"{msg}{shown}"))
+    return out

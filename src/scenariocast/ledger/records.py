@@ -1,0 +1,39 @@
+"""Value objects the ledger returns besides readings: snapshots and the evidence hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from scenariocast.evidence.readings import Reading
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A forecast as it was made: which tree, engine, evidence and what came out."""
+
+    id: int
+    created_at: dt.datetime
+    tree_id: str
+    tree_hash: str
+    engine: str
+    as_of: dt.date
+    given: dict[str, str]
+    n_readings: int
+    readings_hash: str
+    payload: dict[str, Any]
+
+
+def readings_hash(readings: Iterable[Reading]) -> str:
+    """The sha256 of the ids, values and retraction state of ``readings``, in id order.
+
+    Two forecasts with the same hash used exactly the same evidence, in whatever order the
+    readings were given.
+    """
+    items = sorted((r.id, r.value, r.retracted) for r in readings)
+    blob = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

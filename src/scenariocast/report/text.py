@@ -1,0 +1,185 @@
+"""Plain-text renderings of trees, forecasts, explanations and the ledger, for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scenariocast.analysis.explain import Explanation
+from scenariocast.engines.result import ForecastResult
+from scenariocast.evidence.readings import Reading
+from scenariocast.spec.tree import Tree
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A left-aligned text table (numbers right-aligned)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [
+        all(_is_number(r[i]) for r in cells[1:]) and len(cells) > 1 for i in range(len(headers))
+    ]
+    lines = []
+    for k, r in enumerate(cells):
+        parts = [
+            c.rjust(widths[i]) if numeric[i] and k > 0 else c.ljust(widths[i])
+            for i, c in enumerate(r)
+        ]
+        lines.append("  ".join(parts).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s.rstrip("%").replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def pct(p: float) -> str:
+    """A probability as a percentage with one decimal."""
+    return f"{100 * p:.1f}%"
+
+
+def render_tree(tree: Tree) -> str:
+    """A readable summary of a tree: nodes, outcomes, indicators, sources."""
+    spec = tree.spec
+    out = [f"{tree.id}: {spec.title}" if spec.title else tree.id]
+    if spec.description:
+        out.append(spec.description.strip())
+    out.append("")
+    out.append("Nodes")
+    rows = []
+    for name, node in tree.nodes.items():
+        parents = ", ".join(node.parents) or "-"
+        rows.append([name, " | ".join(node.states), parents])
+    out.append(table(["node", "states", "parents"], rows))
+    if tree.outcomes:
+        out += ["", "Outcomes"]
+        out.append(
+            table(
+                ["outcome", "node = states", "resolve by", "question"],
+                [
+                    [oid, f"{o.node} = {' | '.join(o.states)}", o.resolve_by, o.question]
+                    for oid, o in tree.outcomes.items()
+                ],
+            )
+        )
+    if tree.indicators:
+        out += ["", "Indicators"]
+        rows = []
+        for iid, ind in tree.indicators.items():
+            s = ind.spec
+            read = s.read_as.transform if s.read_as else "as reported"
+            rule = s.combine_rule()
+            comb = rule.rule + (f" per {'+'.join(rule.per)}" if rule.rule == "latest" else "")
+            rows.append([iid, s.kind, s.unit or "", ", ".join(ind.scope), read, comb])
+        out.append(table(["indicator", "kind", "unit", "depends on", "read as", "combine"], rows))
+    if tree.sources:
+        out += ["", "Sources"]
+        out.append(
+            table(
+                ["source", "reliability", "description"],
+                [[n, f"{s.reliability:.2f}", s.description] for n, s in tree.sources.items()],
+            )
+        )
+    return "\n".join(out)
+
+
+def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
+    """Outcomes with prior and posterior, the most probable scenarios, and what was not used."""
+    ev = result.evidence
+    head = f"Forecast for {result.tree_id} as of {result.as_of} ({result.engine} engine)"
+    if result.given:
+        head += "\nAssuming " + ", ".join(f"{k} = {v}" for k, v in result.given.items())
+    lines = [
+        head,
+        f"Evidence: {result.n_observations} observations from {len(ev.reading_ids)} readings; "
+        f"{len(ev.excluded)} readings not counted; log evidence {result.log_evidence:.3f}",
+        "",
+    ]
+    rows = [
+        [o.id, pct(o.prior), pct(o.probability), o.resolve_by, o.question]
+        for o in result.outcomes.values()
+    ]
+    lines.append(table(["outcome", "prior", "now", "resolve by", "question"], rows))
+    lines += ["", f"Most probable complete scenarios (top {min(top, len(result.top_scenarios))})"]
+    for k, s in enumerate(result.top_scenarios[:top], start=1):
+        states = ", ".join(f"{n}={v}" for n, v in s.states.items())
+        lines.append(f"{k}. {pct(s.probability):>6}  {states}")
+    reasons: dict[str, int] = {}
+    for e in ev.excluded:
+        key = e.reason.split(":")[0].split(" (")[0].split("#")[0].strip()
+        reasons[key] = reasons.get(key, 0) + 1
+    if reasons:
+        lines += ["", "Readings not counted (see `scenariocast explain` for each):"]
+        lines += [f"  {n:4d}  {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines)
+
+
+def render_explanation(expl: Explanation, *, outcome: str | None = None, top: int = 5) -> str:
+    """What moved each outcome most, then (for one outcome) every reading in order."""
+    lines = [f"What moved the forecast for {expl.tree_id} as of {expl.as_of}"]
+    ids = [outcome] if outcome else list(expl.prior)
+    for o in ids:
+        lines += [
+            "",
+            f"{o}: {pct(expl.prior[o])} -> {pct(expl.posterior[o])} "
+            f"(log-odds {_signed(expl.total(o))})",
+        ]
+        strongest = expl.strongest(o, top)
+        if not strongest:
+            lines.append("  no reading moved it")
+        for c in strongest:
+            lines.append("  " + _contribution_line(c.reading, c.log_odds[o]))
+    if outcome:
+        lines += ["", f"Every counted reading, in the order observed (log-odds on {outcome}):"]
+        rows = [
+            [
+                c.reading.id,
+                str(c.reading.observed),
+                c.reading.indicator,
+                c.reading.value,
+                c.reading.location or "",
+                c.reading.source,
+                _signed(c.log_odds[outcome]),
+            ]
+            for c in expl.contributions
+        ]
+        lines.append(
+            table(["id", "observed", "indicator", "value", "location", "source", "log-odds"], rows)
+        )
+        lines.append(f"Sum of contributions: {_signed(expl.total(outcome))}")
+    return "\n".join(lines)
+
+
+def _contribution_line(r: Reading, delta: float) -> str:
+    where = f" in {r.location}" if r.location else ""
+    return (
+        f"{_signed(delta):>7}  #{r.id} {r.indicator} = {r.value}{where}, {r.observed}, {r.source}"
+    )
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}"
+
+
+def render_readings(readings: Sequence[Reading]) -> str:
+    """The ledger's readings, retracted ones marked."""
+    rows = [
+        [
+            r.id,
+            r.indicator,
+            r.value,
+            r.unit or "",
+            str(r.observed),
+            r.location or "",
+            r.source,
+            "retracted: " + (r.retraction_reason or "") if r.retracted else (r.note or "")[:40],
+        ]
+        for r in readings
+    ]
+    return table(
+        ["id", "indicator", "value", "unit", "observed", "location", "source", "note"], rows
+    )

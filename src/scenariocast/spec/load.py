@@ -1,0 +1,529 @@
+"""Load a scenario file: safe YAML, field validation, whole-tree checks, compilation.
+
+Every problem is collected and reported at once, each with the file, the path to the field,
+the line where YAML gives it and, for unknown names, the closest valid name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence, Set
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from scenariocast.errors import Problem, SpecError, did_you_mean
+from scenariocast.spec.model import (
+    CONTINUOUS_KINDS,
+    KIND_PARAMS,
+    Indicator,
+    Node,
+    Outcome,
+    ScenarioTree,
+)
+from scenariocast.spec.tree import CompiledIndicator, CompiledNode, Tree, combos
+from scenariocast.spec.yamlio import line_of, load_yaml
+
+SUM_TOLERANCE = 1e-6
+_UNION_TAGS = {"mapping", "rows"}
+Loc = tuple[str | int, ...]
+
+
+def load_tree(path: str | Path) -> Tree:
+    """Read, validate and compile the scenario file at ``path``.
+
+    Raises
+    ------
+    SpecError
+        With every problem found, each naming the file, the field and the line.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Problem("no such file", file=str(p))]) from None
+    except OSError as exc:
+        raise SpecError([Problem(f"cannot read: {exc.strerror}", file=str(p))]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError([Problem("not UTF-8 text", file=str(p))]) from None
+    return parse_tree(text, file=str(p), default_id=p.stem, path=p)
+
+
+def parse_tree(
+    text: str, *, file: str = "<string>", default_id: str = "tree", path: Path | None = None
+) -> Tree:
+    """Validate and compile a scenario tree from YAML text."""
+    data, lines, problems = load_yaml(text, file)
+    if data is None:
+        raise SpecError(problems)
+    if not isinstance(data, dict):
+        raise SpecError([Problem("the file must be a mapping of keys to values", file=file)])
+
+    def at(loc: Loc, message: str, line_loc: Loc | None = None) -> Problem:
+        line = line_of(lines, loc if line_loc is None else line_loc)
+        return Problem(message, file=file, path=loc, line=line)
+
+    try:
+        spec = ScenarioTree.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(at(loc, msg, line_loc) for loc, msg, line_loc in _translate(exc))
+        # Still run the whole-tree checks on the parts that validated, so that one pass reports
+        # e.g. a misspelt key in one node and an unknown parent in another.
+        partial = _partial_tree(data)
+        if partial is not None:
+            problems.extend(at(loc, msg) for loc, msg in check_tree(*partial))
+        raise SpecError(problems) from None
+    problems.extend(at(loc, msg) for loc, msg in check_tree(spec))
+    if problems:
+        raise SpecError(problems)
+    file_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return compile_tree(spec, default_id=default_id, path=path, file_hash=file_hash)
+
+
+# ---------------------------------------------------------------------------------------------
+# pydantic errors -> problems
+
+
+def _translate(exc: ValidationError) -> list[tuple[Loc, str, Loc]]:
+    """(path reported, message, path whose line is reported) for each pydantic error."""
+    out: list[tuple[Loc, str, Loc]] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        kind = err["type"]
+        if loc and loc[-1] == "[key]":
+            loc = loc[:-1]
+            name = loc[-1] if loc else "?"
+            out.append((loc, f"'{name}' is not a valid name (letters, digits, _ and -)", loc))
+        elif kind == "extra_forbidden":
+            key = str(loc[-1])
+            hint = did_you_mean(key, _field_names(loc[:-1]))
+            # the line of the unknown key itself, not of the mapping that holds it
+            out.append((loc[:-1], f"unknown key '{key}'{hint}", loc))
+        elif kind == "missing":
+            out.append((loc[:-1], f"missing required key '{loc[-1]}'", loc[:-1]))
+        else:
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) else f", got {got!r}"
+            out.append((loc, f"{err['msg']}{shown}", loc))
+    return out
+
+
+def _valid_items(model: type[BaseModel], value: Any) -> tuple[dict[str, Any], set[str]]:
+    """The entries of a name -> model mapping that validate on their own, and the others."""
+    good: dict[str, Any] = {}
+    bad: set[str] = set()
+    for key, item in (value if isinstance(value, dict) else {}).items():
+        try:
+            good[str(key)] = model.model_validate(item)
+        except ValidationError:
+            bad.add(str(key))
+    return good, bad
+
+
+def _partial_tree(data: Mapping[str, Any]) -> tuple[ScenarioTree, set[str]] | None:
+    """The nodes, outcomes and indicators that validated, and the names of the broken nodes.
+
+    ``None`` when ``nodes`` is not a mapping: there is nothing to check the rest against.
+    """
+    if not isinstance(data.get("nodes"), dict):
+        return None
+    nodes, broken = _valid_items(Node, data["nodes"])
+    outcomes, _ = _valid_items(Outcome, data.get("outcomes"))
+    indicators, _ = _valid_items(Indicator, data.get("indicators"))
+    partial = ScenarioTree.model_construct(nodes=nodes, outcomes=outcomes, indicators=indicators)
+    return partial, broken
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _field_names(loc: Loc) -> list[str]:
+    """The keys valid at ``loc`` (the mapping that holds the unknown key)."""
+    tp: Any = ScenarioTree
+    for part in loc:
+        tp = _unwrap(tp)
+        origin = typing.get_origin(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            f = tp.model_fields.get(str(part))
+            if f is None:
+                return []
+            tp = f.annotation
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        elif origin is list:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [_unwrap(a) for a in typing.get_args(tp)]
+            lists = [m for m in members if typing.get_origin(m) is list]
+            tp = typing.get_args(lists[0])[0] if isinstance(part, int) and lists else members[0]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next((_unwrap(a) for a in typing.get_args(tp) if _unwrap(a) is not type(None)), tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# whole-tree checks
+
+
+def check_tree(spec: ScenarioTree, broken: Set[str] = frozenset()) -> list[tuple[Loc, str]]:
+    """Problems that need the whole tree: names, tables, cycles, parameters.
+
+    ``broken`` names nodes that exist in the file but failed field validation (and so are not
+    in ``spec``): references to them are not reported, and checks that need them are skipped.
+    """
+    problems: list[tuple[Loc, str]] = []
+    states = {name: node.states for name, node in spec.nodes.items()}
+
+    for name, node in spec.nodes.items():
+        loc: Loc = ("nodes", name)
+        if len(set(node.states)) != len(node.states):
+            dup = sorted({s for s in node.states if node.states.count(s) > 1})
+            problems.append(((*loc, "states"), f"duplicate state {', '.join(dup)}"))
+        parents_ok = True
+        for i, parent in enumerate(node.parents):
+            if parent in broken:
+                parents_ok = False
+            elif parent == name:
+                problems.append(((*loc, "parents", i), f"node '{name}' cannot be its own parent"))
+                parents_ok = False
+            elif parent not in spec.nodes:
+                hint = did_you_mean(parent, spec.nodes)
+                problems.append(((*loc, "parents", i), f"unknown parent '{parent}'{hint}"))
+                parents_ok = False
+            elif node.parents.index(parent) != i:
+                problems.append(((*loc, "parents", i), f"parent '{parent}' is listed twice"))
+                parents_ok = False
+        if parents_ok:
+            problems.extend(_check_table(node, name, states))
+
+    problems.extend(_check_cycles(spec))
+
+    for oid, out in spec.outcomes.items():
+        loc = ("outcomes", oid)
+        if out.node in broken:
+            continue
+        if out.node not in spec.nodes:
+            hint = did_you_mean(out.node, spec.nodes)
+            problems.append(((*loc, "node"), f"unknown node '{out.node}'{hint}"))
+            continue
+        for i, s in enumerate(out.states):
+            if s not in states[out.node]:
+                hint = did_you_mean(s, states[out.node])
+                problems.append(
+                    ((*loc, "states", i), f"node '{out.node}' has no state '{s}'{hint}")
+                )
+        if set(out.states) >= set(states[out.node]):
+            problems.append(
+                ((*loc, "states"), "names every state of the node: it cannot resolve no")
+            )
+
+    for iid, ind in spec.indicators.items():
+        problems.extend(_check_indicator(iid, ind, spec, states, broken))
+    return problems
+
+
+def _check_probabilities(
+    loc: Loc, probs: Mapping[str, float], valid: Sequence[str], what: str
+) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    for key in probs:
+        if key not in valid:
+            out.append(((*loc, key), f"unknown {what} '{key}'{did_you_mean(key, valid)}"))
+    missing = [s for s in valid if s not in probs]
+    if missing:
+        out.append((loc, f"no probability for {what} {', '.join(missing)}"))
+    total = math.fsum(probs.values())
+    if not out and abs(total - 1.0) > SUM_TOLERANCE:
+        out.append((loc, f"probabilities sum to {total:.6g}, not 1"))
+    return out
+
+
+def _check_when(
+    loc: Loc, when: Mapping[str, str], names: Sequence[str], states: Mapping[str, Sequence[str]]
+) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    for key, value in when.items():
+        if key not in names:
+            listed = ", ".join(names)
+            out.append(((*loc, key), f"'{key}' is not one of {listed}{did_you_mean(key, names)}"))
+        elif value not in states[key]:
+            hint = did_you_mean(value, states[key])
+            out.append(((*loc, key), f"node '{key}' has no state '{value}'{hint}"))
+    missing = [n for n in names if n not in when]
+    if missing:
+        out.append((loc, f"no state given for {', '.join(missing)}"))
+    return out
+
+
+def _check_rows(
+    loc: Loc,
+    rows: Sequence[Any],
+    names: Sequence[str],
+    states: Mapping[str, Sequence[str]],
+    check_then: Any,
+) -> list[tuple[Loc, str]]:
+    """Check `when`/`then` rows: valid keys, no duplicate, every combination present."""
+    out: list[tuple[Loc, str]] = []
+    seen: dict[tuple[str, ...], int] = {}
+    rows_ok = True
+    for i, row in enumerate(rows):
+        when_problems = _check_when((*loc, i, "when"), row.when, names, states)
+        out.extend(when_problems)
+        rows_ok = rows_ok and not when_problems
+        if not when_problems:
+            key = tuple(row.when[n] for n in names)
+            if key in seen:
+                out.append(((*loc, i, "when"), f"repeats the combination of row {seen[key]}"))
+            seen.setdefault(key, i)
+        out.extend(check_then((*loc, i, "then"), row.then))
+    if rows_ok:
+        missing = [
+            ", ".join(f"{k}={v}" for k, v in c.items())
+            for c in combos(names, states)
+            if tuple(c[n] for n in names) not in seen
+        ]
+        if missing:
+            shown = "; ".join(missing[:4]) + (
+                f"; and {len(missing) - 4} more" if len(missing) > 4 else ""
+            )
+            out.append((loc, f"no row for {shown}"))
+    return out
+
+
+def _check_table(
+    node: Node, name: str, states: Mapping[str, Sequence[str]]
+) -> list[tuple[Loc, str]]:
+    loc: Loc = ("nodes", name, "probabilities")
+    probs = node.probabilities
+    if not node.parents:
+        if isinstance(probs, list):
+            return [(loc, "a node without parents takes state -> probability, not rows")]
+        return _check_probabilities(loc, probs, node.states, "state")
+    if isinstance(probs, dict):
+        return [
+            (
+                loc,
+                f"a node with parents takes rows of `when` and `then`, one for every "
+                f"combination of {', '.join(node.parents)}",
+            )
+        ]
+
+    def check_then(where: Loc, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
+        return _check_probabilities(where, then, node.states, "state")
+
+    return _check_rows(loc, probs, node.parents, states, check_then)
+
+
+def _check_cycles(spec: ScenarioTree) -> list[tuple[Loc, str]]:
+    graph = {
+        n: [p for p in node.parents if p in spec.nodes and p != n] for n, node in spec.nodes.items()
+    }
+    color: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[tuple[Loc, str]] = []
+
+    def visit(n: str) -> None:
+        color[n] = 1
+        stack.append(n)
+        for p in graph[n]:
+            if color.get(p) == 1:
+                cycle = [*stack[stack.index(p) :], p]
+                found.append((("nodes", n, "parents"), "cycle: " + " <- ".join(cycle)))
+            elif p not in color:
+                visit(p)
+        stack.pop()
+        color[n] = 2
+
+    for n in graph:
+        if n not in color:
+            visit(n)
+    return found
+
+
+def _check_indicator(
+    iid: str,
+    ind: Indicator,
+    spec: ScenarioTree,
+    states: Mapping[str, Sequence[str]],
+    broken: Set[str] = frozenset(),
+) -> list[tuple[Loc, str]]:
+    loc: Loc = ("indicators", iid)
+    out: list[tuple[Loc, str]] = []
+    scope_ok = True
+    for i, n in enumerate(ind.depends_on):
+        if n in broken:
+            scope_ok = False
+        elif n not in spec.nodes:
+            out.append(
+                ((*loc, "depends_on", i), f"unknown node '{n}'{did_you_mean(n, spec.nodes)}")
+            )
+            scope_ok = False
+        elif ind.depends_on.index(n) != i:
+            out.append(((*loc, "depends_on", i), f"node '{n}' is listed twice"))
+            scope_ok = False
+    if ind.kind == "categorical":
+        cats = ind.categories or []
+        if len(cats) < 2:
+            out.append(
+                ((*loc, "categories"), "a categorical indicator needs at least two categories")
+            )
+            return out
+        if len(set(cats)) != len(cats):
+            out.append(((*loc, "categories"), "duplicate category"))
+    elif ind.categories is not None:
+        out.append(
+            ((*loc, "categories"), f"only a categorical indicator has categories, not {ind.kind}")
+        )
+    if ind.read_as is not None:
+        if ind.kind not in CONTINUOUS_KINDS:
+            out.append(((*loc, "read_as"), f"read_as is for continuous indicators, not {ind.kind}"))
+        elif ind.read_as.transform in ("log_change", "pct_change") and ind.read_as.baseline is None:
+            out.append(
+                (
+                    (*loc, "read_as", "baseline"),
+                    f"transform {ind.read_as.transform} needs a baseline value",
+                )
+            )
+        elif ind.kind == "lognormal" and ind.read_as.transform != "identity":
+            out.append(
+                (
+                    (*loc, "read_as", "transform"),
+                    "a lognormal indicator reads the value as reported (transform identity); "
+                    "use kind normal with transform log or log_change instead",
+                )
+            )
+    if (
+        ind.combine is not None
+        and ind.combine.rule == "all"
+        and "per" in ind.combine.model_fields_set
+    ):
+        out.append(((*loc, "combine", "per"), "per applies to rule latest only"))
+
+    def check_then(where: Loc, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
+        if ind.kind == "categorical":
+            bad = [
+                (where, f"probability {v} of '{k}' is outside [0, 1]")
+                for k, v in then.items()
+                if not 0 <= v <= 1
+            ]
+            return bad or _check_probabilities(where, then, ind.categories or [], "category")
+        return _check_params(where, ind.kind, then)
+
+    if scope_ok:
+        out.extend(_check_rows((*loc, "params"), ind.params, ind.depends_on, states, check_then))
+    return out
+
+
+def _check_params(loc: Loc, kind: str, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
+    names = KIND_PARAMS[kind]
+    out: list[tuple[Loc, str]] = []
+    for key, value in then.items():
+        if key not in names:
+            out.append(
+                (
+                    (*loc, key),
+                    f"unknown parameter '{key}' for a {kind} indicator"
+                    f"{did_you_mean(key, names)}; it takes {', '.join(names)}",
+                )
+            )
+        elif not math.isfinite(value):
+            out.append(((*loc, key), f"{key} must be a finite number, got {value}"))
+        elif key in ("sigma", "nu", "rate") and value <= 0:
+            out.append(((*loc, key), f"{key} must be > 0, got {value}"))
+        elif key == "p" and not 0 <= value <= 1:
+            out.append(((*loc, key), f"p must be in [0, 1], got {value}"))
+    missing = [n for n in names if n not in then]
+    if missing:
+        out.append((loc, f"missing parameter {', '.join(missing)} for a {kind} indicator"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# compilation
+
+
+def _topological(spec: ScenarioTree) -> list[str]:
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(n: str) -> None:
+        if n in done:
+            return
+        for p in spec.nodes[n].parents:
+            visit(p)
+        done.add(n)
+        order.append(n)
+
+    for n in spec.nodes:
+        visit(n)
+    return order
+
+
+def compile_tree(
+    spec: ScenarioTree, *, default_id: str = "tree", path: Path | None = None, file_hash: str = ""
+) -> Tree:
+    """Turn a checked specification into arrays; ``check_tree`` must have found no problem."""
+    states = {n: node.states for n, node in spec.nodes.items()}
+    nodes: dict[str, CompiledNode] = {}
+    for name in _topological(spec):
+        node = spec.nodes[name]
+        shape = (*[len(states[p]) for p in node.parents], len(node.states))
+        cpt = np.zeros(shape)
+        if isinstance(node.probabilities, dict):
+            cpt[:] = [node.probabilities[s] for s in node.states]
+        else:
+            for row in node.probabilities:
+                idx = tuple(states[p].index(row.when[p]) for p in node.parents)
+                cpt[idx] = [row.then[s] for s in node.states]
+        cpt = cpt / cpt.sum(axis=-1, keepdims=True)  # remove rounding within the tolerance
+        nodes[name] = CompiledNode(
+            name=name,
+            states=tuple(node.states),
+            parents=tuple(node.parents),
+            cpt=cpt,
+            strength=node.strength or spec.strength,
+        )
+    indicators: dict[str, CompiledIndicator] = {}
+    for iid, ind in spec.indicators.items():
+        scope = tuple(ind.depends_on)
+        cards = tuple(len(states[n]) for n in scope)
+        params: dict[str, np.ndarray] = {}
+        if ind.kind == "categorical":
+            cats = ind.categories or []
+            probs = np.zeros((*cards, len(cats)))
+            for prow in ind.params:
+                idx = tuple(states[n].index(prow.when[n]) for n in scope)
+                probs[idx] = [prow.then[c] for c in cats]
+            params["probs"] = probs / probs.sum(axis=-1, keepdims=True)
+        else:
+            for pname in KIND_PARAMS[ind.kind]:
+                arr = np.zeros(cards)
+                for prow in ind.params:
+                    idx = tuple(states[n].index(prow.when[n]) for n in scope)
+                    arr[idx] = prow.then[pname]
+                params[pname] = arr
+        indicators[iid] = CompiledIndicator(name=iid, spec=ind, scope=scope, params=params)
+    return Tree(
+        id=spec.id or default_id,
+        path=path,
+        file_hash=file_hash,
+        spec=spec,
+        nodes=nodes,
+        indicators=indicators,
+        outcomes=dict(spec.outcomes),
+    )

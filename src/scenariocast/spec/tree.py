@@ -1,0 +1,99 @@
+"""A validated scenario tree in the numeric form the engines use."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scenariocast.errors import QueryError, did_you_mean
+from scenariocast.spec.model import Indicator, Outcome, ScenarioTree, Source
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class CompiledNode:
+    """A node with its conditional probability table as an array.
+
+    ``cpt`` has one axis per parent (in ``parents`` order) and a last axis for the node's states.
+    """
+
+    name: str
+    states: tuple[str, ...]
+    parents: tuple[str, ...]
+    cpt: FloatArray
+    strength: float
+
+    @property
+    def card(self) -> int:
+        """Number of states."""
+        return len(self.states)
+
+
+@dataclass(frozen=True)
+class CompiledIndicator:
+    """An indicator with its likelihood parameters as arrays over its nodes' states.
+
+    Each array in ``params`` has one axis per node in ``scope``; for a categorical indicator the
+    array ``probs`` has a last axis over ``spec.categories``.
+    """
+
+    name: str
+    spec: Indicator
+    scope: tuple[str, ...]
+    params: Mapping[str, FloatArray]
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A scenario tree that passed validation, ready for the engines."""
+
+    id: str
+    path: Path | None
+    file_hash: str
+    spec: ScenarioTree
+    nodes: Mapping[str, CompiledNode]  # in topological order: parents before children
+    indicators: Mapping[str, CompiledIndicator]
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> Mapping[str, Source]:
+        """The tree's sources by name."""
+        return self.spec.sources
+
+    def node(self, name: str) -> CompiledNode:
+        """The node called ``name``; a :class:`QueryError` with a hint if there is none."""
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise QueryError(
+                f"tree '{self.id}' has no node '{name}'{did_you_mean(name, self.nodes)}"
+            ) from None
+
+    def state_index(self, node: str, state: str) -> int:
+        """Index of ``state`` within ``node``'s states."""
+        n = self.node(node)
+        try:
+            return n.states.index(state)
+        except ValueError:
+            raise QueryError(
+                f"node '{node}' has no state '{state}'{did_you_mean(state, n.states)}; "
+                f"its states are {', '.join(n.states)}"
+            ) from None
+
+    def outcome_mask(self, outcome_id: str) -> FloatArray:
+        """1.0 for the states of the outcome's node that resolve it as yes, else 0.0."""
+        out = self.outcomes[outcome_id]
+        n = self.nodes[out.node]
+        return np.array([1.0 if s in out.states else 0.0 for s in n.states])
+
+
+def combos(names: Sequence[str], states: Mapping[str, Sequence[str]]) -> Iterator[dict[str, str]]:
+    """Every combination of states of ``names``, the last name varying fastest."""
+    for values in itertools.product(*(states[n] for n in names)):
+        yield dict(zip(names, values, strict=True))

@@ -1,0 +1,398 @@
+"""The ledger: recording, reading back and retracting readings; snapshots; where it lives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenariocast.errors import LedgerError, ReadingError
+from scenariocast.evidence.catalog import Catalog
+from scenariocast.evidence.readings import ObservedDate
+from scenariocast.ledger import Ledger, Snapshot, readings_hash
+from tests.ledger_support import dump, example_catalog
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return example_catalog()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger(tmp_path / "ledger.db")
+
+
+def test_observe_round_trip_with_every_field(ledger: Ledger, catalog: Catalog) -> None:
+    before = dt.datetime.now(dt.UTC)
+    first = ledger.observe(
+        "crackdowns", "2", observed="2025-10", source="wire", catalog=catalog, entered_by="ana"
+    )
+    stored = ledger.observe(
+        "crackdowns",
+        "2",
+        observed="2025-10-26",
+        source="rumour",
+        unit="reports",
+        location="Hyesan",
+        note="same crackdown as #1",
+        source_url="https://example.org/1",
+        links=first.id,
+        entered_by="bo",
+        catalog=catalog,
+    )
+    assert stored.id == first.id + 1
+    assert stored.indicator == "crackdowns"
+    assert stored.value == "2"
+    assert stored.observed == ObservedDate.parse("2025-10-26")
+    assert stored.source == "rumour"
+    assert stored.unit == "reports"
+    assert stored.location == "Hyesan"
+    assert stored.note == "same crackdown as #1"
+    assert stored.source_url == "https://example.org/1"
+    assert stored.links == first.id
+    assert stored.entered_by == "bo"
+    assert stored.entered_at is not None
+    assert stored.entered_at.tzinfo is not None
+    assert before <= stored.entered_at <= dt.datetime.now(dt.UTC)
+    assert not stored.retracted
+    assert stored.retraction_reason is None
+    # what a fresh Ledger on the same file reads back is what observe returned
+    again = Ledger(ledger.url).readings()
+    assert again == [first, stored]
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2025-10-26", dt.date(2025, 10, 26), dt.date(2025, 10, 26)),
+        ("2025-02", dt.date(2025, 2, 1), dt.date(2025, 2, 28)),
+        ("2024", dt.date(2024, 1, 1), dt.date(2024, 12, 31)),
+        ("2023-01/2023-06", dt.date(2023, 1, 1), dt.date(2023, 6, 30)),
+    ],
+)
+def test_observed_date_forms_are_kept(
+    ledger: Ledger, catalog: Catalog, text: str, start: dt.date, end: dt.date
+) -> None:
+    ledger.observe("rice_price", "5200", observed=text, source="market_survey", catalog=catalog)
+    (reading,) = Ledger(ledger.url).readings()
+    assert reading.observed.text == text
+    assert reading.observed.start == start
+    assert reading.observed.end == end
+
+
+def test_observe_strips_and_defaults(ledger: Ledger) -> None:
+    reading = ledger.observe(
+        " rice_price ", " 5200 ", observed=" 2025 ", source=" wire ", note="  "
+    )
+    assert (reading.indicator, reading.value, reading.source) == ("rice_price", "5200", "wire")
+    assert reading.observed.text == "2025"
+    assert reading.note is None
+    assert reading.entered_by  # the OS user name or "unknown"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"indicator": "rice_prise"},
+            r"unknown indicator 'rice_prise' \(did you mean 'rice_price'",
+        ),
+        ({"source": "wir"}, r"unknown source 'wir' \(did you mean 'wire'"),
+        ({"value": "cheap"}, r"rice_price: value 'cheap' is not a number"),
+        ({"observed": "2025-13"}, r"date '2025-13' is not a day"),
+        ({"observed": "26/10/2025"}, r"date '26/10/2025' is not a day"),
+        ({"observed": "2025-06/2025-01"}, r"ends before it starts"),
+        ({"links": 999}, r"no reading with id 999"),
+        ({"links": 1}, r"reading 1 is of indicator 'crackdowns', not 'rice_price'"),
+        ({"value": " "}, r"needs a value"),
+    ],
+)
+def test_a_rejected_reading_leaves_the_ledger_as_it_was(
+    ledger: Ledger, catalog: Catalog, kwargs: dict[str, object], message: str
+) -> None:
+    ledger.observe("crackdowns", "1", observed="2025-01", source="wire", catalog=catalog)
+    before = dump(ledger)
+    args: dict[str, object] = {
+        "indicator": "rice_price",
+        "value": "5200",
+        "observed": "2025-10-26",
+        "source": "market_survey",
+        **kwargs,
+    }
+    with pytest.raises(ReadingError, match=message):
+        ledger.observe(
+            str(args.pop("indicator")),
+            str(args.pop("value")),
+            catalog=catalog,
+            **args,  # type: ignore[arg-type]
+        )
+    assert dump(ledger) == before
+
+
+def test_without_a_catalog_any_indicator_is_accepted(ledger: Ledger) -> None:
+    reading = ledger.observe("anything_at_all", "x", observed="2025", source="nobody")
+    assert reading.indicator == "anything_at_all"
+
+
+def test_readings_filter_by_indicator(ledger: Ledger, catalog: Catalog) -> None:
+    a = ledger.observe("crackdowns", "1", observed="2025-01", source="wire", catalog=catalog)
+    b = ledger.observe("rice_price", "9", observed="2025-01", source="wire", catalog=catalog)
+    c = ledger.observe("crackdowns", "2", observed="2025-02", source="wire", catalog=catalog)
+    assert [r.id for r in ledger.readings()] == [a.id, b.id, c.id]
+    assert [r.id for r in ledger.readings(indicator="crackdowns")] == [a.id, c.id]
+    assert ledger.readings(indicator="nothing") == []
+    assert ledger.reading(b.id) == b
+
+
+def test_retract_keeps_the_reading_and_the_reason(ledger: Ledger, catalog: Catalog) -> None:
+    a = ledger.observe("crackdowns", "1", observed="2025-01", source="wire", catalog=catalog)
+    b = ledger.observe("crackdowns", "2", observed="2025-02", source="wire", catalog=catalog)
+    retracted = ledger.retract(a.id, reason="  misread the date  ", by="ana")
+    assert retracted.retracted
+    assert retracted.retraction_reason == "misread the date"
+    assert retracted.value == a.value
+    every = ledger.readings()
+    assert [r.id for r in every] == [a.id, b.id]
+    assert every[0].retracted
+    assert not every[1].retracted
+    assert [r.id for r in ledger.readings(include_retracted=False)] == [b.id]
+    rows = dump(ledger)
+    assert rows["retractions"][0][:2] == (a.id, "misread the date")
+    assert rows["retractions"][0][3] == "ana"
+    assert len(rows["readings"]) == 2  # the row itself is never edited or deleted
+
+
+def test_cannot_retract_twice(ledger: Ledger) -> None:
+    a = ledger.observe("crackdowns", "1", observed="2025-01", source="wire")
+    ledger.retract(a.id, reason="duplicate")
+    before = dump(ledger)
+    with pytest.raises(LedgerError, match=f"reading {a.id} is already retracted \\(duplicate\\)"):
+        ledger.retract(a.id, reason="again")
+    assert dump(ledger) == before
+    assert ledger.reading(a.id).retraction_reason == "duplicate"
+
+
+def test_retract_an_unknown_reading(ledger: Ledger) -> None:
+    ledger.observe("crackdowns", "1", observed="2025-01", source="wire")
+    before = dump(ledger)
+    with pytest.raises(LedgerError, match=r"^no reading with id 42$"):
+        ledger.retract(42, reason="typo")
+    assert dump(ledger) == before
+
+
+def test_retract_needs_a_reason(ledger: Ledger) -> None:
+    a = ledger.observe("crackdowns", "1", observed="2025-01", source="wire")
+    with pytest.raises(ReadingError, match="needs a reason"):
+        ledger.retract(a.id, reason="   ")
+    assert not ledger.reading(a.id).retracted
+
+
+def test_snapshots_and_history(ledger: Ledger) -> None:
+    a = ledger.observe("crackdowns", "1", observed="2025-01", source="wire")
+    used = ledger.readings()
+    first = ledger.record_snapshot(
+        tree_id="example-harvest",
+        tree_hash="abc",
+        engine="exact",
+        as_of=dt.date(2025, 11, 1),
+        given={"weather": "poor"},
+        n_readings=len(used),
+        readings_hash=readings_hash(used),
+        payload={"rationing_returns": 0.42, "nodes": {"harvest": {"short": 0.5}}},
+    )
+    other = ledger.record_snapshot(
+        tree_id="other",
+        tree_hash="def",
+        engine="pymc",
+        as_of=dt.date(2025, 11, 2),
+        given={},
+        n_readings=0,
+        readings_hash=readings_hash([]),
+        payload={},
+    )
+    ledger.retract(a.id, reason="wrong")
+    second = ledger.record_snapshot(
+        tree_id="example-harvest",
+        tree_hash="abc",
+        engine="exact",
+        as_of=dt.date(2025, 11, 3),
+        given={},
+        n_readings=1,
+        readings_hash=readings_hash(ledger.readings()),
+        payload={"rationing_returns": 0.3},
+    )
+    assert first < other < second
+    history = Ledger(ledger.url).history("example-harvest")
+    assert [s.id for s in history] == [first, second]  # newest last
+    snap = history[0]
+    assert isinstance(snap, Snapshot)
+    assert snap.tree_hash == "abc"
+    assert snap.engine == "exact"
+    assert snap.as_of == dt.date(2025, 11, 1)
+    assert snap.given == {"weather": "poor"}
+    assert snap.n_readings == 1
+    assert snap.payload == {"rationing_returns": 0.42, "nodes": {"harvest": {"short": 0.5}}}
+    assert snap.created_at.tzinfo is not None
+    assert history[0].readings_hash != history[1].readings_hash  # the retraction shows
+    assert [s.id for s in ledger.history()] == [first, other, second]
+    assert ledger.history("nothing") == []
+
+
+def test_snapshot_payload_must_be_json(ledger: Ledger) -> None:
+    with pytest.raises(LedgerError, match="not JSON data"):
+        ledger.record_snapshot(
+            tree_id="t",
+            tree_hash="h",
+            engine="exact",
+            as_of=dt.date(2025, 1, 1),
+            given={},
+            n_readings=0,
+            readings_hash="",
+            payload={"p": float("nan")},
+        )
+
+
+def test_readings_hash(ledger: Ledger) -> None:
+    a = ledger.observe("crackdowns", "1", observed="2025-01", source="wire")
+    b = ledger.observe("crackdowns", "2", observed="2025-02", source="wire")
+    h = readings_hash([a, b])
+    assert len(h) == 64
+    assert readings_hash([b, a]) == h  # order does not matter
+    assert readings_hash([a]) != h
+    assert readings_hash([a, ledger.retract(b.id, reason="x")]) != h
+    changed = ledger.observe("crackdowns", "3", observed="2025-02", source="wire")
+    assert readings_hash([a, changed]) != readings_hash([a, b])
+    assert readings_hash([]) == readings_hash([])
+
+
+# ---------------------------------------------------------------------------------------------
+# where the ledger lives
+
+
+def test_url_and_location(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "dir" / "l.db"
+    led = Ledger(str(path))
+    assert led.location == str(path)
+    assert led.url == f"sqlite:///{path}"
+    assert not path.parent.exists()  # nothing is created before first use
+    led.readings()
+    assert path.is_file()
+    assert Ledger(f"sqlite:///{path}").location == str(path)
+    pg = Ledger("postgresql+psycopg://ana:s3cret@db.example.org/ledger")
+    assert "s3cret" not in pg.location
+    assert pg.location == "postgresql+psycopg://ana:***@db.example.org/ledger"
+    assert "s3cret" in pg.url
+
+
+def test_env_var_names_the_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "from-env.db"
+    monkeypatch.setenv("SCENARIOCAST_DB", str(path))
+    led = Ledger()
+    assert led.location == str(path)
+    led.observe("crackdowns", "1", observed="2025", source="wire")
+    assert path.is_file()
+    monkeypatch.setenv("SCENARIOCAST_DB", f"sqlite:///{tmp_path / 'url.db'}")
+    assert Ledger().location == str(tmp_path / "url.db")
+    # an explicit url wins over the environment
+    assert Ledger(tmp_path / "explicit.db").location == str(tmp_path / "explicit.db")
+
+
+def test_default_location_under_xdg_data_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCENARIOCAST_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    led = Ledger()
+    assert led.location == str(tmp_path / "data" / "scenariocast" / "ledger.db")
+    led.readings()
+    assert (tmp_path / "data" / "scenariocast" / "ledger.db").is_file()
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Ledger().location == str(
+        tmp_path / "home" / ".local" / "share" / "scenariocast" / "ledger.db"
+    )
+
+
+def test_cannot_open_under_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match=r"^cannot open the ledger at .*a-file/l\.db: "):
+        Ledger(blocker / "l.db").readings()
+
+
+def test_cannot_open_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "not.db"
+    bad.write_bytes(b"this is not a sqlite database" * 100)
+    with pytest.raises(LedgerError) as err:
+        Ledger(bad).observe("crackdowns", "1", observed="2025", source="wire")
+    message = str(err.value)
+    assert message.startswith(f"cannot open the ledger at {bad}: ")
+    assert "\n" not in message
+
+
+def test_unknown_database_driver(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match=r"^cannot open the ledger at nosuchdb://"):
+        Ledger("nosuchdb://host/x").readings()
+
+
+def test_sqlite_runs_in_wal_mode(ledger: Ledger) -> None:
+    import sqlite3
+
+    ledger.readings()
+    con = sqlite3.connect(ledger.location)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        con.close()
+
+
+_WRITER = """
+import sys
+from scenariocast.ledger import Ledger
+led = Ledger(sys.argv[1])
+n = sys.argv[2]
+led.observe("crackdowns", n, observed="2025-10", source="wire", note="writer " + n)
+"""
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_writers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'busy' / 'ledger.db'}"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, url, str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for i in range(20)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read().decode() if p.stderr else "") for p in procs]
+    for p in procs:
+        if p.stdout:
+            p.stdout.close()
+        if p.stderr:
+            p.stderr.close()
+    assert [code for code, _ in results] == [0] * 20, [err for _, err in results if err]
+    stored = Ledger(url).readings()
+    assert sorted(int(r.value) for r in stored) == list(range(20))
+    assert sorted(r.id for r in stored) == list(range(1, 21))
+
+
+def test_entered_by_falls_back_to_unknown(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    def no_user() -> str:
+        raise OSError("no user name")
+
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    reading = ledger.observe("crackdowns", "1", observed="2025", source="wire")
+    assert reading.entered_by == "unknown"
+    assert ledger.retract(reading.id, reason="test").retracted
+    assert dump(ledger)["retractions"][0][3] == "unknown"
