@@ -24,7 +24,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 
 
 def _close_nodes(
-    a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], tol: float
+    a: Mapping[str, Mapping[str, float]], b: Mapping[str, Mapping[str, float]], tol: float
 ) -> None:
     assert a.keys() == b.keys()
     for n in a:

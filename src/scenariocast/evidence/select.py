@@ -49,10 +49,16 @@ class Observation:
 
 @dataclass(frozen=True)
 class Excluded:
-    """A reading that does not count for this tree, and why."""
+    """A reading that does not count for this tree, and why.
+
+    ``kind`` is one of ``retracted``, ``after_as_of``, ``unknown_indicator``,
+    ``unknown_source``, ``unreadable``, ``repeated``, ``linked``, ``too_old``, ``outside_window``
+    and ``superseded``; ``reason`` says it in words, naming the readings involved.
+    """
 
     reading: Reading
     reason: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -89,22 +95,34 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
     for r in readings:
         ind = tree.indicators.get(r.indicator)
         if r.retracted:
-            excluded.append(Excluded(r, f"retracted: {r.retraction_reason or 'no reason given'}"))
+            excluded.append(
+                Excluded(r, f"retracted: {r.retraction_reason or 'no reason given'}", "retracted")
+            )
         elif r.observed.end > as_of:
-            excluded.append(Excluded(r, f"observed after the as-of date {as_of}"))
+            excluded.append(Excluded(r, f"observed after the as-of date {as_of}", "after_as_of"))
         elif ind is None:
-            excluded.append(Excluded(r, f"tree '{tree.id}' has no indicator '{r.indicator}'"))
+            excluded.append(
+                Excluded(
+                    r, f"tree '{tree.id}' has no indicator '{r.indicator}'", "unknown_indicator"
+                )
+            )
         elif r.source not in tree.sources:
-            excluded.append(Excluded(r, f"tree '{tree.id}' does not define source '{r.source}'"))
+            excluded.append(
+                Excluded(
+                    r, f"tree '{tree.id}' does not define source '{r.source}'", "unknown_source"
+                )
+            )
         else:
             try:
                 raw = parse_value(ind.spec.kind, r.value, ind.spec.categories)
             except ScenariocastError as exc:
-                excluded.append(Excluded(r, f"value not readable: {exc}"))
+                excluded.append(Excluded(r, f"value not readable: {exc}", "unreadable"))
                 continue
             value = float(transform(ind.spec.read_as, np.array([raw]))[0])
             if not np.isfinite(value):
-                excluded.append(Excluded(r, "value not readable after the read_as transform"))
+                excluded.append(
+                    Excluded(r, "value not readable after the read_as transform", "unreadable")
+                )
                 continue
             parsed[r.id] = value
             by_indicator[r.indicator].append(r)
@@ -125,7 +143,9 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
             if key in firsts:
                 first = firsts[key]
                 folded[first.id].append(r.id)
-                excluded.append(Excluded(r, f"same reading as #{first.id}: counted once"))
+                excluded.append(
+                    Excluded(r, f"same reading as #{first.id}: counted once", "repeated")
+                )
             else:
                 firsts[key] = r
                 kept.append(r)
@@ -151,7 +171,9 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
                     folded[best.id].extend([m.id, *folded.pop(m.id, [])])
                     excluded.append(
                         Excluded(
-                            m, f"linked to #{best.id} (one event): counted once, as #{best.id}"
+                            m,
+                            f"linked to #{best.id} (one event): counted once, as #{best.id}",
+                            "linked",
                         )
                     )
 
@@ -165,6 +187,7 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
                         Excluded(
                             r,
                             f"older than {rule.max_age_days} days before the as-of date ({as_of})",
+                            "too_old",
                         )
                     )
             counted = [r for r in counted if r.observed.end >= oldest]
@@ -178,6 +201,7 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
                             r,
                             f"older than {rule.window_days} days before the newest "
                             f"{name} reading ({newest})",
+                            "outside_window",
                         )
                     )
             counted = [r for r in counted if r.observed.end >= start]
@@ -195,6 +219,7 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
                             r,
                             f"superseded by #{w.id} ({w.observed}), the latest reading "
                             f"of the same {' and '.join(rule.per)}",
+                            "superseded",
                         )
                     )
             counted = [r for r in counted if r.id in winners]

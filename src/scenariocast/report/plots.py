@@ -4,41 +4,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scenariocast.analysis.explain import Explanation
+from scenariocast.analysis.timeline import Timeline
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
-def plot_outcome_paths(explanation: Explanation, *, ax: Axes | None = None) -> Axes:
-    """Probability of each outcome as the readings arrive, by observed date.
+def plot_timeline(timeline: Timeline, *, ax: Axes | None = None) -> Axes:
+    """Probability of each outcome as the readings arrived, by observed date.
 
-    The first point of each line is the prior; each later point is the probability once the
-    readings observed up to that date are counted (several readings on one date make one step).
+    Each step is the forecast as it would have stood that day; the dashed line on the left is
+    the prior, before any reading.
     """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4.5))
-    contributions = explanation.contributions
-    for oid, prior in explanation.prior.items():
-        dates: list[Any] = []
-        probs: list[float] = []
-        for c in contributions:
-            day = c.reading.observed.end
-            if dates and dates[-1] == day:
-                probs[-1] = c.probability_after[oid]
-            else:
-                dates.append(day)
-                probs.append(c.probability_after[oid])
+    dates: Any = list(timeline.dates[1:])  # datetime.date values; matplotlib converts them
+    for k, (oid, probs) in enumerate(timeline.outcomes.items()):
+        color = f"C{k}"
         if dates:
-            ax.step([dates[0], *dates], [prior, *probs], where="post", label=oid, marker=".")
-        else:
-            ax.axhline(prior, label=oid)
+            ax.step(dates, probs[1:], where="post", label=oid, color=color)
+        ax.axhline(probs[0], color=color, linestyle=":", linewidth=1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("probability")
-    ax.set_xlabel("observed")
-    ax.set_title(f"{explanation.tree_id}: outcomes as the readings arrive")
+    ax.set_xlabel("observed (dotted: prior)")
+    ax.set_title(f"{timeline.tree_id}: outcomes as the readings arrived")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small")
     return ax

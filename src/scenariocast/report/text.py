@@ -87,6 +87,20 @@ def render_tree(tree: Tree) -> str:
     return "\n".join(out)
 
 
+EXCLUSION_LABELS = {
+    "retracted": "retracted",
+    "after_as_of": "observed after the as-of date",
+    "unknown_indicator": "on an indicator this tree does not define",
+    "unknown_source": "from a source this tree does not define",
+    "unreadable": "value the indicator cannot read",
+    "repeated": "the same reading entered again (counted once)",
+    "linked": "linked to another report of the same event (counted once)",
+    "too_old": "older than the indicator's max_age_days before the as-of date",
+    "outside_window": "older than the indicator's window_days before its newest reading",
+    "superseded": "superseded by a later reading of the same source and location",
+}
+
+
 def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
     """Outcomes with prior and posterior, the most probable scenarios, and what was not used."""
     ev = result.evidence
@@ -108,13 +122,18 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
     for k, s in enumerate(result.top_scenarios[:top], start=1):
         states = ", ".join(f"{n}={v}" for n, v in s.states.items())
         lines.append(f"{k}. {pct(s.probability):>6}  {states}")
-    reasons: dict[str, int] = {}
+    counts: dict[str, int] = {}
     for e in ev.excluded:
-        key = e.reason.split(":")[0].split(" (")[0].split("#")[0].strip()
-        reasons[key] = reasons.get(key, 0) + 1
-    if reasons:
-        lines += ["", "Readings not counted (see `scenariocast explain` for each):"]
-        lines += [f"  {n:4d}  {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    if counts:
+        lines += [
+            "",
+            "Readings not counted (`scenariocast explain --json` gives each with its reason):",
+        ]
+        lines += [
+            f"  {n:4d}  {EXCLUSION_LABELS.get(kind, kind)}"
+            for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])
+        ]
     return "\n".join(lines)
 
 

@@ -111,6 +111,10 @@ def _translate(exc: ValidationError) -> list[tuple[Loc, str, Loc]]:
         else:
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) else f", got {got!r}"
+            if isinstance(got, bool) and kind == "string_type":
+                shown += (
+                    " (YAML reads unquoted yes, no, on, off, true and false as booleans: quote it)"
+                )
             out.append((loc, f"{err['msg']}{shown}", loc))
     return out
 
