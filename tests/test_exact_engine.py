@@ -203,7 +203,7 @@ def test_logsumexp_handles_minus_infinity() -> None:
 
 
 def test_reliability_zero_changes_nothing_and_one_is_plain_bayes(example_tree) -> None:  # type: ignore[no-untyped-def]
-    spec = example_tree.spec.model_dump(mode="json", exclude_none=True)
+    spec = example_tree.spec.model_dump(mode="json", exclude_unset=True)
     spec["sources"] = {"zero": {"reliability": 0.0}, "full": {"reliability": 1.0}}
     tree = tree_from_dict(spec)
     prior = forecast_exact(tree, [], as_of=FAR_FUTURE)
@@ -399,7 +399,7 @@ def test_hundred_thousand_readings_do_not_underflow() -> None:
 
 
 def test_max_age_drops_readings_older_than_the_as_of_date_allows(example_tree) -> None:  # type: ignore[no-untyped-def]
-    spec = example_tree.spec.model_dump(mode="json", exclude_none=True)
+    spec = example_tree.spec.model_dump(mode="json", exclude_unset=True)
     spec["indicators"]["distribution_report"]["combine"] = {"rule": "all", "max_age_days": 365}
     tree = tree_from_dict(spec)
     old = reading(1, "distribution_report", "yes", on="2024-06")

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenariocast.analysis.explain import explain, logit
+from scenariocast.analysis.explain import explain
 from scenariocast.engines.exact import forecast_exact
+from scenariocast.engines.result import logit
 from scenariocast.errors import QueryError
 from scenariocast.testing import random_readings, random_tree
 from tests.conftest import FAR_FUTURE, reading

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import filecmp
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,6 @@ CHINA_FIRST = ROOT / "scenarios" / "nk-2026-china-first.yaml"
 EVIDENCE = ROOT / "scenarios" / "evidence"
 CSV_PATH = EVIDENCE / "nk-indicators-2023-2025.csv"
 MAPPING = EVIDENCE / "mapping.yaml"
-SHARED_CSV = Path("/work/shared/data/nk-indicators-2023-2025.csv")
 AS_OF = dt.date(2026, 1, 1)
 OUTCOMES = {"rationing_returns", "heavy_market_controls", "china_realignment"}
 
@@ -53,45 +50,17 @@ def csv_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-# ---------------------------------------------------------------------------------------------
-# a minimal reading of mapping.yaml, as the importer documents it (first matching rule wins,
-# case-insensitive substring match; indicator rules: first whose unit matches)
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory, main: Any, china_first: Any) -> Any:
+    """The real CSV through the real importer and mapping, into a fresh ledger."""
+    from scenariocast.evidence.catalog import Catalog
+    from scenariocast.ledger import Ledger
 
-
-def _source_for(row: dict[str, str], rules: list[dict[str, Any]]) -> str | None:
-    for rule in rules:
-        if all(str(v).lower() in (row.get(k) or "").lower() for k, v in rule["match"].items()):
-            return str(rule["source"])
-    return None
-
-
-def _indicator_rule(row: dict[str, str], mapping: dict[str, Any]) -> dict[str, Any] | None:
-    for rule in mapping["indicators"].get(row["indicator"], []):
-        if "unit" in rule and rule["unit"] != row["unit"]:
-            continue
-        return dict(rule)
-    return None
-
-
-def _mapped_readings(rows: list[dict[str, str]], mapping: dict[str, Any]) -> Iterator[Any]:
-    from scenariocast.evidence.readings import ObservedDate, Reading
-
-    for i, row in enumerate(rows, start=1):
-        rule = _indicator_rule(row, mapping)
-        if rule is None or "unused" in rule:
-            continue
-        value = float(row["value"].replace(",", "")) * float(rule.get("scale", 1.0))
-        yield Reading(
-            id=i,
-            indicator=rule["indicator"],
-            value=repr(value),
-            observed=ObservedDate.parse(row["date"]),
-            source=_source_for(row, mapping["sources"]) or "",
-            unit=row["unit"],
-            location=row["location"],
-            note=row["note"],
-            source_url=row["source_url"],
-        )
+    ledger = Ledger(tmp_path_factory.mktemp("nk") / "ledger.db")
+    report = ledger.import_csv(
+        CSV_PATH, catalog=Catalog.from_trees([main, china_first]), mapping_path=MAPPING
+    )
+    return report, ledger.readings()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,12 +125,6 @@ def test_daily_nk_and_nk_times_weighted_separately(main: Any) -> None:
     assert src["nk_times"].reliability < src["daily_nk"].reliability
 
 
-def test_csv_is_the_shared_copy() -> None:
-    if not SHARED_CSV.exists():
-        pytest.skip("shared data folder not present")
-    assert filecmp.cmp(SHARED_CSV, CSV_PATH, shallow=False)
-
-
 def test_mapping_sources_exist_in_both_trees(
     main: Any, china_first: Any, mapping: dict[str, Any]
 ) -> None:
@@ -185,35 +148,47 @@ def test_mapped_indicators_exist_in_main_tree(
                 assert rule["unit"] == main.spec.indicators[rule["indicator"]].unit
 
 
-def test_every_csv_row_is_mapped(csv_rows: list[dict[str, str]], mapping: dict[str, Any]) -> None:
+def test_every_csv_row_is_mapped(
+    csv_rows: list[dict[str, str]], mapping: dict[str, Any], imported: Any
+) -> None:
+    report, readings = imported
     assert len(csv_rows) == 221
     assert {r["indicator"] for r in csv_rows} == set(mapping["indicators"])
-    for row in csv_rows:
-        assert _indicator_rule(row, mapping) is not None, row
-        assert _source_for(row, mapping["sources"]) is not None, row
+    # the importer raises on any row no rule fits, so every row is a reading or reported unused
+    assert len(report.imported) + len(report.skipped_unused) == 221
+    assert not report.skipped_duplicates
+    assert all(r.source_url for r in readings)
 
 
-def test_survey_networks_are_told_apart(
-    csv_rows: list[dict[str, str]], mapping: dict[str, Any]
-) -> None:
-    by_source: dict[str, set[str]] = {}
-    for row in csv_rows:
-        by_source.setdefault(_source_for(row, mapping["sources"]) or "", set()).add(row["note"])
-    assert all("NK Times" in n for n in by_source["nk_times"])
-    assert all("Daily NK" in n or "dailynk" in n.lower() for n in by_source["daily_nk"])
+def test_survey_networks_are_told_apart(imported: Any) -> None:
+    _, readings = imported
+    notes: dict[str, set[str]] = {}
+    for r in readings:
+        notes.setdefault(r.source, set()).add(r.note or "")
+    assert all("NK Times" in n for n in notes["nk_times"])
+    assert all("Daily NK" in n or "dailynk" in n.lower() for n in notes["daily_nk"])
     market = ("rice_price_market", "corn_price_market", "usd_kpw_market", "cny_kpw_market")
-    for row in csv_rows:
-        if row["indicator"] in market:
-            source = _source_for(row, mapping["sources"])
-            assert source in {"daily_nk", "nk_times", "asiapress"}, row
-        if row["indicator"].startswith("china_"):
-            assert _source_for(row, mapping["sources"]) == "china_customs", row
+    for r in readings:
+        if r.indicator in market:
+            assert r.source in {"daily_nk", "nk_times", "asiapress"}, r
+        if r.indicator.startswith("china_"):
+            assert r.source == "china_customs", r
     # the 24 Nov 2024 split: 29,500-30,800 (NK Times) vs 17,900-18,300 (Daily NK)
-    nov = [r for r in csv_rows if r["date"] == "2024-11-24" and r["indicator"] == "usd_kpw_market"]
-    high = {_source_for(r, mapping["sources"]) for r in nov if float(r["value"]) > 25000}
-    low = {_source_for(r, mapping["sources"]) for r in nov if float(r["value"]) < 25000}
-    assert high == {"nk_times"}
-    assert low == {"daily_nk"}
+    nov = [
+        r for r in readings if str(r.observed) == "2024-11-24" and r.indicator == "usd_kpw_market"
+    ]
+    assert {r.source for r in nov if float(r.value) > 25000} == {"nk_times"}
+    assert {r.source for r in nov if float(r.value) < 25000} == {"daily_nk"}
+
+
+def test_date_forms_and_averages_are_sorted_by_the_mapping(imported: Any) -> None:
+    report, readings = imported
+    exports = [r for r in readings if r.indicator == "china_exports_to_dprk"]
+    assert exports
+    assert all(len(str(r.observed)) == 7 for r in exports)  # months only
+    assert not [r for r in readings if "3-city average" in (r.location or "")]
+    unused = {name for _, name, _ in report.skipped_unused}
+    assert {"china_exports_to_dprk", "rice_price_market"} <= unused
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,11 +345,9 @@ def test_crackdown_reports_do_not_reach_certainty(fc: Any, main: Any) -> None:
 
 
 @pytest.mark.parametrize("path", [MAIN, CHINA_FIRST], ids=["main", "china-first"])
-def test_csv_evidence_moves_without_settling(
-    fc: Any, path: Path, csv_rows: list[dict[str, str]], mapping: dict[str, Any]
-) -> None:
+def test_csv_evidence_moves_without_settling(fc: Any, path: Path, imported: Any) -> None:
     tree = load_tree(path)
-    readings = list(_mapped_readings(csv_rows, mapping))
+    _, readings = imported
     res = fc(tree, readings, as_of=AS_OF)
     assert res.n_observations >= 10
     # entering 2026 at ~20,000 KPW/kg rice and ~38,000 KPW/USD: serious is the mode, not certain
@@ -394,10 +367,8 @@ def test_csv_evidence_moves_without_settling(
     assert "nk_times" not in counted
 
 
-def test_nk_times_outlier_does_not_overturn(
-    fc: Any, main: Any, csv_rows: list[dict[str, str]], mapping: dict[str, Any]
-) -> None:
-    readings = list(_mapped_readings(csv_rows, mapping))
+def test_nk_times_outlier_does_not_overturn(fc: Any, main: Any, imported: Any) -> None:
+    _, readings = imported
     base = fc(main, readings, as_of=AS_OF).nodes["food_shock"]["severe"]
     # an NK Times dollar reading 70% above Daily NK's (the Nov 2024 gap), in the same week
     outlier = _r(

@@ -164,6 +164,78 @@ def random_readings(tree: Tree, n: int, seed: int, *, start_id: int = 1) -> list
     return out
 
 
+def sample_scenario(tree: Tree, rng: np.random.Generator) -> dict[str, int]:
+    """Draw a complete scenario (state index of every node) from the tree's prior."""
+    values: dict[str, int] = {}
+    for name, node in tree.nodes.items():  # parents come first
+        probs = node.cpt[tuple(values[p] for p in node.parents)]
+        values[name] = int(rng.choice(node.card, p=probs))
+    return values
+
+
+def sample_value(
+    tree: Tree, indicator: str, scenario: Mapping[str, int], rng: np.random.Generator
+) -> str:
+    """Draw a reading of ``indicator`` as it would be reported, given a scenario."""
+    ind = tree.indicators[indicator]
+    idx = tuple(scenario[n] for n in ind.scope)
+    p = {k: float(v[idx]) for k, v in ind.params.items() if k != "probs"}
+    kind = ind.spec.kind
+    if kind == "binary":
+        return "yes" if rng.random() < p["p"] else "no"
+    if kind == "categorical":
+        cats = ind.spec.categories or []
+        return cats[int(rng.choice(len(cats), p=ind.params["probs"][idx]))]
+    if kind == "count":
+        return str(int(rng.poisson(p["rate"])))
+    if kind == "lognormal":
+        return repr(float(rng.lognormal(p["mu"], p["sigma"])))
+    if kind == "student_t":
+        x = p["mu"] + p["sigma"] * float(rng.standard_t(p["nu"]))
+    else:
+        x = float(rng.normal(p["mu"], p["sigma"]))
+    read_as = ind.spec.read_as
+    if read_as is None or read_as.transform == "identity":
+        return repr(x)
+    base = float(read_as.baseline or 1.0)
+    if read_as.transform == "log":
+        return repr(math.exp(x))
+    if read_as.transform == "log_change":
+        return repr(base * math.exp(x))
+    return repr(base * (1.0 + x / 100.0))
+
+
+def simulate(
+    tree: Tree, n_readings: int, rng: np.random.Generator
+) -> tuple[dict[str, int], list[Reading]]:
+    """A true scenario and readings generated the way the engine says evidence arises.
+
+    Each reading comes from a random indicator and source; with the source's reliability it is
+    genuine (drawn given the true scenario), otherwise it carries no information (drawn given an
+    independent scenario from the prior, that is, from the indicator's prior predictive).
+    """
+    truth = sample_scenario(tree, rng)
+    names = list(tree.indicators)
+    sources = list(tree.sources)
+    readings = []
+    for k in range(n_readings):
+        name = names[int(rng.integers(len(names)))]
+        source = sources[int(rng.integers(len(sources)))]
+        genuine = rng.random() < tree.sources[source].reliability
+        scenario = truth if genuine else sample_scenario(tree, rng)
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=k)
+        readings.append(
+            Reading(
+                id=k + 1,
+                indicator=name,
+                value=sample_value(tree, name, scenario, rng),
+                observed=ObservedDate.parse(day.isoformat()),
+                source=source,
+            )
+        )
+    return truth, readings
+
+
 @dataclass(frozen=True)
 class BruteForce:
     """The reference answer, by enumerating every complete scenario."""

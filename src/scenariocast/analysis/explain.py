@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scenariocast.engines.exact import ExactModel, _merge, conflict_error, outcome_probability
+from scenariocast.engines.result import logit
 from scenariocast.errors import EvidenceConflictError, QueryError, did_you_mean
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Evidence, Observation, select_evidence
@@ -22,15 +23,6 @@ from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def logit(p: float) -> float:
-    """Log-odds of ``p`` (plus or minus infinity at 1 and 0)."""
-    if p <= 0.0:
-        return -math.inf
-    if p >= 1.0:
-        return math.inf
-    return math.log(p) - math.log1p(-p)
 
 
 def _delta(after: float, before: float) -> float:

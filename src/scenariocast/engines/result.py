@@ -28,7 +28,7 @@ class OutcomeForecast:
     @property
     def log_odds_change(self) -> float:
         """Change in log-odds from prior to posterior (inf when either is 0 or 1)."""
-        return _logit(self.probability) - _logit(self.prior)
+        return logit(self.probability) - logit(self.prior)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ class ForecastResult:
         raise ValueError(f"what must be 'outcomes' or 'nodes', got {what!r}")
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
+    """Log-odds of ``p`` (plus or minus infinity at 1 and 0)."""
     if p <= 0.0:
         return -math.inf
     if p >= 1.0:

@@ -29,12 +29,18 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scenariocast.errors import MappingError, Problem, did_you_mean
-from scenariocast.spec.yamlio import line_of, load_yaml
+from scenariocast.validation import (
+    line_of,
+    load_yaml_mapping,
+    problem_at,
+    read_text,
+    translate_errors,
+)
 
 #: The columns a CSV of readings may have.
 COLUMNS = (
@@ -119,19 +125,6 @@ class ImportMapping:
         return line_of(dict(self.lines), loc)
 
 
-_MODELS: dict[str, type[BaseModel]] = {
-    "": MappingFile,
-    "sources": SourceRule,
-    "indicators": IndicatorRule,
-}
-
-
-def _model_at(loc: Loc) -> type[BaseModel]:
-    if not loc:
-        return MappingFile
-    return _MODELS.get(str(loc[0]), MappingFile)
-
-
 def load_mapping(path: str | Path) -> ImportMapping:
     """Read and validate a mapping file.
 
@@ -142,29 +135,17 @@ def load_mapping(path: str | Path) -> ImportMapping:
     """
     p = Path(path)
     file = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError([Problem("no such file", file=file)]) from None
-    except UnicodeDecodeError:
-        raise MappingError([Problem("not UTF-8 text", file=file)]) from None
-    except OSError as exc:
-        raise MappingError([Problem(f"cannot read: {exc.strerror}", file=file)]) from None
-    data, lines, problems = load_yaml(text, file)
-    if data is None:
-        raise MappingError(problems)
-    if not isinstance(data, dict):
-        raise MappingError([Problem("the file must be a mapping of keys to values", file=file)])
+    text = read_text(p, MappingError)
+    data, lines, problems = load_yaml_mapping(text, file, MappingError)
 
-    def at(loc: Loc, message: str) -> Problem:
-        return Problem(message, file=file, path=loc, line=line_of(lines, loc))
+    def at(loc: Loc, message: str, line_loc: Loc | None = None) -> Problem:
+        return problem_at(file, lines, loc, message, line_loc)
 
     try:
         spec = MappingFile.model_validate(data)
     except ValidationError as exc:
         problems.extend(
-            Problem(msg, file=file, path=loc, line=line_of(lines, key_loc))
-            for key_loc, loc, msg in _translate(exc)
+            at(loc, msg, line_loc) for loc, msg, line_loc in translate_errors(exc, MappingFile)
         )
         raise MappingError(problems) from None
     for i, rule in enumerate(spec.sources):
@@ -185,28 +166,3 @@ def load_mapping(path: str | Path) -> ImportMapping:
     if problems:
         raise MappingError(problems)
     return ImportMapping(path=p, spec=spec, lines=lines)
-
-
-def _translate(exc: ValidationError) -> list[tuple[Loc, Loc, str]]:
-    """(where to look up the line, the field path to show, the message) for every error."""
-    out: list[tuple[Loc, Loc, str]] = []
-    for err in exc.errors(include_url=False):
-        loc: Loc = tuple(err["loc"])
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            key = str(loc[-1])
-            model = _model_at(loc[:-1])
-            hint = did_you_mean(key, model.model_fields)
-            out.append((loc, loc[:-1], f"unknown key '{key}'{hint}"))
-        elif kind == "missing":
-            out.append((loc[:-1], loc[:-1], f"missing required key '{loc[-1]}'"))
-        else:
-            got: Any = err.get("input")
-            shown = (
-                ""
-                if isinstance(got, dict | list | BaseModel) or kind == "value_error"
-                else (f", got {got!r}")
-            )
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            out.append((loc, loc, f"{msg}{shown}"))
-    return out

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import types
-import typing
 from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,15 @@ from scenariocast.spec.model import (
     ScenarioTree,
 )
 from scenariocast.spec.tree import CompiledIndicator, CompiledNode, Tree, combos
-from scenariocast.spec.yamlio import line_of, load_yaml
+from scenariocast.validation import (
+    load_yaml_mapping,
+    problem_at,
+    read_text,
+    translate_errors,
+)
 
 SUM_TOLERANCE = 1e-6
-_UNION_TAGS = {"mapping", "rows"}
+_UNION_TAGS = frozenset({"mapping", "rows"})  # tags of the probabilities union
 Loc = tuple[str | int, ...]
 
 
@@ -43,16 +46,7 @@ def load_tree(path: str | Path) -> Tree:
         With every problem found, each naming the file, the field and the line.
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise SpecError([Problem("no such file", file=str(p))]) from None
-    except OSError as exc:
-        raise SpecError([Problem(f"cannot read: {exc.strerror}", file=str(p))]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError([Problem("not UTF-8 text", file=str(p))]) from None
+    text = read_text(p, SpecError)
     return parse_tree(text, file=str(p), default_id=p.stem, path=p)
 
 
@@ -60,20 +54,18 @@ def parse_tree(
     text: str, *, file: str = "<string>", default_id: str = "tree", path: Path | None = None
 ) -> Tree:
     """Validate and compile a scenario tree from YAML text."""
-    data, lines, problems = load_yaml(text, file)
-    if data is None:
-        raise SpecError(problems)
-    if not isinstance(data, dict):
-        raise SpecError([Problem("the file must be a mapping of keys to values", file=file)])
+    data, lines, problems = load_yaml_mapping(text, file, SpecError)
 
     def at(loc: Loc, message: str, line_loc: Loc | None = None) -> Problem:
-        line = line_of(lines, loc if line_loc is None else line_loc)
-        return Problem(message, file=file, path=loc, line=line)
+        return problem_at(file, lines, loc, message, line_loc)
 
     try:
         spec = ScenarioTree.model_validate(data)
     except ValidationError as exc:
-        problems.extend(at(loc, msg, line_loc) for loc, msg, line_loc in _translate(exc))
+        problems.extend(
+            at(loc, msg, line_loc)
+            for loc, msg, line_loc in translate_errors(exc, ScenarioTree, drop=_UNION_TAGS)
+        )
         # Still run the whole-tree checks on the parts that validated, so that one pass reports
         # e.g. a misspelt key in one node and an unknown parent in another.
         partial = _partial_tree(data)
@@ -85,38 +77,6 @@ def parse_tree(
         raise SpecError(problems)
     file_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return compile_tree(spec, default_id=default_id, path=path, file_hash=file_hash)
-
-
-# ---------------------------------------------------------------------------------------------
-# pydantic errors -> problems
-
-
-def _translate(exc: ValidationError) -> list[tuple[Loc, str, Loc]]:
-    """(path reported, message, path whose line is reported) for each pydantic error."""
-    out: list[tuple[Loc, str, Loc]] = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-        kind = err["type"]
-        if loc and loc[-1] == "[key]":
-            loc = loc[:-1]
-            name = loc[-1] if loc else "?"
-            out.append((loc, f"'{name}' is not a valid name (letters, digits, _ and -)", loc))
-        elif kind == "extra_forbidden":
-            key = str(loc[-1])
-            hint = did_you_mean(key, _field_names(loc[:-1]))
-            # the line of the unknown key itself, not of the mapping that holds it
-            out.append((loc[:-1], f"unknown key '{key}'{hint}", loc))
-        elif kind == "missing":
-            out.append((loc[:-1], f"missing required key '{loc[-1]}'", loc[:-1]))
-        else:
-            got = err.get("input")
-            shown = "" if isinstance(got, dict | list) else f", got {got!r}"
-            if isinstance(got, bool) and kind == "string_type":
-                shown += (
-                    " (YAML reads unquoted yes, no, on, off, true and false as booleans: quote it)"
-                )
-            out.append((loc, f"{err['msg']}{shown}", loc))
-    return out
 
 
 def _valid_items(model: type[BaseModel], value: Any) -> tuple[dict[str, Any], set[str]]:
@@ -143,41 +103,6 @@ def _partial_tree(data: Mapping[str, Any]) -> tuple[ScenarioTree, set[str]] | No
     indicators, _ = _valid_items(Indicator, data.get("indicators"))
     partial = ScenarioTree.model_construct(nodes=nodes, outcomes=outcomes, indicators=indicators)
     return partial, broken
-
-
-def _unwrap(tp: Any) -> Any:
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    return tp
-
-
-def _field_names(loc: Loc) -> list[str]:
-    """The keys valid at ``loc`` (the mapping that holds the unknown key)."""
-    tp: Any = ScenarioTree
-    for part in loc:
-        tp = _unwrap(tp)
-        origin = typing.get_origin(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            f = tp.model_fields.get(str(part))
-            if f is None:
-                return []
-            tp = f.annotation
-        elif origin is dict:
-            tp = typing.get_args(tp)[1]
-        elif origin is list:
-            tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [_unwrap(a) for a in typing.get_args(tp)]
-            lists = [m for m in members if typing.get_origin(m) is list]
-            tp = typing.get_args(lists[0])[0] if isinstance(part, int) and lists else members[0]
-        else:
-            return []
-    tp = _unwrap(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        tp = next((_unwrap(a) for a in typing.get_args(tp) if _unwrap(a) is not type(None)), tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
-    return []
 
 
 # ---------------------------------------------------------------------------------------------

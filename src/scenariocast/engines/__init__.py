@@ -1,0 +1,1 @@
+"""Inference engines; every engine returns a ForecastResult."""

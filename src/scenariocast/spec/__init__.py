@@ -1,0 +1,1 @@
+"""The scenario file format: pydantic models, loading, whole-tree checks, compilation."""
