@@ -46,7 +46,7 @@ def _lgamma(x: FloatArray) -> FloatArray:
 
 
 def log_likelihood(ind: CompiledIndicator, x: FloatArray) -> FloatArray:
-    """log p(x | states) for readings ``x`` (already parsed and transformed).
+    """Log p(x | states) for readings ``x`` (already parsed and transformed).
 
     Returns an array of shape ``(len(x), *cards)`` with one axis per node in ``ind.scope``.
     """
