@@ -285,3 +285,20 @@ def test_commands_that_do_not_sample_import_neither_pymc_arviz_nor_pandas(
     proc = subprocess.run([sys.executable, "-c", code], env={**env}, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr
+
+
+def test_import_with_a_mapping_reports_rows_not_imported_by_indicator(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    shutil.copytree(FIXTURES / "shaped", tmp_path / "shaped")
+    csv_path = tmp_path / "shaped" / "readings.csv"
+    with csv_path.open("a") as fh:  # a second unused row of the same indicator
+        fh.write("2025-12,usd_kpw_pct_change_vs_2025-02-16,Sinuiju,190,%,,DERIVED\n")
+    code, out, err = run(env, "import", str(csv_path))
+    assert code == 0, err
+    assert "imported 4 readings" in out
+    assert "mapping: " in out and "mapping.yaml" in out
+    assert (
+        "not imported: usd_kpw_pct_change_vs_2025-02-16 (lines 5, 7): "
+        "a percentage derived from two readings already in the file"
+    ) in out

@@ -553,3 +553,11 @@ def test_unquoted_yes_as_a_state_name_gets_a_hint() -> None:
     text = "nodes:\n  a:\n    states: [yes, no]\n    probabilities: {x: 0.5, y: 0.5}\n"
     with pytest.raises(SpecError, match="quote it"):
         parse_tree(text, file="t.yaml")
+
+
+def test_several_problems_come_in_the_order_of_their_lines() -> None:
+    with pytest.raises(SpecError) as info:
+        load_tree(FIXTURES / "wrong_several.yaml")
+    lines = [p.line or 0 for p in info.value.problems]
+    assert len(lines) == 7
+    assert lines == sorted(lines)

@@ -234,17 +234,18 @@ def import_(
     scenarios: ScenariosOption = Path("scenarios"),
 ) -> None:
     """Import a CSV of readings: every row or none; every bad row is reported with its line."""
+    from scenariocast.report.text import render_skipped
+
     with _errors():
         report = _ledger(db).import_csv(file, catalog=_catalog(scenarios), mapping_path=mapping)
         typer.echo(f"imported {len(report.imported)} readings from {file}")
         if report.mapping_path:
             typer.echo(f"mapping: {report.mapping_path}")
         if report.skipped_duplicates:
-            typer.echo(
-                f"already in the ledger, not added again: {len(report.skipped_duplicates)} rows"
-            )
-        for line, name, reason in report.skipped_unused:
-            typer.echo(f"not imported: line {line}: {name}: {reason}")
+            n = len(report.skipped_duplicates)
+            typer.echo(f"already in the ledger or repeated in the file, not added again: {n} rows")
+        for line in render_skipped(report.skipped_unused, label="not imported"):
+            typer.echo(line)
 
 
 @app.command()

@@ -202,3 +202,15 @@ def render_readings(readings: Sequence[Reading]) -> str:
     return table(
         ["id", "indicator", "value", "unit", "observed", "location", "source", "note"], rows
     )
+
+
+def render_skipped(skipped: Sequence[tuple[int, str, str]], *, label: str) -> list[str]:
+    """Skipped import rows grouped by indicator and reason, with their line numbers."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for line, name, reason in skipped:
+        groups.setdefault((name, reason), []).append(line)
+    out = []
+    for (name, reason), lines in groups.items():
+        where = "line" if len(lines) == 1 else "lines"
+        out.append(f"{label}: {name} ({where} {', '.join(map(str, lines))}): {reason}")
+    return out

@@ -71,12 +71,17 @@ def parse_tree(
         partial = _partial_tree(data)
         if partial is not None:
             problems.extend(at(loc, msg) for loc, msg in check_tree(*partial))
-        raise SpecError(problems) from None
+        raise SpecError(_by_line(problems)) from None
     problems.extend(at(loc, msg) for loc, msg in check_tree(spec))
     if problems:
-        raise SpecError(problems)
+        raise SpecError(_by_line(problems))
     file_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return compile_tree(spec, default_id=default_id, path=path, file_hash=file_hash)
+
+
+def _by_line(problems: list[Problem]) -> list[Problem]:
+    """Problems in the order of their lines in the file (those without a line first)."""
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def _valid_items(model: type[BaseModel], value: Any) -> tuple[dict[str, Any], set[str]]:
