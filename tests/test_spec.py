@@ -472,7 +472,6 @@ def test_compile_example_indicators() -> None:
     np.testing.assert_allclose(price.params["sigma"], [0.25, 0.35])
     np.testing.assert_allclose(tree.indicators["distribution_report"].params["p"], [0.05, 0.5, 0.9])
     np.testing.assert_allclose(tree.indicators["crackdowns"].params["rate"], [0.5, 1.5, 3.0])
-    assert tree.outcome_mask("rationing_returns").tolist() == [0.0, 1.0, 1.0]
 
 
 def test_compile_small_categorical() -> None:

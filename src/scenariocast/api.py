@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,11 +84,10 @@ def forecast(
         raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
     t = _tree(tree)
     readings = _readings(evidence)
-    model = ExactModel(t)
-    result = model.forecast(readings, given=given, as_of=as_of)
-    used = {i for i in result.evidence.reading_ids}
+    result = ExactModel(t).forecast(readings, given=given, as_of=as_of)
+    used = set(result.evidence.reading_ids)
     digest = readings_hash([r for r in readings if r.id in used])
-    result = _with_hash(result, digest)
+    result = replace(result, readings_hash=digest)
     if record and isinstance(evidence, Ledger):
         evidence.record_snapshot(
             tree_id=t.id,
@@ -104,12 +104,6 @@ def forecast(
             },
         )
     return result
-
-
-def _with_hash(result: ForecastResult, digest: str) -> ForecastResult:
-    from dataclasses import replace
-
-    return replace(result, readings_hash=digest)
 
 
 def explain(

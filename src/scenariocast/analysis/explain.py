@@ -14,7 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scenariocast.engines.exact import ExactModel, _merge, conflict_error, outcome_probability
+from scenariocast.engines.exact import (
+    ExactModel,
+    conflict_error,
+    merge_factors,
+    outcome_probability,
+)
 from scenariocast.engines.result import logit
 from scenariocast.errors import EvidenceConflictError, QueryError, did_you_mean
 from scenariocast.evidence.readings import Reading
@@ -148,7 +153,7 @@ def explain(
     base = [*model.cpt_factors, *model.given_factors(given)]
 
     def probs(k: int) -> dict[str, float]:
-        post = model.posterior([*base, *_merge(obs_factors[:k])])
+        post = model.posterior([*base, *merge_factors(obs_factors[:k])])
         if not math.isfinite(post.log_z):
             if k == 0:
                 raise EvidenceConflictError(

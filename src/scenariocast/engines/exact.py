@@ -137,7 +137,7 @@ class ExactModel:
             raise EvidenceConflictError(
                 f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
             )
-        factors = [*base, *_merge(obs_factors)]
+        factors = [*base, *merge_factors(obs_factors)]
         post = self.posterior(factors)
         if not math.isfinite(post.log_z):
             raise conflict_error(self.tree, evidence, obs_factors, given)
@@ -184,7 +184,7 @@ def outcome_probability(
     return min(1.0, math.fsum(nodes[node][s] for s in states))
 
 
-def _merge(factors: Sequence[Factor]) -> list[Factor]:
+def merge_factors(factors: Sequence[Factor]) -> list[Factor]:
     """Add factors that share a scope (one clique update per indicator instead of per reading)."""
     merged: dict[tuple[int, ...], FloatArray] = {}
     for scope, values in factors:

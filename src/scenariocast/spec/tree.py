@@ -86,12 +86,6 @@ class Tree:
                 f"its states are {', '.join(n.states)}"
             ) from None
 
-    def outcome_mask(self, outcome_id: str) -> FloatArray:
-        """1.0 for the states of the outcome's node that resolve it as yes, else 0.0."""
-        out = self.outcomes[outcome_id]
-        n = self.nodes[out.node]
-        return np.array([1.0 if s in out.states else 0.0 for s in n.states])
-
 
 def combos(names: Sequence[str], states: Mapping[str, Sequence[str]]) -> Iterator[dict[str, str]]:
     """Every combination of states of ``names``, the last name varying fastest."""
