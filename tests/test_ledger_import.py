@@ -51,6 +51,16 @@ def test_native_csv(ledger: Ledger, catalog: Catalog) -> None:
     assert ledger.readings() == report.imported
 
 
+def test_a_report_column_names_each_rows_report(ledger: Ledger, catalog: Catalog) -> None:
+    report = ledger.import_csv(FIXTURES / "native_reports.csv", catalog=catalog)
+    assert [(r.location, r.report) for r in report.imported] == [
+        ("Pyongyang", "dnk-2025-10-26"),
+        ("Hyesan", "dnk-2025-10-26"),
+        ("Sinuiju", "dnk-2025-10-26"),
+        ("Pyongyang", None),
+    ]
+
+
 def test_every_bad_row_is_reported_and_nothing_written(ledger: Ledger, catalog: Catalog) -> None:
     ledger.observe("crackdowns", "7", observed="2024", source="wire", catalog=catalog)
     before = dump(ledger)

@@ -14,7 +14,7 @@ from scenariocast.errors import LedgerError, ReadingError
 from scenariocast.evidence.catalog import Catalog
 from scenariocast.evidence.readings import ObservedDate
 from scenariocast.ledger import Ledger, Snapshot, readings_hash
-from tests.ledger_support import dump, example_catalog
+from tests.ledger_support import FIXTURES, dump, example_catalog
 
 
 @pytest.fixture
@@ -396,3 +396,44 @@ def test_entered_by_falls_back_to_unknown(ledger: Ledger, monkeypatch: pytest.Mo
     assert reading.entered_by == "unknown"
     assert ledger.retract(reading.id, reason="test").retracted
     assert dump(ledger)["retractions"][0][3] == "unknown"
+
+
+def test_a_ledger_from_version_0_1_opens_with_everything_intact(tmp_path: Path) -> None:
+    """A ledger written before readings had a report column gains it, empty, on first use."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript((FIXTURES / "ledger-0.1.0.sql").read_text(encoding="utf-8"))
+    con.close()
+    ledger = Ledger(path)
+    old = ledger.readings()
+    assert [(r.id, r.indicator, r.value, r.retracted, r.report) for r in old] == [
+        (1, "rice_price", "5200", False, None),
+        (2, "crackdowns", "2", True, None),
+        (3, "rice_price", "5400", False, None),
+    ]
+    assert old[1].retraction_reason == "misdated"
+    [snap] = ledger.history()
+    assert snap.payload == {"outcomes": {"x": 0.5}}
+    new = ledger.observe(
+        "rice_price", "5600", observed="2025-11-16", source="wire", report="survey-46"
+    )
+    assert new.id == 4
+    assert new.report == "survey-46"
+    ledger.close()
+    # opening it again changes nothing more
+    assert [r.report for r in Ledger(path).readings()] == [None, None, None, "survey-46"]
+
+
+def test_report_id_round_trip(ledger: Ledger, catalog: Catalog) -> None:
+    r = ledger.observe(
+        "rice_price",
+        "5200",
+        observed="2025-10-26",
+        source="wire",
+        report="  s-12 ",
+        catalog=catalog,
+    )
+    assert r.report == "s-12"
+    assert ledger.observe("rice_price", "5300", observed="2025-10-26", source="wire").report is None

@@ -198,6 +198,14 @@ def observe(
     links: Annotated[
         int | None, typer.Option("--links", help="Id of an earlier reading of the same event.")
     ] = None,
+    report: Annotated[
+        str | None,
+        typer.Option(
+            "--report",
+            help="Report id: readings of one source with the same id are one report "
+            "(default: the source's readings of the same observed date).",
+        ),
+    ] = None,
     db: DbOption = None,
     scenarios: ScenariosOption = Path("scenarios"),
 ) -> None:
@@ -213,6 +221,7 @@ def observe(
             note=note,
             source_url=url,
             links=links,
+            report=report,
             catalog=_catalog(scenarios),
         )
         typer.echo(
@@ -277,6 +286,7 @@ def _reading_dict(r: Any) -> dict[str, Any]:
         "source_url": r.source_url,
         "note": r.note,
         "links": r.links,
+        "report": r.report,
         "entered_at": r.entered_at.isoformat() if r.entered_at else None,
         "entered_by": r.entered_by,
         "retracted": r.retracted,

@@ -79,6 +79,8 @@ class Reading:
     ``value`` is kept as reported (text): a number for continuous and count indicators,
     ``yes``/``no`` (or ``1``/``0``, ``true``/``false``) for binary ones, a category name for
     categorical ones. ``links`` names an earlier reading of the same event (the two count once).
+    ``report`` names the report the reading belongs to; without it, the readings of one source
+    on one observed date are one report.
     """
 
     id: int
@@ -91,6 +93,7 @@ class Reading:
     note: str | None = None
     source_url: str | None = None
     links: int | None = None
+    report: str | None = None
     entered_at: dt.datetime | None = None
     entered_by: str | None = None
     retracted: bool = False

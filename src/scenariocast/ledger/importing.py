@@ -3,7 +3,7 @@
 Two shapes of CSV are read:
 
 - native: columns ``date, indicator, value, source`` and optionally ``location, unit, note,
-  source_url, links``;
+  source_url, links, report``;
 - without a ``source`` column (such as ``date, indicator, location, value, unit, source_url,
   note``): a mapping file (:mod:`scenariocast.ledger.mapping`) then assigns each row a source.
 
@@ -403,6 +403,7 @@ def _convert(
         location=cells.get("location"),
         note=note,
         source_url=cells.get("source_url"),
+        report=cells.get("report"),
         catalog=None,
     )
     return [], _Pending(row.line, values, links)

@@ -53,6 +53,7 @@ COLUMNS = (
     "note",
     "source_url",
     "links",
+    "report",
 )
 
 Loc = tuple[str | int, ...]

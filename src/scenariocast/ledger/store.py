@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from scenariocast.errors import LedgerError, ReadingError
 from scenariocast.evidence.readings import ObservedDate, Reading
 from scenariocast.ledger.records import Snapshot
-from scenariocast.ledger.schema import metadata, readings, retractions, snapshots
+from scenariocast.ledger.schema import metadata, readings, retractions, snapshots, upgrade
 
 if TYPE_CHECKING:
     from scenariocast.evidence.catalog import Catalog
@@ -138,6 +138,7 @@ class Ledger:
             engine = self._create_engine()
             with self._transaction(engine) as conn:
                 metadata.create_all(conn)
+                upgrade(conn)
         except OSError as exc:
             raise LedgerError(f"cannot open the ledger at {where}: {exc.strerror or exc}") from None
         except (SQLAlchemyError, ImportError) as exc:
@@ -227,10 +228,15 @@ class Ledger:
         note: str | None = None,
         source_url: str | None = None,
         links: int | None = None,
+        report: str | None = None,
         entered_by: str | None = None,
         catalog: Catalog | None = None,
     ) -> Reading:
         """Record one reading and return it as stored, with its id.
+
+        ``report`` names the report the reading belongs to (readings of one source with the
+        same report id are one report, genuine or not as a whole); without it, a report is the
+        readings of one source on one observed date.
 
         Raises
         ------
@@ -250,6 +256,7 @@ class Ledger:
             location=location,
             note=note,
             source_url=source_url,
+            report=report,
             catalog=catalog,
         )
         with self._write() as conn:
@@ -269,6 +276,7 @@ class Ledger:
         location: str | None,
         note: str | None,
         source_url: str | None,
+        report: str | None,
         catalog: Catalog | None,
     ) -> dict[str, Any]:
         ind, val, src = _clean(indicator), _clean(value), _clean(source)
@@ -292,6 +300,7 @@ class Ledger:
             "source": src,
             "note": _clean(note),
             "source_url": _clean(source_url),
+            "report": _clean(report),
         }
 
     @staticmethod
@@ -347,6 +356,7 @@ class Ledger:
             note=row.note,
             source_url=row.source_url,
             links=row.links,
+            report=row.report,
             entered_at=_aware(row.entered_at),
             entered_by=row.entered_by,
             retracted=row.retracted_id is not None,
