@@ -38,6 +38,11 @@ def ledger_rows(env: dict[str, str]) -> dict[str, list[tuple[object, ...]]]:
     return dump(Ledger(env["SCENARIOCAST_DB"]))
 
 
+# the readings of these tests are from spring 2026: forecast as of then (the price's window is
+# 90 days before the as-of date)
+AS_OF = ("--as-of", "2026-04-30")
+
+
 def observe_ok(env: dict[str, str], *extra: str) -> None:
     code, out, err = run(
         env, "observe", "distribution_report", "yes", "--on", "2026-04", "--source", "wire", *extra
@@ -115,7 +120,7 @@ def test_observe_evidence_retract_forecast_history_explain(env: dict[str, str]) 
     assert [r["indicator"] for r in rows] == ["distribution_report", "rice_price"]
     assert rows[1]["location"] == "Pyongyang" and rows[1]["source_url"] == "https://example.org/a"
 
-    code, out, err = run(env, "forecast", str(EXAMPLE), "--json")
+    code, out, err = run(env, "forecast", str(EXAMPLE), "--json", *AS_OF)
     assert code == 0, err
     data = json.loads(out)
     for key in (
@@ -138,10 +143,10 @@ def test_observe_evidence_retract_forecast_history_explain(env: dict[str, str]) 
     assert code == 0 and "retracted reading #1" in out
     code, out, _ = run(env, "evidence")
     assert "retracted: misdated report" in out
-    code, out, _ = run(env, "forecast", str(EXAMPLE), "--json")
+    code, out, _ = run(env, "forecast", str(EXAMPLE), "--json", *AS_OF)
     assert json.loads(out)["n_observations"] == 1
 
-    code, out, _ = run(env, "forecast", str(EXAMPLE), "--given", "harvest=short")
+    code, out, _ = run(env, "forecast", str(EXAMPLE), "--given", "harvest=short", *AS_OF)
     assert code == 0 and "Assuming harvest = short" in out
 
     code, out, _ = run(env, "history", "--json")
@@ -153,13 +158,14 @@ def test_observe_evidence_retract_forecast_history_explain(env: dict[str, str]) 
     code, out, _ = run(env, "history")
     assert code == 0 and "example-harvest" in out
 
-    code, out, _ = run(env, "explain", str(EXAMPLE), "--json")
+    code, out, _ = run(env, "explain", str(EXAMPLE), "--json", *AS_OF)
     expl = json.loads(out)
     total = sum(c["log_odds"]["rationing_returns"] for c in expl["contributions"])
     assert total == pytest.approx(expl["outcomes"]["rationing_returns"]["log_odds_change"])
     assert expl["not_counted"][0]["reading"] == 1
-    code, out, _ = run(env, "explain", str(EXAMPLE), "--outcome", "rationing_returns")
-    assert code == 0 and "Sum of contributions" in out and "#2 rice_price" in out
+    code, out, _ = run(env, "explain", str(EXAMPLE), "--outcome", "rationing_returns", *AS_OF)
+    assert code == 0 and "Sum of contributions" in out
+    assert "#2" in out and "rice_price = 12,500 in Pyongyang" in out
 
 
 def test_forecast_as_of_counts_only_earlier_readings(env: dict[str, str]) -> None:

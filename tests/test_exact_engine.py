@@ -242,8 +242,9 @@ def test_same_price_fifty_times_moves_no_more_than_once(example_tree) -> None:  
         reading(k, "rice_price", "12000", source="market_survey", location="Pyongyang")
         for k in range(1, 51)
     ]
-    a = forecast_exact(example_tree, one, as_of=FAR_FUTURE)
-    b = forecast_exact(example_tree, fifty, as_of=FAR_FUTURE)
+    as_of = dt.date(2026, 3, 15)
+    a = forecast_exact(example_tree, one, as_of=as_of)
+    b = forecast_exact(example_tree, fifty, as_of=as_of)
     _close_nodes(a.nodes, b.nodes, 1e-12)
     assert b.n_observations == 1
     assert len(b.evidence.excluded) == 49
@@ -264,8 +265,8 @@ def test_latest_reading_per_location_supersedes_older(example_tree) -> None:  # 
     new = reading(
         2, "rice_price", "14000", on="2026-03-10", source="market_survey", location="Pyongyang"
     )
-    both = forecast_exact(example_tree, [old, new], as_of=FAR_FUTURE)
-    only_new = forecast_exact(example_tree, [new], as_of=FAR_FUTURE)
+    both = forecast_exact(example_tree, [old, new], as_of=dt.date(2026, 4, 1))
+    only_new = forecast_exact(example_tree, [new], as_of=dt.date(2026, 4, 1))
     _close_nodes(both.nodes, only_new.nodes, 1e-12)
     (excluded,) = both.evidence.excluded
     assert excluded.reading.id == 1 and "superseded by #2" in excluded.reason
@@ -274,16 +275,27 @@ def test_latest_reading_per_location_supersedes_older(example_tree) -> None:  # 
     assert [o.reading.id for o in earlier.evidence.observations] == [1]
 
 
-def test_window_drops_stale_locations(example_tree) -> None:  # type: ignore[no-untyped-def]
+def test_window_counts_back_from_the_as_of_date(example_tree) -> None:  # type: ignore[no-untyped-def]
     stale = reading(
         1, "rice_price", "5000", on="2025-06-01", source="market_survey", location="Hyesan"
     )
     fresh = reading(
         2, "rice_price", "14000", on="2026-03-10", source="market_survey", location="Pyongyang"
     )
-    result = forecast_exact(example_tree, [stale, fresh], as_of=FAR_FUTURE)
+    result = forecast_exact(example_tree, [stale, fresh], as_of=dt.date(2026, 4, 1))
     assert [o.reading.id for o in result.evidence.observations] == [2]
-    assert "older than 90 days" in result.evidence.excluded[0].reason
+    (excluded,) = result.evidence.excluded
+    assert excluded.kind == "outside_window"
+    assert "older than 90 days before the as-of date (2026-04-01)" in excluded.reason
+    # when nothing newer arrives, the newest reading stops counting too: the clock alone does
+    # not keep old evidence alive, and the forecast returns to the prior
+    later = forecast_exact(example_tree, [stale, fresh], as_of=dt.date(2026, 11, 1))
+    assert later.evidence.observations == ()
+    assert {e.kind for e in later.evidence.excluded} == {"outside_window"}
+    prior = forecast_exact(example_tree, [], as_of=dt.date(2026, 11, 1))
+    _close_nodes(later.nodes, prior.nodes, 1e-12)
+    assert [s.indicator for s in later.stale] == ["rice_price"]
+    assert later.stale[0].newest == dt.date(2026, 3, 10) and not later.stale[0].counted
 
 
 def test_linked_reports_of_one_event_count_once(example_tree) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
@@ -39,15 +40,16 @@ def test_contributions_come_in_observed_order_and_match_stepwise_forecasts(examp
         reading(3, "distribution_report", "yes", on="2026-05"),
         reading(1, "crackdowns", "3", on="2026-07-02", source="rumour"),
         reading(
-            2, "rice_price", "15000", on="2026-02-01", source="market_survey", location="Pyongyang"
+            2, "rice_price", "15000", on="2026-05-20", source="market_survey", location="Pyongyang"
         ),
     ]
-    expl = explain(example_tree, rs, as_of=FAR_FUTURE)
+    as_of = dt.date(2026, 8, 1)  # the price is within its 90-day window
+    expl = explain(example_tree, rs, as_of=as_of)
     assert [c.reading.id for c in expl.contributions] == [2, 3, 1]
     # each step equals a forecast on the readings observed up to then
     ordered = [rs[2], rs[0], rs[1]]
     for k, c in enumerate(expl.contributions, start=1):
-        step = forecast_exact(example_tree, ordered[:k], as_of=FAR_FUTURE)
+        step = forecast_exact(example_tree, ordered[:k], as_of=as_of)
         assert c.probability_after["rationing_returns"] == pytest.approx(
             step.outcomes["rationing_returns"].probability, abs=1e-12
         )
@@ -70,6 +72,6 @@ def test_explanation_lists_readings_not_counted(example_tree) -> None:  # type: 
         reading(2, "distribution_report", "no"),
     ]
     data = explain(example_tree, rs, as_of=FAR_FUTURE).to_dict()
-    assert [c["reading"] for c in data["contributions"]] == [2]
+    assert [r["reading"] for c in data["contributions"] for r in c["readings"]] == [2]
     assert data["not_counted"][0]["reading"] == 1
     assert data["not_counted"][0]["reason"].startswith("retracted")

@@ -41,15 +41,20 @@ def _readings(evidence: Ledger | Sequence[Reading] | None) -> list[Reading]:
 
 
 def parse_given(items: Sequence[str]) -> dict[str, str]:
-    """Turn ``["node=state", ...]`` into a mapping, with a clear error for a bad item."""
+    """Turn ``["node=state", "node@2026-06=state", ...]`` into a mapping.
+
+    ``node@date`` assumes a dynamic node's state at the step holding that date only; a dynamic
+    node named without a date is assumed in that state at every step of the horizon.
+    """
     out: dict[str, str] = {}
     for item in items:
         node, sep, state = item.partition("=")
         if not sep or not node.strip() or not state.strip():
-            raise QueryError(f"--given takes NODE=STATE, got '{item}'")
-        if node.strip() in out:
-            raise QueryError(f"--given names node '{node.strip()}' twice")
-        out[node.strip()] = state.strip()
+            raise QueryError(f"--given takes NODE=STATE or NODE@DATE=STATE, got '{item}'")
+        key = "@".join(part.strip() for part in node.split("@", 1))
+        if key in out:
+            raise QueryError(f"--given names '{key}' twice")
+        out[key] = state.strip()
     return out
 
 

@@ -50,7 +50,13 @@ ScenariosOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 GivenOption = Annotated[
     list[str] | None,
-    typer.Option("--given", "-g", help="Assume NODE=STATE (repeatable).", metavar="NODE=STATE"),
+    typer.Option(
+        "--given",
+        "-g",
+        help="Assume NODE=STATE (repeatable); for a dynamic node, at every step of the horizon, "
+        "or at one step with NODE@DATE=STATE (DATE: 2026-06 or 2026-06-15).",
+        metavar="NODE=STATE",
+    ),
 ]
 AsOfOption = Annotated[
     str | None,

@@ -1,9 +1,11 @@
-"""Each reading's contribution to each outcome, in log-odds, in the order observed.
+"""Each report's contribution to each outcome, in log-odds, in the order observed.
 
-The readings are added one at a time in the order they were observed; a reading's contribution
-to an outcome is the change in the outcome's log-odds when it is added. The contributions
-therefore add up exactly to the change from prior to posterior (a telescoping sum), and a
-reading observed later is judged in the light of those before it.
+The reports (the readings of one source on one date, or with one report id) are added one at a
+time in the order they were observed; a report's contribution to an outcome is the change in the
+outcome's log-odds when it is added. The contributions therefore add up exactly to the change
+from prior to posterior (a telescoping sum), and a report observed later is judged in the light
+of those before it. A report counts as a whole (it is genuine or not as a whole), so it is
+explained as one line with its readings listed.
 """
 
 from __future__ import annotations
@@ -14,16 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scenariocast.engines.exact import (
-    ExactModel,
-    conflict_error,
-    merge_factors,
-    outcome_probability,
-)
+from scenariocast.engines.exact import ExactModel, conflict_error
 from scenariocast.engines.result import logit
-from scenariocast.errors import EvidenceConflictError, QueryError, did_you_mean
+from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.readings import Reading
-from scenariocast.evidence.select import Evidence, Observation, select_evidence
+from scenariocast.evidence.select import Evidence, Observation, Report, select_evidence
 from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
@@ -39,21 +36,31 @@ def _delta(after: float, before: float) -> float:
 
 @dataclass(frozen=True)
 class Contribution:
-    """What one observation did to each outcome."""
+    """What one report did to each outcome."""
 
-    observation: Observation
+    report: Report
     log_odds: Mapping[str, float]  # outcome id -> change in log-odds
     probability_after: Mapping[str, float]  # outcome id -> probability once this is added
 
     @property
+    def observations(self) -> tuple[Observation, ...]:
+        """The report's counted readings."""
+        return self.report.observations
+
+    @property
+    def readings(self) -> tuple[Reading, ...]:
+        """The readings that count in the report."""
+        return tuple(o.reading for o in self.report.observations)
+
+    @property
     def reading(self) -> Reading:
-        """The reading that counts for this observation."""
-        return self.observation.reading
+        """The report's first reading."""
+        return self.report.observations[0].reading
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """The contributions of every observation to every outcome of a tree."""
+    """The contributions of every report to every outcome of a tree."""
 
     tree_id: str
     as_of: dt.date
@@ -88,36 +95,49 @@ class Explanation:
             },
             "contributions": [
                 {
-                    "reading": c.reading.id,
-                    "counted_with": list(c.observation.folded),
-                    "indicator": c.reading.indicator,
-                    "value": c.reading.value,
-                    "observed": str(c.reading.observed),
-                    "location": c.reading.location,
-                    "source": c.reading.source,
-                    "source_url": c.reading.source_url,
+                    "source": c.report.source,
+                    "report": c.report.key,
+                    "reliability": c.report.reliability,
+                    "readings": [
+                        {
+                            "reading": o.reading.id,
+                            "counted_with": list(o.folded),
+                            "indicator": o.indicator,
+                            "value": o.reading.value,
+                            "observed": str(o.reading.observed),
+                            "location": o.reading.location,
+                            "source_url": o.reading.source_url,
+                            "note": o.reading.note,
+                        }
+                        for o in c.observations
+                    ],
                     "log_odds": {o: _finite(v) for o, v in c.log_odds.items()},
+                    "probability_after": dict(c.probability_after),
                 }
                 for c in self.contributions
             ],
             "not_counted": [
-                {"reading": e.reading.id, "indicator": e.reading.indicator, "reason": e.reason}
+                {
+                    "reading": e.reading.id,
+                    "indicator": e.reading.indicator,
+                    "kind": e.kind,
+                    "reason": e.reason,
+                }
                 for e in self.evidence.excluded
             ],
         }
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per observation, one column per outcome (log-odds contributions)."""
+        """One row per report, one column per outcome (log-odds contributions)."""
         import pandas as pd
 
         rows = [
             {
-                "reading": c.reading.id,
-                "indicator": c.reading.indicator,
-                "value": c.reading.value,
-                "observed": c.reading.observed.end,
-                "location": c.reading.location,
-                "source": c.reading.source,
+                "source": c.report.source,
+                "report": c.report.key,
+                "observed": c.report.last_day,
+                "readings": ", ".join(str(r.id) for r in c.readings),
+                "indicators": ", ".join(sorted({o.indicator for o in c.observations})),
                 **{f"{o}": v for o, v in c.log_odds.items()},
             }
             for c in self.contributions
@@ -138,41 +158,38 @@ def explain(
     outcomes: Sequence[str] | None = None,
     model: ExactModel | None = None,
 ) -> Explanation:
-    """Contributions of each observation to each outcome (all outcomes unless named)."""
+    """Contributions of each report to each outcome (all outcomes unless named)."""
+    from scenariocast.engines.exact.network import check_outcome
+
     model = model or ExactModel(tree)
-    given = dict(given or {})
     as_of = as_of or dt.date.today()
     ids = list(outcomes) if outcomes else list(tree.outcomes)
     for o in ids:
-        if o not in tree.outcomes:
-            raise QueryError(
-                f"tree '{tree.id}' has no outcome '{o}'{did_you_mean(o, tree.outcomes)}"
-            )
+        check_outcome(tree, o)
     evidence = select_evidence(tree, readings, as_of)
-    obs_factors = model.observation_factors(evidence.observations)
-    base = [*model.cpt_factors, *model.given_factors(given)]
+    query = model.query(evidence, given)
+    jt = query.structure.jt
 
     def probs(k: int) -> dict[str, float]:
-        post = model.posterior([*base, *merge_factors(obs_factors[:k])])
-        if not math.isfinite(post.log_z):
+        factors = query.factors(k)
+        cal = jt.calibrate(factors)
+        if not math.isfinite(cal.log_z):
             if k == 0:
                 raise EvidenceConflictError(
-                    f"the assumptions {given} have zero probability in tree '{tree.id}'"
+                    f"the assumptions {query.given} have zero probability in tree '{tree.id}'"
                 )
-            raise conflict_error(tree, evidence, obs_factors, given)
-        return {
-            o: outcome_probability(post.nodes, tree.outcomes[o].node, tree.outcomes[o].states)
-            for o in ids
-        }
+            raise conflict_error(tree, query)
+        every = model.outcome_probabilities(query, factors, cal)
+        return {o: every[o] for o in ids}
 
     prior = probs(0)
     before = prior
     contributions: list[Contribution] = []
-    for k, obs in enumerate(evidence.observations, start=1):
+    for k, rep in enumerate(evidence.reports, start=1):
         after = probs(k)
         contributions.append(
             Contribution(
-                observation=obs,
+                report=rep,
                 log_odds={o: _delta(after[o], before[o]) for o in ids},
                 probability_after=after,
             )
@@ -181,7 +198,7 @@ def explain(
     return Explanation(
         tree_id=tree.id,
         as_of=as_of,
-        given=given,
+        given=query.given,
         prior=prior,
         posterior=before,
         contributions=tuple(contributions),

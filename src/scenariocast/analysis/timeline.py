@@ -51,9 +51,9 @@ def outcome_timeline(
         dates = sorted(
             {r.observed.end for r in readings if r.indicator in tree.indicators and not r.retracted}
         )
-    prior = model.forecast([], given=given)
+    prior = model.forecast([], given=given, top=0)
     rows = [prior]
-    rows += [model.forecast(readings, given=given, as_of=d) for d in dates]
+    rows += [model.forecast(readings, given=given, as_of=d, top=0) for d in dates]
     return Timeline(
         tree_id=tree.id,
         dates=(None, *dates),

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scenariocast.evidence.select import Evidence
+from scenariocast.evidence.select import Evidence, Stale
 
 if TYPE_CHECKING:  # pandas is imported only when a frame is asked for
     import pandas as pd
@@ -24,6 +24,8 @@ class OutcomeForecast:
     prior: float
     resolve_by: dt.date
     interval: tuple[float, float] | None = None  # credible interval, from the PyMC engine
+    timing: str | None = None  # for an outcome on a dynamic node: end, ever or at_least
+    k: int | None = None  # with timing at_least
 
     @property
     def log_odds_change(self) -> float:
@@ -33,10 +35,31 @@ class OutcomeForecast:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A complete scenario (a state for every node) and its probability."""
+    """A complete scenario (a state for every node) and its probability.
+
+    In a tree with dynamic nodes, a dynamic node's state is its state at the horizon's last
+    step (calendar nodes are left out).
+    """
 
     states: Mapping[str, str]
     probability: float
+
+
+@dataclass(frozen=True)
+class StepForecast:
+    """A dynamic node's distribution at one step of the horizon.
+
+    ``estimated`` is true up to the step of the as-of date (the distribution given every counted
+    reading, those observed later included) and false after it (a prediction).
+    """
+
+    step: int
+    label: str
+    first_day: dt.date
+    last_day: dt.date
+    estimated: bool
+    probabilities: Mapping[str, float]
+    prior: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -60,11 +83,18 @@ class ForecastResult:
     top_scenarios: tuple[Scenario, ...]
     readings_hash: str = ""
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    steps: Mapping[str, tuple[StepForecast, ...]] = field(default_factory=dict)
+    now_step: str | None = None  # the label of the step ``nodes`` describes (dynamic trees)
 
     @property
     def n_observations(self) -> int:
         """Number of readings that count (after combining repeated and linked readings)."""
         return len(self.evidence.observations)
+
+    @property
+    def stale(self) -> tuple[Stale, ...]:
+        """Indicators whose newest usable reading is older than their threshold."""
+        return self.evidence.stale
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (the ``forecast --json`` output)."""
@@ -75,6 +105,7 @@ class ForecastResult:
             "engine": self.engine,
             "given": dict(self.given),
             "n_observations": self.n_observations,
+            "n_reports": len(self.evidence.reports),
             "n_readings_used": len(self.evidence.reading_ids),
             "n_readings_not_counted": len(self.evidence.excluded),
             "readings_hash": self.readings_hash,
@@ -86,11 +117,38 @@ class ForecastResult:
                     "prior": o.prior,
                     "resolve_by": o.resolve_by.isoformat(),
                     **({"interval": list(o.interval)} if o.interval else {}),
+                    **({"timing": o.timing} if o.timing else {}),
+                    **({"k": o.k} if o.k is not None else {}),
                 }
                 for o in self.outcomes.values()
             },
+            "stale": [
+                {
+                    "indicator": st.indicator,
+                    "newest": st.newest.isoformat(),
+                    "age_days": st.age_days,
+                    "stale_after_days": st.threshold_days,
+                    "still_counted": st.counted,
+                }
+                for st in self.stale
+            ],
             "nodes": {n: dict(s) for n, s in self.nodes.items()},
             "prior_nodes": {n: dict(s) for n, s in self.prior_nodes.items()},
+            **({"now_step": self.now_step} if self.now_step else {}),
+            "steps": {
+                n: [
+                    {
+                        "step": x.label,
+                        "first_day": x.first_day.isoformat(),
+                        "last_day": x.last_day.isoformat(),
+                        "kind": "estimated" if x.estimated else "predicted",
+                        "probabilities": dict(x.probabilities),
+                        "prior": dict(x.prior),
+                    }
+                    for x in path
+                ]
+                for n, path in self.steps.items()
+            },
             "top_scenarios": [
                 {"states": dict(s.states), "probability": s.probability} for s in self.top_scenarios
             ],
@@ -98,8 +156,29 @@ class ForecastResult:
         }
 
     def to_frame(self, what: str = "outcomes") -> pd.DataFrame:
-        """A pandas table of ``"outcomes"`` (one row each) or ``"nodes"`` (one row per state)."""
+        """A pandas table of outcomes, nodes or steps.
+
+        ``"outcomes"``: one row each; ``"nodes"``: one row per state; ``"steps"``: one row per
+        dynamic node, step and state.
+        """
         import pandas as pd
+
+        if what == "steps":
+            rows_s: list[dict[str, Any]] = [
+                {
+                    "node": n,
+                    "step": x.label,
+                    "first_day": x.first_day,
+                    "kind": "estimated" if x.estimated else "predicted",
+                    "state": state,
+                    "prior": x.prior[state],
+                    "probability": p,
+                }
+                for n, path in self.steps.items()
+                for x in path
+                for state, p in x.probabilities.items()
+            ]
+            return pd.DataFrame(rows_s).set_index(["node", "step", "state"])
 
         if what == "outcomes":
             rows: list[dict[str, Any]] = [
@@ -125,7 +204,7 @@ class ForecastResult:
                 for s, p in states.items()
             ]
             return pd.DataFrame(rows).set_index(["node", "state"])
-        raise ValueError(f"what must be 'outcomes' or 'nodes', got {what!r}")
+        raise ValueError(f"what must be 'outcomes', 'nodes' or 'steps', got {what!r}")
 
 
 def logit(p: float) -> float:

@@ -88,3 +88,51 @@ def log_likelihood(ind: CompiledIndicator, x: FloatArray) -> FloatArray:
             raise ValueError(kind)
     out = np.asarray(out, dtype=float)
     return np.where(np.isnan(out), -np.inf, out)
+
+
+def report_log_likelihood(ind: CompiledIndicator, x: FloatArray, rho: float) -> FloatArray:
+    """Joint log p(x_1..x_n | states) of ``n`` readings of one indicator in one report.
+
+    The readings share an error with correlation ``rho`` (docs/evidence.md): for a normal
+    indicator the joint is the multivariate normal with equicorrelated errors; for a lognormal
+    one, the same on the log scale; for a Student-t one, a Gaussian copula with the same
+    equicorrelation joins the readings' Student-t margins. Readings of discrete kinds, and
+    any readings with ``rho = 0``, count as independent given the states. Returns an array with
+    one axis per node in ``ind.scope``.
+    """
+    kind = ind.spec.kind
+    n = len(x)
+    if n == 1 or rho == 0.0 or kind not in ("normal", "lognormal", "student_t"):
+        return np.asarray(log_likelihood(ind, x).sum(axis=0), dtype=np.float64)
+    p = ind.params
+    extra = (slice(None),) + (None,) * p["mu"].ndim
+    c = rho / (1.0 + (n - 1) * rho)
+    log_det = (n - 1) * math.log1p(-rho) + math.log1p((n - 1) * rho)
+
+    def quad(g: FloatArray) -> FloatArray:
+        """G' R^-1 g for the equicorrelated R, along axis 0."""
+        s1, s2 = g.sum(axis=0), (g * g).sum(axis=0)
+        return np.asarray((s2 - c * s1 * s1) / (1.0 - rho), dtype=np.float64)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind in ("normal", "lognormal"):
+            lx = np.log(x) if kind == "lognormal" else x
+            z = (lx[extra] - p["mu"][None, ...]) / p["sigma"][None, ...]
+            out = (
+                -n * np.log(p["sigma"])
+                - 0.5 * n * _LOG_2PI
+                - 0.5 * log_det
+                - 0.5 * quad(z)
+                - (float(np.sum(lx)) if kind == "lognormal" else 0.0)
+            )
+        else:
+            from scenariocast.evidence.special import t_normal_scores
+
+            margins = log_likelihood(ind, x)  # (n, *cards)
+            z = (x[extra] - p["mu"][None, ...]) / p["sigma"][None, ...]
+            nu = np.broadcast_to(p["nu"][None, ...], z.shape)
+            g = t_normal_scores(z, nu)
+            # Gaussian copula density: |R|^-1/2 exp(-(g' R^-1 g - g'g) / 2)
+            out = margins.sum(axis=0) - 0.5 * log_det - 0.5 * (quad(g) - (g * g).sum(axis=0))
+    out = np.asarray(out, dtype=np.float64)
+    return np.where(np.isnan(out), -np.inf, out)

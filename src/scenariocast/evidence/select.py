@@ -10,9 +10,13 @@ Rules, in order (each documented in docs/evidence.md):
 3. Readings linked to each other (``links``) report one event: they count once, as the reading of
    the most reliable source among them.
 4. The indicator's ``combine`` rule: ``all`` keeps every remaining reading; ``latest`` keeps only
-   the latest reading of each group (by source and location by default); ``max_age_days``
-   keeps only readings observed within that many days of the as-of date, and ``window_days``
-   only those within that many days of the indicator's newest reading.
+   the latest reading of each group (by source and location by default, and by step of the
+   horizon for an indicator on nodes that change over time); ``max_age_days`` and
+   ``window_days`` keep only readings observed within that many days of the as-of date.
+
+What counts is then grouped into **reports**: the readings of one source on one observed date,
+or with one report id (``Reading.report``). A report is genuine or not as a whole. And each
+indicator whose newest usable reading is older than its staleness threshold is listed as stale.
 """
 
 from __future__ import annotations
@@ -33,18 +37,62 @@ from scenariocast.spec.tree import Tree
 
 @dataclass(frozen=True)
 class Observation:
-    """One piece of evidence: a reading that counts, with any readings folded into it."""
+    """One piece of evidence: a reading that counts, with any readings folded into it.
+
+    ``step`` is the step of the tree's horizon that holds the reading's observed date (its last
+    day, for a period) when the indicator depends on a node that changes over time, else None.
+    """
 
     reading: Reading
     indicator: str
     value: float  # after parsing and the indicator's read_as transform
     reliability: float
     folded: tuple[int, ...] = ()  # ids of linked or repeated readings counted with this one
+    step: int | None = None
 
     @property
     def ids(self) -> tuple[int, ...]:
         """Every reading id this observation stands for."""
         return (self.reading.id, *self.folded)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Readings of one source reported together: genuine or not as a whole.
+
+    ``key`` is the report id the readings give, or else their observed date.
+    """
+
+    source: str
+    key: str
+    reliability: float
+    observations: tuple[Observation, ...]
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """Every reading id the report stands for."""
+        return tuple(i for o in self.observations for i in o.ids)
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last day any of its readings was observed."""
+        return max(o.reading.observed.end for o in self.observations)
+
+    @property
+    def label(self) -> str:
+        """``source, key`` for messages."""
+        return f"{self.source}, {self.key}"
+
+
+@dataclass(frozen=True)
+class Stale:
+    """An indicator whose newest usable reading is older than its staleness threshold."""
+
+    indicator: str
+    newest: dt.date
+    age_days: int
+    threshold_days: int
+    counted: bool  # whether any reading of the indicator still counts
 
 
 @dataclass(frozen=True)
@@ -63,11 +111,17 @@ class Excluded:
 
 @dataclass(frozen=True)
 class Evidence:
-    """The evidence a tree uses, in the order the readings were observed."""
+    """The evidence a tree uses, in the order the readings were observed.
+
+    ``reports`` holds the same observations grouped into reports, ordered by their last
+    observed day.
+    """
 
     observations: tuple[Observation, ...]
     excluded: tuple[Excluded, ...]
     as_of: dt.date
+    reports: tuple[Report, ...] = ()
+    stale: tuple[Stale, ...] = ()
 
     @property
     def reading_ids(self) -> tuple[int, ...]:
@@ -128,9 +182,15 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
             by_indicator[r.indicator].append(r)
 
     observations: list[Observation] = []
+    steps = tree.steps
     for name, rows in by_indicator.items():
         spec = tree.indicators[name].spec
         rule = spec.combine_rule()
+        timed = steps is not None and tree.varies(tree.indicators[name].scope)
+
+        def step_of(r: Reading, timed: bool = timed) -> int | None:
+            return steps.index(r.observed.end) if timed and steps is not None else None
+
         rel = {r.id: tree.sources[r.source].reliability for r in rows}
         rows = sorted(rows, key=_order_key)
 
@@ -179,46 +239,39 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
 
         # 4. the combine rule
         counted = sorted(representatives, key=_order_key)
-        if rule.max_age_days is not None:
-            oldest = as_of - dt.timedelta(days=rule.max_age_days)
+        for days, kind in ((rule.max_age_days, "too_old"), (rule.window_days, "outside_window")):
+            if days is None:
+                continue
+            oldest = as_of - dt.timedelta(days=days)
             for r in counted:
                 if r.observed.end < oldest:
                     excluded.append(
-                        Excluded(
-                            r,
-                            f"older than {rule.max_age_days} days before the as-of date ({as_of})",
-                            "too_old",
-                        )
+                        Excluded(r, f"older than {days} days before the as-of date ({as_of})", kind)
                     )
             counted = [r for r in counted if r.observed.end >= oldest]
-        if rule.window_days is not None and counted:
-            newest = max(r.observed.end for r in counted)
-            start = newest - dt.timedelta(days=rule.window_days)
-            for r in counted:
-                if r.observed.end < start:
-                    excluded.append(
-                        Excluded(
-                            r,
-                            f"older than {rule.window_days} days before the newest "
-                            f"{name} reading ({newest})",
-                            "outside_window",
-                        )
-                    )
-            counted = [r for r in counted if r.observed.end >= start]
         if rule.rule == "latest":
+
+            def group(r: Reading, per: Sequence[str] = rule.per) -> tuple[object, ...]:
+                return (*(getattr(r, k) for k in per), step_of(r))
+
             latest: dict[tuple[object, ...], Reading] = {}
             for r in counted:  # sorted by observed date, so the last one wins
-                latest[tuple(getattr(r, k) for k in rule.per)] = r
+                latest[group(r)] = r
             winners = {r.id for r in latest.values()}
             for r in counted:
                 if r.id not in winners:
-                    group = tuple(getattr(r, k) for k in rule.per)
-                    w = latest[group]
+                    w = latest[group(r)]
+                    step = step_of(r)
+                    within = (
+                        f" in the same step ({steps.label(step)})"
+                        if step is not None and steps is not None
+                        else ""
+                    )
                     excluded.append(
                         Excluded(
                             r,
                             f"superseded by #{w.id} ({w.observed}), the latest reading "
-                            f"of the same {' and '.join(rule.per)}",
+                            f"of the same {' and '.join(rule.per)}{within}",
                             "superseded",
                         )
                     )
@@ -231,8 +284,60 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
                     value=parsed[r.id],
                     reliability=rel[r.id],
                     folded=tuple(sorted(folded.get(r.id, []))),
+                    step=step_of(r),
                 )
             )
     observations.sort(key=lambda o: _order_key(o.reading))
     excluded.sort(key=lambda e: e.reading.id)
-    return Evidence(observations=tuple(observations), excluded=tuple(excluded), as_of=as_of)
+    return Evidence(
+        observations=tuple(observations),
+        excluded=tuple(excluded),
+        as_of=as_of,
+        reports=group_reports(tree, observations),
+        stale=_stale(tree, by_indicator, observations, as_of),
+    )
+
+
+def group_reports(tree: Tree, observations: Sequence[Observation]) -> tuple[Report, ...]:
+    """The observations grouped into reports, ordered by last observed day (then first id).
+
+    A report is the observations of one source with the same report id or, for readings that
+    give none, the same observed date.
+    """
+    groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
+    for o in observations:
+        r = o.reading
+        key = ("id", r.report) if r.report else ("date", r.observed.text)
+        groups[(r.source, *key)].append(o)
+    reports = [
+        Report(
+            source=source,
+            key=key,
+            reliability=tree.sources[source].reliability,
+            observations=tuple(members),
+        )
+        for (source, _, key), members in groups.items()
+    ]
+    reports.sort(key=lambda rep: (rep.last_day, min(rep.ids)))
+    return tuple(reports)
+
+
+def _stale(
+    tree: Tree,
+    usable: dict[str, list[Reading]],
+    observations: Sequence[Observation],
+    as_of: dt.date,
+) -> tuple[Stale, ...]:
+    """Indicators whose newest usable reading is older than their staleness threshold."""
+    counting = {o.indicator for o in observations}
+    out: list[Stale] = []
+    for name in tree.indicators:
+        rows = usable.get(name)
+        if not rows:
+            continue
+        newest = max(r.observed.end for r in rows)
+        age = (as_of - newest).days
+        threshold = tree.indicators[name].spec.stale_days()
+        if age > threshold:
+            out.append(Stale(name, newest, age, threshold, name in counting))
+    return tuple(out)

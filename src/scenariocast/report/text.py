@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scenariocast.analysis.explain import Explanation
-from scenariocast.engines.result import ForecastResult
+from scenariocast.analysis.explain import Contribution, Explanation
+from scenariocast.engines.result import ForecastResult, StepForecast
 from scenariocast.evidence.readings import Reading
+from scenariocast.evidence.select import Stale
 from scenariocast.spec.tree import Tree
 
 
@@ -49,19 +50,32 @@ def render_tree(tree: Tree) -> str:
     if spec.description:
         out.append(spec.description.strip())
     out.append("")
+    if tree.steps is not None:
+        st = tree.steps
+        out.append(
+            f"Horizon: {st.start} to {st.end}, {st.n} steps of a {st.unit} "
+            f"({st.label(0)} to {st.label(st.n - 1)})"
+        )
+        out.append("")
     out.append("Nodes")
     rows = []
     for name, node in tree.nodes.items():
         parents = ", ".join(node.parents) or "-"
-        rows.append([name, " | ".join(node.states), parents])
-    out.append(table(["node", "states", "parents"], rows))
+        rows.append([name, " | ".join(node.states), parents, _node_kind(tree, name)])
+    out.append(table(["node", "states", "parents", "over time"], rows))
     if tree.outcomes:
         out += ["", "Outcomes"]
         out.append(
             table(
-                ["outcome", "node = states", "resolve by", "question"],
+                ["outcome", "node = states", "when", "resolve by", "question"],
                 [
-                    [oid, f"{o.node} = {' | '.join(o.states)}", o.resolve_by, o.question]
+                    [
+                        oid,
+                        f"{o.node} = {' | '.join(o.states)}",
+                        timing_text(o.timing, o.k),
+                        o.resolve_by,
+                        o.question,
+                    ]
                     for oid, o in tree.outcomes.items()
                 ],
             )
@@ -87,6 +101,35 @@ def render_tree(tree: Tree) -> str:
     return "\n".join(out)
 
 
+def _node_kind(tree: Tree, name: str) -> str:
+    node = tree.nodes[name]
+    if node.kind == "calendar":
+        return "calendar"
+    if node.kind == "static":
+        return "-"
+    dyn = tree.spec.nodes[name].dynamic
+    if dyn is not None and dyn.persistence is not None:
+        pers = dyn.persistence
+        shown = (
+            ", ".join(f"{k} {v:g}" for k, v in pers.items())
+            if isinstance(pers, dict)
+            else f"{pers:g}"
+        )
+        return f"dynamic (persistence {shown})"
+    return "dynamic (transitions)"
+
+
+def timing_text(timing: str | None, k: int | None) -> str:
+    """How an outcome on a dynamic node resolves, in words."""
+    if timing == "end":
+        return "at the end"
+    if timing == "ever":
+        return "in any step"
+    if timing == "at_least":
+        return f"in {k}+ steps"
+    return ""
+
+
 EXCLUSION_LABELS = {
     "retracted": "retracted",
     "after_as_of": "observed after the as-of date",
@@ -96,7 +139,7 @@ EXCLUSION_LABELS = {
     "repeated": "the same reading entered again (counted once)",
     "linked": "linked to another report of the same event (counted once)",
     "too_old": "older than the indicator's max_age_days before the as-of date",
-    "outside_window": "older than the indicator's window_days before its newest reading",
+    "outside_window": "older than the indicator's window_days before the as-of date",
     "superseded": "superseded by a later reading of the same source and location",
 }
 
@@ -109,16 +152,38 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
         head += "\nAssuming " + ", ".join(f"{k} = {v}" for k, v in result.given.items())
     lines = [
         head,
-        f"Evidence: {result.n_observations} observations from {len(ev.reading_ids)} readings; "
-        f"{len(ev.excluded)} readings not counted; log evidence {result.log_evidence:.3f}",
-        "",
+        f"Evidence: {result.n_observations} observations in {len(ev.reports)} reports from "
+        f"{len(ev.reading_ids)} readings; {len(ev.excluded)} readings not counted; "
+        f"log evidence {result.log_evidence:.3f}",
     ]
+    lines += render_stale(result.stale)
+    lines.append("")
+    timed = any(o.timing for o in result.outcomes.values())
     rows = [
         [o.id, pct(o.prior), pct(o.probability), o.resolve_by, o.question]
+        if not timed
+        else [
+            o.id,
+            pct(o.prior),
+            pct(o.probability),
+            timing_text(o.timing, o.k),
+            o.resolve_by,
+            o.question,
+        ]
         for o in result.outcomes.values()
     ]
-    lines.append(table(["outcome", "prior", "now", "resolve by", "question"], rows))
-    lines += ["", f"Most probable complete scenarios (top {min(top, len(result.top_scenarios))})"]
+    head_row = ["outcome", "prior", "now", "resolve by", "question"]
+    if timed:
+        head_row = ["outcome", "prior", "now", "when", "resolve by", "question"]
+    lines.append(table(head_row, rows))
+    for name, path in result.steps.items():
+        lines += ["", *render_path(name, path, result.now_step)]
+    shown = min(top, len(result.top_scenarios))
+    if result.steps:
+        last = next(iter(result.steps.values()))[-1].label
+        lines += ["", f"Most probable states at the horizon's end, {last} (top {shown})"]
+    else:
+        lines += ["", f"Most probable complete scenarios (top {shown})"]
     for k, s in enumerate(result.top_scenarios[:top], start=1):
         states = ", ".join(f"{n}={v}" for n, v in s.states.items())
         lines.append(f"{k}. {pct(s.probability):>6}  {states}")
@@ -137,9 +202,44 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
     return "\n".join(lines)
 
 
+def render_stale(stale: Sequence[Stale]) -> list[str]:
+    """Warning lines for indicators whose newest reading is older than their threshold."""
+    if not stale:
+        return []
+    out = ["Stale evidence (the newest reading is older than the indicator's threshold):"]
+    for st in stale:
+        still = "still counted" if st.counted else "no longer counted"
+        out.append(
+            f"  {st.indicator}: newest reading {st.newest}, {st.age_days} days before the as-of "
+            f"date (stale after {st.threshold_days}); {still}"
+        )
+    return out
+
+
+def render_path(name: str, path: Sequence[StepForecast], now: str | None) -> list[str]:
+    """A dynamic node's distribution at each step: one row per state, one column per step."""
+    if not path:
+        return []
+    states = list(path[0].probabilities)
+    labels = [_short_label(x.label) + ("*" if x.label == now else "") for x in path]
+    rows = [[s, *(f"{100 * x.probabilities[s]:.0f}" for x in path)] for s in states]
+    first, last = path[0].label, path[-1].label
+    head = (
+        f"{name}, % by step from {first} to {last} "
+        "(* the as-of step: estimated up to it, predicted after)"
+    )
+    return [head, table(["state", *labels], rows)]
+
+
+def _short_label(label: str) -> str:
+    """``2026-03`` -> ``03``, ``2026-Q1`` -> ``Q1``, ``2026-W10`` -> ``W10``."""
+    return label.split("-", 1)[1] if "-" in label else label
+
+
 def render_explanation(expl: Explanation, *, outcome: str | None = None, top: int = 5) -> str:
-    """What moved each outcome most, then (for one outcome) every reading in order."""
+    """What moved each outcome most, then (for one outcome) every report in order."""
     lines = [f"What moved the forecast for {expl.tree_id} as of {expl.as_of}"]
+    lines += render_stale(expl.evidence.stale)
     ids = [outcome] if outcome else list(expl.prior)
     for o in ids:
         lines += [
@@ -151,32 +251,45 @@ def render_explanation(expl: Explanation, *, outcome: str | None = None, top: in
         if not strongest:
             lines.append("  no reading moved it")
         for c in strongest:
-            lines.append("  " + _contribution_line(c.reading, c.log_odds[o]))
+            lines.append("  " + _contribution_line(c, c.log_odds[o]))
     if outcome:
-        lines += ["", f"Every counted reading, in the order observed (log-odds on {outcome}):"]
+        lines += ["", f"Every counted report, in the order observed (log-odds on {outcome}):"]
         rows = [
             [
-                c.reading.id,
-                str(c.reading.observed),
-                c.reading.indicator,
-                c.reading.value,
-                c.reading.location or "",
-                c.reading.source,
+                str(c.report.last_day),
+                c.report.source,
+                ", ".join(f"#{r.id}" for r in c.readings),
+                _readings_text(c.readings, limit=3),
                 _signed(c.log_odds[outcome]),
             ]
             for c in expl.contributions
         ]
-        lines.append(
-            table(["id", "observed", "indicator", "value", "location", "source", "log-odds"], rows)
-        )
+        lines.append(table(["observed", "source", "readings", "values", "log-odds"], rows))
         lines.append(f"Sum of contributions: {_signed(expl.total(outcome))}")
     return "\n".join(lines)
 
 
-def _contribution_line(r: Reading, delta: float) -> str:
-    where = f" in {r.location}" if r.location else ""
+def _readings_text(readings: Sequence[Reading], *, limit: int) -> str:
+    parts = []
+    for r in readings[:limit]:
+        where = f" in {r.location}" if r.location else ""
+        parts.append(f"{r.indicator} = {r.value}{where}")
+    more = f"; and {len(readings) - limit} more" if len(readings) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _contribution_line(c: Contribution, delta: float) -> str:
+    rs = c.readings
+    if len(rs) == 1:
+        r = rs[0]
+        where = f" in {r.location}" if r.location else ""
+        return (
+            f"{_signed(delta):>7}  #{r.id} {r.indicator} = {r.value}{where}, {r.observed}, "
+            f"{r.source}"
+        )
     return (
-        f"{_signed(delta):>7}  #{r.id} {r.indicator} = {r.value}{where}, {r.observed}, {r.source}"
+        f"{_signed(delta):>7}  {c.report.source} report {c.report.key}, {len(rs)} readings "
+        f"({', '.join(f'#{r.id}' for r in rs)}): {_readings_text(rs, limit=4)}"
     )
 
 

@@ -19,11 +19,13 @@ from scenariocast.errors import Problem, SpecError, did_you_mean
 from scenariocast.spec.model import (
     CONTINUOUS_KINDS,
     KIND_PARAMS,
+    Horizon,
     Indicator,
     Node,
     Outcome,
     ScenarioTree,
 )
+from scenariocast.spec.time import Steps, step_end, step_start
 from scenariocast.spec.tree import CompiledIndicator, CompiledNode, Tree, combos
 from scenariocast.validation import (
     load_yaml_mapping,
@@ -33,7 +35,10 @@ from scenariocast.validation import (
 )
 
 SUM_TOLERANCE = 1e-6
+#: The most steps a horizon may have (about 20 years of weeks).
+MAX_STEPS = 1040
 _UNION_TAGS = frozenset({"mapping", "rows"})  # tags of the probabilities union
+_BROKEN_HORIZON = " horizon"  # marks a horizon that failed field validation (not a node name)
 Loc = tuple[str | int, ...]
 
 
@@ -106,7 +111,15 @@ def _partial_tree(data: Mapping[str, Any]) -> tuple[ScenarioTree, set[str]] | No
     nodes, broken = _valid_items(Node, data["nodes"])
     outcomes, _ = _valid_items(Outcome, data.get("outcomes"))
     indicators, _ = _valid_items(Indicator, data.get("indicators"))
-    partial = ScenarioTree.model_construct(nodes=nodes, outcomes=outcomes, indicators=indicators)
+    horizon: Horizon | None = None
+    if data.get("horizon") is not None:
+        try:
+            horizon = Horizon.model_validate(data["horizon"])
+        except ValidationError:
+            broken.add(_BROKEN_HORIZON)
+    partial = ScenarioTree.model_construct(
+        nodes=nodes, outcomes=outcomes, indicators=indicators, horizon=horizon
+    )
     return partial, broken
 
 
@@ -142,10 +155,26 @@ def check_tree(spec: ScenarioTree, broken: Set[str] = frozenset()) -> list[tuple
             elif node.parents.index(parent) != i:
                 problems.append(((*loc, "parents", i), f"parent '{parent}' is listed twice"))
                 parents_ok = False
-        if parents_ok:
+        if node.calendar is not None:
+            problems.extend(_check_calendar(node, name))
+        elif parents_ok:
             problems.extend(_check_table(node, name, states))
+            if node.dynamic is not None:
+                problems.extend(_check_dynamic(node, name, states))
+        if parents_ok and node.dynamic is None and node.calendar is None:
+            for i, parent in enumerate(node.parents):
+                other = spec.nodes[parent]
+                if other.dynamic is not None or other.calendar is not None:
+                    problems.append(
+                        (
+                            (*loc, "parents", i),
+                            f"node '{name}' does not change over time but its parent '{parent}' "
+                            "does: make it dynamic too (give it `dynamic:`)",
+                        )
+                    )
 
     problems.extend(_check_cycles(spec))
+    problems.extend(_check_horizon(spec, broken))
 
     for oid, out in spec.outcomes.items():
         loc = ("outcomes", oid)
@@ -165,6 +194,7 @@ def check_tree(spec: ScenarioTree, broken: Set[str] = frozenset()) -> list[tuple
             problems.append(
                 ((*loc, "states"), "names every state of the node: it cannot resolve no")
             )
+        problems.extend(_check_timing(oid, out, spec, broken))
 
     for iid, ind in spec.indicators.items():
         problems.extend(_check_indicator(iid, ind, spec, states, broken))
@@ -244,6 +274,8 @@ def _check_table(
 ) -> list[tuple[Loc, str]]:
     loc: Loc = ("nodes", name, "probabilities")
     probs = node.probabilities
+    if probs is None:
+        return [(("nodes", name), "missing required key 'probabilities'")]
     if not node.parents:
         if isinstance(probs, list):
             return [(loc, "a node without parents takes state -> probability, not rows")]
@@ -347,6 +379,21 @@ def _check_indicator(
         and "per" in ind.combine.model_fields_set
     ):
         out.append(((*loc, "combine", "per"), "per applies to rule latest only"))
+    if ind.within_report_correlation is not None and ind.kind not in CONTINUOUS_KINDS:
+        out.append(
+            (
+                (*loc, "within_report_correlation"),
+                f"within_report_correlation is for continuous indicators, not {ind.kind}: "
+                "readings of a discrete indicator in one report count as independent",
+            )
+        )
+    if scope_ok and all(spec.nodes[n].calendar is not None for n in ind.depends_on):
+        out.append(
+            (
+                (*loc, "depends_on"),
+                "depends only on calendar nodes: its readings would say nothing about the scenario",
+            )
+        )
 
     def check_then(where: Loc, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
         if ind.kind == "categorical":
@@ -361,6 +408,158 @@ def _check_indicator(
     if scope_ok:
         out.extend(_check_rows((*loc, "params"), ind.params, ind.depends_on, states, check_then))
     return out
+
+
+def _check_calendar(node: Node, name: str) -> list[tuple[Loc, str]]:
+    loc: Loc = ("nodes", name)
+    out: list[tuple[Loc, str]] = []
+    for key in ("parents", "probabilities", "dynamic"):
+        if key in node.model_fields_set and getattr(node, key):
+            out.append(((*loc, key), f"a calendar node takes no {key}: the calendar sets it"))
+    cal = node.calendar or {}
+    seen: dict[int, str] = {}
+    for state, months in cal.items():
+        if state not in node.states:
+            hint = did_you_mean(state, node.states)
+            out.append(((*loc, "calendar", state), f"unknown state '{state}'{hint}"))
+            continue
+        if not months:
+            out.append(((*loc, "calendar", state), "names no month"))
+        for m in months:
+            if m in seen:
+                out.append(((*loc, "calendar", state), f"month {m} is also in state '{seen[m]}'"))
+            seen.setdefault(m, state)
+    missing = [str(m) for m in range(1, 13) if m not in seen]
+    if missing and not out:
+        out.append(((*loc, "calendar"), f"months {', '.join(missing)} are in no state"))
+    absent = [s for s in node.states if s not in cal]
+    if absent and not out:
+        out.append(((*loc, "calendar"), f"state {', '.join(absent)} has no month"))
+    return out
+
+
+def _check_dynamic(
+    node: Node, name: str, states: Mapping[str, Sequence[str]]
+) -> list[tuple[Loc, str]]:
+    loc: Loc = ("nodes", name, "dynamic")
+    dyn = node.dynamic
+    assert dyn is not None
+    if (dyn.persistence is None) == (dyn.transitions is None):
+        return [(loc, "give either persistence or transitions")]
+    if isinstance(dyn.persistence, dict):
+        return _check_state_map((*loc, "persistence"), dyn.persistence, node.states)
+    if dyn.transitions is not None:
+        names = [name, *node.parents]
+
+        def check_then(where: Loc, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
+            return _check_probabilities(where, then, node.states, "state")
+
+        return _check_rows((*loc, "transitions"), dyn.transitions, names, states, check_then)
+    return []
+
+
+def _check_state_map(
+    loc: Loc, values: Mapping[str, float], valid: Sequence[str]
+) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    for key in values:
+        if key not in valid:
+            out.append(((*loc, key), f"unknown state '{key}'{did_you_mean(key, valid)}"))
+    missing = [s for s in valid if s not in values]
+    if missing:
+        out.append((loc, f"no value for state {', '.join(missing)}"))
+    return out
+
+
+def _check_horizon(spec: ScenarioTree, broken: Set[str]) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    moving = [n for n, node in spec.nodes.items() if node.dynamic or node.calendar is not None]
+    horizon = spec.horizon
+    if horizon is None:
+        if moving and _BROKEN_HORIZON not in broken:
+            key = "dynamic" if spec.nodes[moving[0]].dynamic else "calendar"
+            out.append(
+                (
+                    ("nodes", moving[0], key),
+                    f"node '{moving[0]}' changes over time: the tree needs a horizon "
+                    "(horizon: {start, end, step})",
+                )
+            )
+        return out
+    unit = horizon.step
+    first = step_start(unit, horizon.start)
+    if first != horizon.start:
+        out.append(
+            (
+                ("horizon", "start"),
+                f"{horizon.start} is not the first day of a {unit} (steps are calendar "
+                f"{unit}s{', Monday to Sunday' if unit == 'week' else ''}); did you mean {first}?",
+            )
+        )
+    last = step_end(unit, horizon.end)
+    if last != horizon.end:
+        out.append(
+            (
+                ("horizon", "end"),
+                f"{horizon.end} is not the last day of a {unit}; did you mean {last}?",
+            )
+        )
+    if horizon.end < horizon.start:
+        out.append((("horizon", "end"), f"{horizon.end} is before the start {horizon.start}"))
+    elif not out:
+        n = Steps(unit, horizon.start, horizon.end).n
+        if n > MAX_STEPS:
+            out.append((("horizon",), f"has {n} steps, more than the {MAX_STEPS} allowed"))
+    return out
+
+
+def _check_timing(
+    oid: str, out: Outcome, spec: ScenarioTree, broken: Set[str]
+) -> list[tuple[Loc, str]]:
+    loc: Loc = ("outcomes", oid)
+    node = spec.nodes[out.node]
+    problems: list[tuple[Loc, str]] = []
+    if node.calendar is not None:
+        return [((*loc, "node"), f"node '{out.node}' is set by the calendar: it resolves nothing")]
+    if node.dynamic is None:
+        if out.timing is not None:
+            problems.append(
+                (
+                    (*loc, "timing"),
+                    f"node '{out.node}' does not change over time: timing applies to outcomes "
+                    "on dynamic nodes",
+                )
+            )
+        if out.k is not None:
+            problems.append(((*loc, "k"), "k applies to timing at_least only"))
+        return problems
+    if out.timing is None:
+        return [
+            (
+                loc,
+                f"node '{out.node}' is dynamic: say when the outcome holds with "
+                "timing: end (at the horizon's last step), ever (in any step) or at_least "
+                "(in at least k steps)",
+            )
+        ]
+    if out.timing == "at_least" and out.k is None:
+        problems.append((loc, "timing at_least needs k, the number of steps"))
+    if out.timing != "at_least" and out.k is not None:
+        problems.append(((*loc, "k"), "k applies to timing at_least only"))
+    horizon = spec.horizon
+    if horizon is not None and not _check_horizon(spec, broken):
+        steps = Steps(horizon.step, horizon.start, horizon.end)
+        if out.k is not None and out.k > steps.n:
+            problems.append(((*loc, "k"), f"k is {out.k} but the horizon has {steps.n} steps"))
+        if out.resolve_by < horizon.end:
+            problems.append(
+                (
+                    (*loc, "resolve_by"),
+                    f"{out.resolve_by} is before the horizon's end {horizon.end}: an outcome on "
+                    "a dynamic node resolves over the whole horizon",
+                )
+            )
+    return problems
 
 
 def _check_params(loc: Loc, kind: str, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
@@ -413,24 +612,40 @@ def compile_tree(
 ) -> Tree:
     """Turn a checked specification into arrays; ``check_tree`` must have found no problem."""
     states = {n: node.states for n, node in spec.nodes.items()}
+    steps = (
+        Steps(spec.horizon.step, spec.horizon.start, spec.horizon.end)
+        if spec.horizon is not None
+        else None
+    )
     nodes: dict[str, CompiledNode] = {}
     for name in _topological(spec):
         node = spec.nodes[name]
-        shape = (*[len(states[p]) for p in node.parents], len(node.states))
-        cpt = np.zeros(shape)
-        if isinstance(node.probabilities, dict):
-            cpt[:] = [node.probabilities[s] for s in node.states]
-        else:
-            for row in node.probabilities:
-                idx = tuple(states[p].index(row.when[p]) for p in node.parents)
-                cpt[idx] = [row.then[s] for s in node.states]
-        cpt = cpt / cpt.sum(axis=-1, keepdims=True)  # remove rounding within the tolerance
+        if node.calendar is not None:
+            month_state = {m: node.states.index(s) for s, ms in node.calendar.items() for m in ms}
+            calendar = tuple(month_state[m] for m in range(1, 13))
+            first = calendar[steps.month(0) - 1] if steps is not None else 0
+            nodes[name] = CompiledNode(
+                name=name,
+                states=tuple(node.states),
+                parents=(),
+                cpt=np.eye(len(node.states))[first],
+                strength=node.strength or spec.strength,
+                kind="calendar",
+                calendar=calendar,
+            )
+            continue
+        cpt = _table(node.probabilities, node.parents, node.states, states)
+        transition = None
+        if node.dynamic is not None:
+            transition = _transition(node, name, cpt, states)
         nodes[name] = CompiledNode(
             name=name,
             states=tuple(node.states),
             parents=tuple(node.parents),
             cpt=cpt,
             strength=node.strength or spec.strength,
+            kind="static" if node.dynamic is None else "dynamic",
+            transition=transition,
         )
     indicators: dict[str, CompiledIndicator] = {}
     for iid, ind in spec.indicators.items():
@@ -460,4 +675,44 @@ def compile_tree(
         nodes=nodes,
         indicators=indicators,
         outcomes=dict(spec.outcomes),
+        steps=steps,
     )
+
+
+def _table(
+    probabilities: Any,
+    names: Sequence[str],
+    node_states: Sequence[str],
+    states: Mapping[str, Sequence[str]],
+) -> np.ndarray:
+    """A probability table as an array: one axis per name in ``names``, then the node's states.
+
+    Each row is renormalised (the check allows sums within ``SUM_TOLERANCE`` of 1).
+    """
+    table = np.zeros((*[len(states[p]) for p in names], len(node_states)))
+    if isinstance(probabilities, dict):
+        table[:] = [probabilities[s] for s in node_states]
+    else:
+        for row in probabilities:
+            idx = tuple(states[p].index(row.when[p]) for p in names)
+            table[idx] = [row.then[s] for s in node_states]
+    return table / table.sum(axis=-1, keepdims=True)
+
+
+def _transition(
+    node: Node, name: str, cpt: np.ndarray, states: Mapping[str, Sequence[str]]
+) -> np.ndarray:
+    """The transition array, axes ``(state at t, *parents at t+1, state at t+1)``."""
+    dyn = node.dynamic
+    assert dyn is not None
+    if dyn.transitions is not None:
+        return _table(dyn.transitions, [name, *node.parents], node.states, states)
+    k = len(node.states)
+    pers = dyn.persistence
+    keep = np.array(
+        [pers[s] for s in node.states] if isinstance(pers, dict) else [float(pers or 0.0)] * k
+    )
+    # keep the state with probability keep[h], else draw it from the table given the parents
+    keep_b = keep.reshape((k,) + (1,) * (cpt.ndim - 1) + (1,))
+    stay = np.eye(k).reshape((k,) + (1,) * (cpt.ndim - 1) + (k,))
+    return np.asarray(keep_b * stay + (1.0 - keep_b) * cpt[None, ...], dtype=np.float64)

@@ -25,6 +25,11 @@ KIND_PARAMS: dict[str, tuple[str, ...]] = {
     "student_t": ("mu", "sigma", "nu"),
 }
 CONTINUOUS_KINDS = ("normal", "lognormal", "student_t")
+#: Default within-report correlation of continuous readings (several cities of one survey).
+DEFAULT_REPORT_CORRELATION = 0.5
+#: Default staleness thresholds, in days: levels such as prices, and events.
+STALE_DAYS_CONTINUOUS = 60
+STALE_DAYS_EVENTS = 90
 
 
 def _table_form(value: Any) -> str:
@@ -54,18 +59,58 @@ class CptRow(_Strict):
     rationale: str = ""
 
 
+class Dynamic(_Strict):
+    """How a node's state changes from one step of the horizon to the next.
+
+    Give either ``persistence`` or ``transitions``. With ``persistence`` the node keeps its
+    state with that probability and is otherwise drawn afresh from its ``probabilities`` (given
+    its parents at the new step). ``transitions`` gives the whole table instead: rows whose
+    ``when`` names the node itself (its state at the previous step) and every parent (their
+    states at the new step).
+    """
+
+    persistence: Probability | dict[Name, Probability] | None = Field(
+        default=None,
+        description="Probability of keeping the same state from one step to the next: one number, "
+        "or one per state. Otherwise the state is drawn from the node's probabilities.",
+    )
+    transitions: list[CptRow] | None = Field(
+        default=None,
+        description="P(state at t+1 | state at t, parents at t+1): rows whose `when` names the "
+        "node itself (its previous state) and each parent, one row for every combination.",
+    )
+    rationale: str = ""
+
+
 class Node(_Strict):
     """A scenario variable with named states."""
 
     description: str = ""
     states: list[Name] = Field(min_length=2, description="The node's states, at least two.")
     parents: list[Name] = Field(default_factory=list)
-    probabilities: Annotated[
-        Annotated[dict[Name, Probability], Tag("mapping")] | Annotated[list[CptRow], Tag("rows")],
-        Discriminator(_table_form),
-    ] = Field(
+    probabilities: (
+        Annotated[
+            Annotated[dict[Name, Probability], Tag("mapping")]
+            | Annotated[list[CptRow], Tag("rows")],
+            Discriminator(_table_form),
+        ]
+        | None
+    ) = Field(
+        default=None,
         description="For a node without parents: state -> probability. For a node with parents: "
-        "a list of rows, each `when` (a state for every parent) and `then` (state -> probability)."
+        "a list of rows, each `when` (a state for every parent) and `then` (state -> probability). "
+        "For a dynamic node, the distribution at the horizon's first step. Required, except for a "
+        "calendar node.",
+    )
+    dynamic: Dynamic | None = Field(
+        default=None,
+        description="Makes the node change from step to step over the tree's horizon.",
+    )
+    calendar: dict[Name, list[Annotated[int, Field(ge=1, le=12)]]] | None = Field(
+        default=None,
+        description="A node set by the calendar: state -> the months (1-12) in which it holds, "
+        "every month in exactly one state (for example a lean season). It takes no parents and "
+        "no probabilities.",
     )
     strength: float | None = Field(
         default=None,
@@ -87,6 +132,15 @@ class Outcome(_Strict):
     resolve_by: dt.date
     resolution: str = Field(
         min_length=1, description="Criteria a third party can apply to resolve the question."
+    )
+    timing: Literal["end", "ever", "at_least"] | None = Field(
+        default=None,
+        description="For an outcome on a dynamic node (required there): end: the node is in "
+        "`states` at the horizon's last step; ever: in at least one step of the horizon; "
+        "at_least: in at least `k` steps.",
+    )
+    k: int | None = Field(
+        default=None, ge=1, description="With timing at_least: the number of steps."
     )
 
     @field_validator("states", mode="before")
@@ -124,8 +178,8 @@ class Combine(_Strict):
     window_days: int | None = Field(
         default=None,
         gt=0,
-        description="Only readings observed within this many days before the indicator's newest "
-        "reading (up to the as-of date) count.",
+        description="Only readings observed within this many days before the as-of date count "
+        "(the same rule as max_age_days; with both, the shorter applies).",
     )
     max_age_days: int | None = Field(
         default=None,
@@ -157,7 +211,35 @@ class Indicator(_Strict):
         description="Default: latest per source and location for continuous kinds, all otherwise.",
     )
     params: list[ParamRow] = Field(min_length=1)
+    within_report_correlation: float | None = Field(
+        default=None,
+        ge=0.0,
+        lt=1.0,
+        description="Continuous kinds: the correlation of the errors of several readings of this "
+        "indicator in one report (several cities of one survey), in [0, 1). n readings carry "
+        "the information of n / (1 + (n - 1) rho) independent ones. Default 0.5.",
+    )
+    stale_after_days: int | None = Field(
+        default=None,
+        gt=0,
+        description="The newest reading is stale when older than this many days before the "
+        "as-of date (default 60 for continuous kinds, 90 for the others).",
+    )
     rationale: str = ""
+
+    def correlation(self) -> float:
+        """The within-report correlation in force (0 for kinds without one)."""
+        if self.kind not in CONTINUOUS_KINDS:
+            return 0.0
+        if self.within_report_correlation is None:
+            return DEFAULT_REPORT_CORRELATION
+        return self.within_report_correlation
+
+    def stale_days(self) -> int:
+        """The staleness threshold in force, in days."""
+        if self.stale_after_days is not None:
+            return self.stale_after_days
+        return STALE_DAYS_CONTINUOUS if self.kind in CONTINUOUS_KINDS else STALE_DAYS_EVENTS
 
     def combine_rule(self) -> Combine:
         """The combination rule in force, with the kind's default filled in."""
@@ -166,6 +248,16 @@ class Indicator(_Strict):
         if self.kind in CONTINUOUS_KINDS:
             return Combine(rule="latest")
         return Combine(rule="all")
+
+
+class Horizon(_Strict):
+    """The period a tree's dynamic nodes evolve over, in steps of a week, a month or a quarter."""
+
+    start: dt.date = Field(description="The first day of the horizon (the first day of a step).")
+    end: dt.date = Field(description="The last day of the horizon (the last day of a step).")
+    step: Literal["week", "month", "quarter"] = Field(
+        default="month", description="Calendar months (default), ISO weeks or calendar quarters."
+    )
 
 
 class ScenarioTree(_Strict):
@@ -177,6 +269,9 @@ class ScenarioTree(_Strict):
     author: str = ""
     strength: float = Field(
         default=20.0, gt=0, description="Default Dirichlet concentration of every node's rows."
+    )
+    horizon: Horizon | None = Field(
+        default=None, description="Required when a node is dynamic or set by the calendar."
     )
     sources: dict[Name, Source] = Field(default_factory=dict)
     nodes: dict[Name, Node] = Field(min_length=1)

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from scenariocast.errors import QueryError, did_you_mean
 from scenariocast.spec.model import Indicator, Outcome, ScenarioTree, Source
+from scenariocast.spec.time import Steps
 
 FloatArray = NDArray[np.float64]
 
@@ -20,7 +21,11 @@ FloatArray = NDArray[np.float64]
 class CompiledNode:
     """A node with its conditional probability table as an array.
 
-    ``cpt`` has one axis per parent (in ``parents`` order) and a last axis for the node's states.
+    ``cpt`` has one axis per parent (in ``parents`` order) and a last axis for the node's states;
+    for a dynamic node it is the distribution at the horizon's first step. ``transition`` (dynamic
+    nodes) has axes ``(state at t, *parents at t+1, state at t+1)``. ``calendar`` (calendar
+    nodes) holds the state index of each month, January first; their ``cpt`` is the state of the
+    horizon's first step.
     """
 
     name: str
@@ -28,11 +33,19 @@ class CompiledNode:
     parents: tuple[str, ...]
     cpt: FloatArray
     strength: float
+    kind: str = "static"  # static, dynamic or calendar
+    transition: FloatArray | None = None
+    calendar: tuple[int, ...] | None = None
 
     @property
     def card(self) -> int:
         """Number of states."""
         return len(self.states)
+
+    @property
+    def varies(self) -> bool:
+        """Whether the node's state can differ from one step to the next (dynamic or calendar)."""
+        return self.kind != "static"
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,16 @@ class Tree:
     nodes: Mapping[str, CompiledNode]  # in topological order: parents before children
     indicators: Mapping[str, CompiledIndicator]
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    steps: Steps | None = None  # the horizon's steps, when the tree declares a horizon
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether any node changes from step to step (a dynamic or calendar node)."""
+        return any(n.varies for n in self.nodes.values())
+
+    def varies(self, names: Sequence[str]) -> bool:
+        """Whether any of the nodes ``names`` changes from step to step."""
+        return any(self.nodes[n].varies for n in names)
 
     @property
     def sources(self) -> Mapping[str, Source]:

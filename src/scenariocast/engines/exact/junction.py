@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,29 +28,54 @@ FloatArray = NDArray[np.float64]
 Factor = tuple[tuple[int, ...], FloatArray]
 
 
-def _elimination_order(n: int, adj: list[set[int]], cards: Sequence[int]) -> list[int]:
+def _fill(adj: list[set[int]], v: int) -> int:
+    """The number of edges eliminating ``v`` would add between its neighbours."""
+    nb = list(adj[v])
+    return sum(1 for i, a in enumerate(nb) for b in nb[i + 1 :] if b not in adj[a])
+
+
+def _elimination_order(
+    n: int, adj: list[set[int]], cards: Sequence[int], last: Set[int] = frozenset()
+) -> list[int]:
+    """Greedy min-fill order (ties: smallest clique table, then lowest index).
+
+    Variables in ``last`` are eliminated after every other one. Scores are kept in a heap and
+    recomputed only for the variables an elimination touches (the eliminated variable's
+    neighbours, and the common neighbours of each edge it adds), so the cost grows with the
+    number of variables times the work per elimination, not with its square.
+    """
     adj = [set(a) for a in adj]
-    remaining = set(range(n))
+    log_cards = [float(np.log(c)) for c in cards]
+
+    def key(v: int) -> tuple[int, int, float, int]:
+        weight = log_cards[v] + sum(log_cards[u] for u in adj[v])
+        return (1 if v in last else 0, _fill(adj, v), round(weight, 9), v)
+
+    heap = [key(v) for v in range(n)]
+    heapq.heapify(heap)
+    current = {k[3]: k for k in heap}
     order: list[int] = []
-    while remaining:
-        best: tuple[int, float, int] | None = None
-        for v in remaining:
-            nb = adj[v]
-            fill = sum(1 for a, b in itertools.combinations(nb, 2) if b not in adj[a])
-            weight = float(np.prod([cards[u] for u in nb])) * cards[v]
-            key = (fill, weight, v)
-            if best is None or key < best:
-                best = key
-        assert best is not None
-        v = best[2]
-        for a, b in itertools.combinations(adj[v], 2):
-            adj[a].add(b)
-            adj[b].add(a)
-        for u in adj[v]:
+    done: set[int] = set()
+    while heap:
+        k = heapq.heappop(heap)
+        v = k[3]
+        if v in done or current[v] != k:
+            continue
+        nb = adj[v]
+        touched = set(nb)
+        for a, b in itertools.combinations(nb, 2):
+            if b not in adj[a]:
+                adj[a].add(b)
+                adj[b].add(a)
+                touched.update(adj[a] & adj[b])
+        for u in nb:
             adj[u].discard(v)
         adj[v] = set()
-        remaining.discard(v)
+        done.add(v)
         order.append(v)
+        for u in touched - done:
+            current[u] = key(u)
+            heapq.heappush(heap, current[u])
     return order
 
 
@@ -82,9 +107,20 @@ class Calibrated:
 
 
 class JunctionTree:
-    """A junction tree for factors over the given scopes."""
+    """A junction tree for factors over the given scopes.
 
-    def __init__(self, cards: Sequence[int], scopes: Iterable[Sequence[int]]) -> None:
+    With ``last``, those variables are eliminated after all others, so that the cliques from
+    ``n_sum`` on hold only them: a sum over the others followed by a maximum over them gives the
+    most probable assignments of ``last`` alone (see :meth:`top_k`).
+    """
+
+    def __init__(
+        self,
+        cards: Sequence[int],
+        scopes: Iterable[Sequence[int]],
+        *,
+        last: Set[int] = frozenset(),
+    ) -> None:
         self.cards = tuple(int(c) for c in cards)
         n = len(self.cards)
         adj: list[set[int]] = [set() for _ in range(n)]
@@ -92,7 +128,10 @@ class JunctionTree:
             for a, b in itertools.combinations(set(scope), 2):
                 adj[a].add(b)
                 adj[b].add(a)
-        self.order = _elimination_order(n, adj, self.cards)
+        self.order = _elimination_order(n, adj, self.cards, last)
+        # top_k sums over the variables not in ``last`` (none without ``last``) and maximises
+        # over the rest
+        self.n_sum = n - len(last) if last else 0
         self.position = {v: i for i, v in enumerate(self.order)}
         # replay the elimination to get each clique
         work = [set(a) for a in adj]
@@ -155,12 +194,15 @@ class JunctionTree:
             psi[i] = psi[i] + self._place(values, scope, i)
         return psi
 
-    def _up(self, psi: list[FloatArray], reduce: str) -> tuple[list[FloatArray], float]:
-        """Upward pass; returns each clique's outgoing message and the total (log Z or max)."""
+    def _up(self, psi: list[FloatArray], n_sum: int) -> tuple[list[FloatArray], float]:
+        """Upward pass: sum over the first ``n_sum`` cliques' variables, maximum over the rest.
+
+        Returns each clique's outgoing message and the total (log Z, or the best score).
+        """
         msgs: list[FloatArray] = []
         total = 0.0
         for i in range(len(self.cliques)):
-            m = logsumexp(psi[i], axis=0) if reduce == "sum" else np.max(psi[i], axis=0)
+            m = logsumexp(psi[i], axis=0) if i < n_sum else np.max(psi[i], axis=0)
             msgs.append(m)
             p = self.parent[i]
             if p is None:
@@ -171,10 +213,14 @@ class JunctionTree:
                 psi[p] = psi[p] + np.transpose(m, placement[0]).reshape(placement[1])
         return msgs, total
 
+    def log_z(self, factors: Iterable[Factor]) -> float:
+        """The log normalising constant alone (the upward pass only)."""
+        return self._up(self.potentials(factors), len(self.cliques))[1]
+
     def calibrate(self, factors: Iterable[Factor]) -> Calibrated:
         """Sum-product: clique beliefs and the log normalising constant."""
         psi = self.potentials(factors)
-        msgs, log_z = self._up(psi, "sum")
+        msgs, log_z = self._up(psi, len(self.cliques))
         beliefs = list(psi)
         with np.errstate(invalid="ignore"):
             for i in reversed(range(len(self.cliques))):
@@ -194,15 +240,17 @@ class JunctionTree:
         return Calibrated(self, tuple(beliefs), log_z)
 
     def top_k(self, factors: Iterable[Factor], k: int) -> list[tuple[tuple[int, ...], float]]:
-        """The ``k`` most probable complete assignments and their unnormalised log scores.
+        """The ``k`` most probable assignments and their unnormalised log scores.
 
         Best-first search over assignments in reverse elimination order. The max-product
         upward messages give, for any partial assignment, the exact score of its best
-        completion, so assignments come off the queue in order of score.
+        completion, so assignments come off the queue in order of score. With ``last`` given
+        at construction, the other variables are summed out first and only the ``last``
+        variables are assigned (their entries in the returned tuples; the others are 0).
         """
         own = self.potentials(factors)  # each clique's own factors, without messages
         psi = [a.copy() for a in own]
-        msgs, best_total = self._up(psi, "max")
+        msgs, best_total = self._up(psi, self.n_sum)
         if not np.isfinite(best_total):
             return []
         n = len(self.cliques)
@@ -219,7 +267,7 @@ class JunctionTree:
         while heap and len(results) < k:
             neg, _, nxt, assigned = heapq.heappop(heap)
             score = -neg
-            if nxt < 0:
+            if nxt < self.n_sum:
                 values = [0] * n
                 for j, val in enumerate(assigned):
                     values[self.order[n - 1 - j]] = val

@@ -1,0 +1,508 @@
+"""The exact engine: Bayes' rule on the whole tree, by junction tree, NumPy only.
+
+What a report means (docs/evidence.md): the readings of one source on one observed date (or
+with one report id) are one report, genuine with the source's reliability ``r`` and otherwise
+carrying no information, so its likelihood is ``r * p(x | states) + (1 - r) * q(x)``. Here
+``p`` is the joint density of the report's readings (readings of one continuous indicator at one
+step share an error, the indicator's within-report correlation; different indicators are
+independent given the states) and ``q`` is the report's prior predictive (under the tree's
+prior, before assumptions and evidence). Every product is a sum of logs.
+
+A tree with dynamic nodes is unrolled over the steps of its horizon (:mod:`.network`); the
+junction tree of the unrolled network is built once per structure and reused, so the cost of a
+forecast grows linearly with the number of steps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenariocast.engines.exact.junction import Calibrated, Factor, FloatArray, JunctionTree
+from scenariocast.engines.exact.network import (
+    Assumption,
+    Network,
+    parse_assumptions,
+)
+from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario, StepForecast
+from scenariocast.errors import EvidenceConflictError
+from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood
+from scenariocast.evidence.readings import Reading
+from scenariocast.evidence.select import Evidence, Report, select_evidence
+from scenariocast.spec.tree import Tree
+
+TOP_SCENARIOS = 5
+
+_Scopes = frozenset[tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Node marginals and log normalising constant of one calibration."""
+
+    calibrated: Calibrated
+    nodes: dict[str, dict[str, float]]
+
+    @property
+    def log_z(self) -> float:
+        """Log of the total (unnormalised) probability."""
+        return self.calibrated.log_z
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A network with the junction tree for its factors and the readings' scopes."""
+
+    network: Network
+    scopes: tuple[tuple[int, ...], ...]
+    jt: JunctionTree
+    prior: Calibrated  # the tree's prior, without assumptions or evidence
+
+
+@dataclass(frozen=True)
+class Query:
+    """One forecast's factors: the prior with the assumptions, and one factor per report."""
+
+    structure: Structure
+    evidence: Evidence
+    assumptions: tuple[Assumption, ...]
+    base: tuple[Factor, ...]
+    report_factors: tuple[Factor, ...]  # in the order of evidence.reports
+
+    @property
+    def network(self) -> Network:
+        """The unrolled network."""
+        return self.structure.network
+
+    @property
+    def given(self) -> dict[str, str]:
+        """The assumptions as given (key -> state name)."""
+        tree = self.network.tree
+        return {a.key: tree.nodes[a.node].states[a.state] for a in self.assumptions}
+
+    def factors(self, n_reports: int | None = None) -> list[Factor]:
+        """The prior, the assumptions and the first ``n_reports`` reports (default: all)."""
+        reports = self.report_factors if n_reports is None else self.report_factors[:n_reports]
+        return [*self.base, *merge_factors(reports)]
+
+
+class ExactModel:
+    """A tree prepared for exact inference; reuse it for many forecasts of the same tree.
+
+    Junction trees are built once per structure (the steps the readings span, and the nodes
+    each report touches) and kept, so that a second forecast after a new reading costs one
+    calibration.
+    """
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self._networks: dict[tuple[int, int], Network] = {}
+        self._structures: dict[tuple[int, int, _Scopes], Structure] = {}
+        self._counters: dict[tuple[int, int, _Scopes, str], tuple[JunctionTree, list[Factor]]] = {}
+        self._top: dict[tuple[int, int, _Scopes], tuple[JunctionTree, tuple[int, ...]]] = {}
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def network(self, lo: int = 0, hi: int | None = None) -> Network:
+        """The tree unrolled over steps ``lo..hi`` (the horizon at least), built once."""
+        steps = self.tree.steps
+        n = steps.n if steps is not None and self.tree.is_dynamic else 1
+        key = (min(lo, 0), max(n - 1 if hi is None else hi, n - 1))
+        if key not in self._networks:
+            self._networks[key] = Network.build(self.tree, *key)
+        return self._networks[key]
+
+    def _indicator_scopes(self, net: Network) -> list[tuple[int, ...]]:
+        out: list[tuple[int, ...]] = []
+        for ind in self.tree.indicators.values():
+            if net.timed and self.tree.varies(ind.scope):
+                out += [net.scope_at(ind.scope, t) for t in range(net.lo, net.hi + 1)]
+            else:
+                out.append(net.scope_at(ind.scope, None))
+        return [s for s in out if s]
+
+    def structure(self, net: Network, extra: _Scopes = frozenset()) -> Structure:
+        """The junction tree for ``net``'s factors, every indicator and the scopes ``extra``."""
+        key = (net.lo, net.hi, extra)
+        if key not in self._structures:
+            scopes = (
+                *(s for s, _ in net.factors),
+                *self._indicator_scopes(net),
+                *sorted(extra),
+            )
+            jt = JunctionTree(net.cards, scopes)
+            self._structures[key] = Structure(net, scopes, jt, jt.calibrate(net.factors))
+        return self._structures[key]
+
+    def query(self, evidence: Evidence, given: Mapping[str, str] | None = None) -> Query:
+        """The factors of one forecast: the prior, the assumptions and the reports."""
+        assumptions = parse_assumptions(self.tree, dict(given or {}))
+        steps = [o.step for o in evidence.observations if o.step is not None]
+        steps += [t for a in assumptions for t in a.steps if t is not None]
+        net = self.network(min(steps, default=0), max(steps, default=0))
+        groups = [self._report_groups(net, rep) for rep in evidence.reports]
+        unions = [tuple(sorted({v for scope, _ in parts for v in scope})) for parts in groups]
+        base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
+        covered = _Cover(base_scopes)
+        extra = frozenset(u for u in unions if len(u) > 1 and not covered(u))
+        structure = self.structure(net, extra)
+        factors = tuple(
+            self._report_factor(structure, rep, parts, union)
+            for rep, parts, union in zip(evidence.reports, groups, unions, strict=True)
+        )
+        base = (*net.factors, *self._assumption_factors(net, assumptions))
+        return Query(structure, evidence, tuple(assumptions), base, factors)
+
+    def _assumption_factors(self, net: Network, assumptions: Sequence[Assumption]) -> list[Factor]:
+        out: list[Factor] = []
+        for a in assumptions:
+            card = self.tree.nodes[a.node].card
+            values = np.full(card, -np.inf)
+            values[a.state] = 0.0
+            out += [((net.var_of[net.at(a.node, t)],), values) for t in a.steps]
+        return out
+
+    def _report_groups(self, net: Network, report: Report) -> list[Factor]:
+        """The genuine log-likelihood of each (indicator, step) group of a report."""
+        groups: dict[tuple[str, int | None], list[float]] = defaultdict(list)
+        for o in report.observations:
+            groups[(o.indicator, o.step)].append(o.value)
+        parts: list[Factor] = []
+        for (name, step), values in groups.items():
+            ind = self.tree.indicators[name]
+            table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
+            placed = net.place([(n, step) for n in ind.scope], table)
+            if placed is not None:
+                parts.append(placed)
+        return parts
+
+    @staticmethod
+    def _report_factor(
+        structure: Structure, report: Report, parts: Sequence[Factor], union: tuple[int, ...]
+    ) -> Factor:
+        """``log(r p(report | states) + (1 - r) q(report))`` over the report's variables."""
+        cards = structure.network.cards
+        genuine = np.zeros(tuple(cards[v] for v in union))
+        for scope, values in parts:
+            order = sorted(range(len(scope)), key=lambda i: union.index(scope[i]))
+            shape = tuple(cards[v] if v in scope else 1 for v in union)
+            genuine = genuine + np.transpose(values, order).reshape(shape)
+        r = report.reliability
+        log_r = math.log(r) if r > 0 else -math.inf
+        log_not = math.log1p(-r) if r < 1 else -math.inf
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(structure.prior.joint(union))
+        log_q = float(logsumexp(genuine + log_prior))
+        lik = np.logaddexp(log_r + genuine, log_not + log_q)
+        return (union, np.asarray(lik, dtype=np.float64))
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def posterior(self, query: Query, factors: Sequence[Factor]) -> Posterior:
+        """Calibrate on ``factors`` and read off every node's marginal (now, for dynamic)."""
+        cal = query.structure.jt.calibrate(factors)
+        nodes: dict[str, dict[str, float]] = {}
+        if np.isfinite(cal.log_z):
+            net = query.network
+            now = self._now_step(query.evidence.as_of)
+            for name, node in self.tree.nodes.items():
+                if node.kind == "calendar":
+                    continue
+                m = cal.marginal(net.var_of[net.at(name, now)])
+                nodes[name] = {s: float(p) for s, p in zip(node.states, m, strict=True)}
+        return Posterior(cal, nodes)
+
+    def _now_step(self, as_of: dt.date) -> int:
+        steps = self.tree.steps
+        if steps is None or not self.tree.is_dynamic:
+            return 0
+        return min(max(steps.index(as_of), 0), steps.n - 1)
+
+    def outcome_probabilities(
+        self, query: Query, factors: Sequence[Factor], cal: Calibrated
+    ) -> dict[str, float]:
+        """The probability of every outcome given ``factors`` (calibrated as ``cal``)."""
+        net = query.network
+        steps = self.tree.steps
+        out: dict[str, float] = {}
+        for oid, o in self.tree.outcomes.items():
+            node = self.tree.nodes[o.node]
+            in_set = np.array([s in o.states for s in node.states])
+            if node.kind == "static" or o.timing == "end":
+                step = None if node.kind == "static" else (steps.n - 1 if steps else 0)
+                p = float(cal.marginal(net.var_of[net.at(o.node, step)])[in_set].sum())
+            elif o.timing == "ever" or (o.timing == "at_least" and o.k == 1):
+                assert steps is not None
+                never = np.where(in_set, -np.inf, 0.0)
+                masks = [((net.var_of[(o.node, t)],), never) for t in range(steps.n)]
+                log_never = query.structure.jt.log_z([*factors, *masks])
+                p = -math.expm1(log_never - cal.log_z)
+            else:
+                jt, counter = self._counter(query, oid)
+                k = int(o.k or 1)
+                last = len(net.cards) + (steps.n - 1 if steps else 0)
+                hit = np.full(k + 1, -np.inf)
+                hit[k] = 0.0
+                p = math.exp(jt.log_z([*factors, *counter, ((last,), hit)]) - cal.log_z)
+            out[oid] = min(1.0, max(0.0, p))
+        return out
+
+    def _counter(self, query: Query, oid: str) -> tuple[JunctionTree, list[Factor]]:
+        """The junction tree with a counter of the steps the outcome's node is in its states.
+
+        Counter ``c_t`` (``k + 1`` states, the last meaning "k or more") is deterministic:
+        ``c_0 = [x_0 in S]``, ``c_t = min(k, c_{t-1} + [x_t in S])``.
+        """
+        s = query.structure
+        key = (s.network.lo, s.network.hi, frozenset(s.scopes), oid)
+        if key in self._counters:
+            return self._counters[key]
+        o = self.tree.outcomes[oid]
+        node = self.tree.nodes[o.node]
+        steps = self.tree.steps
+        assert steps is not None
+        k = int(o.k or 1)
+        net = s.network
+        base = len(net.cards)
+        in_set = np.array([st in o.states for st in node.states], dtype=int)
+        first = np.full((node.card, k + 1), -np.inf)
+        for i in range(node.card):
+            first[i, min(k, in_set[i])] = 0.0
+        step = np.full((k + 1, node.card, k + 1), -np.inf)
+        for c in range(k + 1):
+            for i in range(node.card):
+                step[c, i, min(k, c + in_set[i])] = 0.0
+        factors: list[Factor] = [((net.var_of[(o.node, 0)], base), first)]
+        for t in range(1, steps.n):
+            factors.append(((base + t - 1, net.var_of[(o.node, t)], base + t), step))
+        cards = (*net.cards, *([k + 1] * steps.n))
+        jt = JunctionTree(cards, [*s.scopes, *(scope for scope, _ in factors)])
+        self._counters[key] = (jt, factors)
+        return jt, factors
+
+    def _top_tree(self, query: Query) -> tuple[JunctionTree, tuple[int, ...]]:
+        """A junction tree that sums over the past and maximises over the horizon's end."""
+        s = query.structure
+        net = s.network
+        steps = self.tree.steps
+        if not net.timed or steps is None:
+            return s.jt, tuple(range(len(net.cards)))
+        key = (net.lo, net.hi, frozenset(s.scopes))
+        if key not in self._top:
+            end = steps.n - 1
+            keep = tuple(
+                net.var_of[net.at(n, end)]
+                for n, node in self.tree.nodes.items()
+                if node.kind != "calendar"
+            )
+            self._top[key] = (JunctionTree(net.cards, s.scopes, last=set(keep)), keep)
+        return self._top[key]
+
+    # -- the forecast ------------------------------------------------------------------------
+
+    def forecast(
+        self,
+        readings: Sequence[Reading],
+        *,
+        given: Mapping[str, str] | None = None,
+        as_of: dt.date | None = None,
+        readings_hash: str = "",
+        top: int = TOP_SCENARIOS,
+    ) -> ForecastResult:
+        """Posterior of every node and outcome given the readings and assumptions.
+
+        ``top`` is the number of most probable scenarios to find (0 skips the search).
+        """
+        as_of = as_of or dt.date.today()
+        evidence = select_evidence(self.tree, readings, as_of)
+        query = self.query(evidence, given)
+        base = list(query.base)
+        prior = self.posterior(query, base) if query.assumptions else None
+        prior_cal = prior.calibrated if prior else query.structure.prior
+        if not math.isfinite(prior_cal.log_z):
+            shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
+            raise EvidenceConflictError(
+                f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
+            )
+        prior = prior or self.posterior(query, base)
+        factors = query.factors()
+        post = self.posterior(query, factors)
+        if not math.isfinite(post.log_z):
+            raise conflict_error(self.tree, query)
+        post_p = self.outcome_probabilities(query, factors, post.calibrated)
+        prior_p = self.outcome_probabilities(query, base, prior.calibrated)
+        outcomes = {
+            oid: OutcomeForecast(
+                id=oid,
+                question=o.question,
+                probability=post_p[oid],
+                prior=prior_p[oid],
+                resolve_by=o.resolve_by,
+                timing=o.timing,
+                k=o.k,
+            )
+            for oid, o in self.tree.outcomes.items()
+        }
+        return ForecastResult(
+            tree_id=self.tree.id,
+            tree_hash=self.tree.file_hash,
+            engine="exact",
+            as_of=as_of,
+            given=query.given,
+            evidence=evidence,
+            log_evidence=post.log_z - prior.log_z,
+            outcomes=outcomes,
+            nodes=post.nodes,
+            prior_nodes=prior.nodes,
+            top_scenarios=self._scenarios(query, factors, post.log_z, top),
+            readings_hash=readings_hash,
+            steps=self._steps(query, post.calibrated, prior.calibrated),
+            now_step=self._now_label(as_of),
+        )
+
+    def _now_label(self, as_of: dt.date) -> str | None:
+        steps = self.tree.steps
+        if steps is None or not self.tree.is_dynamic:
+            return None
+        return steps.label(self._now_step(as_of))
+
+    def _scenarios(
+        self, query: Query, factors: Sequence[Factor], log_z: float, top: int
+    ) -> tuple[Scenario, ...]:
+        if top <= 0:
+            return ()
+        jt, keep = self._top_tree(query)
+        net = query.network
+        out: list[Scenario] = []
+        for values, score in jt.top_k(factors, top):
+            states = {}
+            for v in keep:
+                name, _ = net.names[v]
+                states[name] = self.tree.nodes[name].states[values[v]]
+            ordered = {n: states[n] for n in self.tree.nodes if n in states}
+            out.append(Scenario(states=ordered, probability=float(math.exp(score - log_z))))
+        return tuple(out)
+
+    def _steps(
+        self, query: Query, post: Calibrated, prior: Calibrated
+    ) -> dict[str, tuple[StepForecast, ...]]:
+        steps = self.tree.steps
+        net = query.network
+        if steps is None or not net.timed:
+            return {}
+        now = steps.index(query.evidence.as_of)
+        out: dict[str, tuple[StepForecast, ...]] = {}
+        for name, node in self.tree.nodes.items():
+            if node.kind != "dynamic":
+                continue
+            path = []
+            for t in range(steps.n):
+                var = net.var_of[(name, t)]
+                path.append(
+                    StepForecast(
+                        step=t,
+                        label=steps.label(t),
+                        first_day=steps.first_day(t),
+                        last_day=steps.last_day(t),
+                        estimated=t <= now,
+                        probabilities=_named(node.states, post.marginal(var)),
+                        prior=_named(node.states, prior.marginal(var)),
+                    )
+                )
+            out[name] = tuple(path)
+        return out
+
+
+def _named(states: Sequence[str], probs: FloatArray) -> dict[str, float]:
+    return {s: float(p) for s, p in zip(states, probs, strict=True)}
+
+
+class _Cover:
+    """Whether a scope lies within one of the given scopes."""
+
+    def __init__(self, scopes: Sequence[tuple[int, ...]]) -> None:
+        self._by_var: dict[int, list[frozenset[int]]] = defaultdict(list)
+        for s in scopes:
+            fs = frozenset(s)
+            for v in s:
+                self._by_var[v].append(fs)
+
+    def __call__(self, scope: Sequence[int]) -> bool:
+        want = set(scope)
+        return any(want <= s for s in self._by_var.get(scope[0], ()))
+
+
+def outcome_probability(
+    nodes: Mapping[str, Mapping[str, float]], node: str, states: Sequence[str]
+) -> float:
+    """Probability that ``node`` is in one of ``states``."""
+    return min(1.0, math.fsum(nodes[node][s] for s in states))
+
+
+def merge_factors(factors: Sequence[Factor]) -> list[Factor]:
+    """Add factors that share a scope (one clique update per scope instead of per report)."""
+    merged: dict[tuple[int, ...], FloatArray] = {}
+    for scope, values in factors:
+        merged[scope] = merged[scope] + values if scope in merged else values
+    return list(merged.items())
+
+
+def _describe(r: Reading) -> str:
+    where = f", {r.location}" if r.location else ""
+    return f"#{r.id} ({r.indicator}={r.value}, {r.observed}{where}, {r.source})"
+
+
+def _describe_report(rep: Report) -> str:
+    if len(rep.observations) == 1:
+        return "reading " + _describe(rep.observations[0].reading)
+    shown = ", ".join(_describe(o.reading) for o in rep.observations[:4])
+    more = f" and {len(rep.observations) - 4} more" if len(rep.observations) > 4 else ""
+    return f"report {rep.label} ({shown}{more})"
+
+
+def conflict_error(tree: Tree, query: Query) -> EvidenceConflictError:
+    """An error naming the reports that rule scenarios out entirely."""
+    reports = query.evidence.reports
+    culprits = [
+        rep
+        for rep, (_, values) in zip(reports, query.report_factors, strict=True)
+        if np.isneginf(values).any()
+    ]
+    alone = [
+        rep
+        for rep, (_, values) in zip(reports, query.report_factors, strict=True)
+        if np.isneginf(values).all()
+    ]
+    given = query.given
+    assumed = (
+        " under the assumptions " + ", ".join(f"{k}={v}" for k, v in given.items()) if given else ""
+    )
+    if alone:
+        return EvidenceConflictError(
+            f"{_describe_report(alone[0])} has zero probability under every scenario of tree "
+            f"'{tree.id}'; retract it or give its source a reliability below 1"
+        )
+    shown = "; ".join(_describe_report(r) for r in culprits[:6])
+    return EvidenceConflictError(
+        f"the evidence has zero probability under every scenario of tree '{tree.id}'{assumed}: "
+        f"{shown} cannot all hold; retract one or give a source a reliability below 1"
+    )
+
+
+def forecast_exact(
+    tree: Tree,
+    readings: Sequence[Reading],
+    *,
+    given: Mapping[str, str] | None = None,
+    as_of: dt.date | None = None,
+    readings_hash: str = "",
+) -> ForecastResult:
+    """Exact posterior of ``tree`` given ``readings`` (see :class:`ExactModel`)."""
+    return ExactModel(tree).forecast(
+        readings, given=given, as_of=as_of, readings_hash=readings_hash
+    )

@@ -1,0 +1,222 @@
+"""A scenario tree as factors over integer variables, unrolled over the steps of its horizon.
+
+A static node is one variable. A dynamic node is one variable per step, from step ``lo`` to
+step ``hi`` (step 0 is the horizon's first step; ``lo`` is negative when readings were observed
+before the horizon, ``hi`` beyond its end when they were observed after it). A calendar node is
+no variable at all: its state at each step is known, so every table that involves it is sliced
+at that state.
+
+The prior of a dynamic node (docs/evidence.md):
+
+- at step 0, its ``probabilities`` given its parents at step 0;
+- at step ``t + 1``, its transition given its own state at ``t`` and its parents at ``t + 1``;
+- before the horizon (``t < 0``), the same chain read backwards: ``P(x_t = h | x_{t+1} = i, pa)
+  = p0(h | pa) T(i | h, pa) / sum_h' p0(h' | pa) T(i | h', pa)`` with ``pa`` the parents at
+  ``t + 1`` and ``p0`` the node's ``probabilities``. So the prior at the horizon's start is
+  always the table the forecaster wrote, however far back the readings go; when ``p0`` is the
+  chain's stationary distribution (as with one ``persistence`` for every state and static
+  parents) this is exactly the chain run forwards from the past.
+
+Nothing here enumerates paths: every factor spans at most one node, its parents and one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scenariocast.engines.exact.junction import Factor, FloatArray
+from scenariocast.errors import QueryError, did_you_mean
+from scenariocast.evidence.readings import ObservedDate
+from scenariocast.spec.tree import Tree
+
+#: A node at a step: (name, step) for a dynamic node, (name, None) for a static one.
+NodeAt = tuple[str, int | None]
+
+
+def _log(a: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore"):
+        return np.asarray(np.log(a), dtype=np.float64)
+
+
+def reverse_kernel(cpt: FloatArray, transition: FloatArray) -> FloatArray:
+    """``P(x_t | x_{t+1}, parents)`` with axes ``(x_t, *parents, x_{t+1})``.
+
+    ``cpt`` has axes ``(*parents, x)`` and ``transition`` ``(x_t, *parents, x_{t+1})``. Where no
+    state leads to ``x_{t+1}`` (a zero denominator) the kernel falls back to ``cpt``: those
+    combinations have prior probability zero.
+    """
+    start = np.moveaxis(cpt, -1, 0)  # (h, *parents)
+    joint = start[..., None] * transition  # (h, *parents, i)
+    total = joint.sum(axis=0, keepdims=True)
+    fallback = np.broadcast_to(start[..., None], joint.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(total > 0, joint / np.where(total > 0, total, 1.0), fallback)
+    return np.asarray(out, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Network:
+    """The variables and prior factors of ``tree`` over steps ``lo`` to ``hi``."""
+
+    tree: Tree
+    lo: int = 0
+    hi: int = 0
+    var_of: dict[NodeAt, int] = field(default_factory=dict)
+    names: tuple[NodeAt, ...] = ()
+    cards: tuple[int, ...] = ()
+    factors: tuple[Factor, ...] = ()
+
+    @classmethod
+    def build(cls, tree: Tree, lo: int = 0, hi: int | None = None) -> Network:
+        """Unroll ``tree`` over steps ``lo..hi`` (default: the horizon; a static tree: none)."""
+        steps = tree.steps
+        if not tree.is_dynamic or steps is None:
+            lo, hi = 0, 0
+        else:
+            lo = min(lo, 0)
+            hi = max(steps.n - 1 if hi is None else hi, steps.n - 1)
+        names: list[NodeAt] = []
+        for name, node in tree.nodes.items():
+            if node.kind == "static":
+                names.append((name, None))
+        for t in range(lo, hi + 1):
+            for name, node in tree.nodes.items():
+                if node.kind == "dynamic":
+                    names.append((name, t))
+        var_of = {nt: i for i, nt in enumerate(names)}
+        cards = tuple(tree.nodes[n].card for n, _ in names)
+        net = cls(tree, lo, hi, var_of, tuple(names), cards)
+        object.__setattr__(net, "factors", tuple(net._prior_factors()))
+        return net
+
+    @property
+    def timed(self) -> bool:
+        """Whether the tree has nodes that change from step to step."""
+        return self.tree.is_dynamic and self.tree.steps is not None
+
+    def at(self, node: str, step: int | None) -> NodeAt:
+        """The (node, step) key of ``node`` at ``step`` (static nodes have no step)."""
+        return (node, step if self.tree.nodes[node].kind == "dynamic" else None)
+
+    def place(self, axes: Sequence[NodeAt], table: FloatArray) -> Factor | None:
+        """A log-table with one axis per (node, step) in ``axes`` as a factor on variables.
+
+        Axes of calendar nodes are sliced at the calendar's state for their step. ``None`` when
+        no variable is left.
+        """
+        index: list[int | slice] = []
+        kept: list[int] = []
+        for node, step in axes:
+            compiled = self.tree.nodes[node]
+            if compiled.kind == "calendar":
+                index.append(self.calendar_state(node, step or 0))
+            else:
+                index.append(slice(None))
+                kept.append(self.var_of[self.at(node, step)])
+        values = np.asarray(table[tuple(index)], dtype=np.float64)
+        if not kept:
+            return None
+        return (tuple(kept), values)
+
+    def calendar_state(self, node: str, step: int) -> int:
+        """The state index a calendar node has at ``step``."""
+        calendar = self.tree.nodes[node].calendar
+        steps = self.tree.steps
+        assert calendar is not None and steps is not None
+        return calendar[steps.month(step) - 1]
+
+    def scope_at(self, nodes: Sequence[str], step: int | None) -> tuple[int, ...]:
+        """The variables of ``nodes`` at ``step`` (calendar nodes have none)."""
+        return tuple(
+            self.var_of[self.at(n, step)] for n in nodes if self.tree.nodes[n].kind != "calendar"
+        )
+
+    def _prior_factors(self) -> list[Factor]:
+        out: list[Factor] = []
+        for name, node in self.tree.nodes.items():
+            if node.kind == "static":
+                f = self.place([*[(p, None) for p in node.parents], (name, None)], _log(node.cpt))
+                if f is not None:
+                    out.append(f)
+            elif node.kind == "dynamic":
+                assert node.transition is not None
+                start = self.place([*[(p, 0) for p in node.parents], (name, 0)], _log(node.cpt))
+                if start is not None:
+                    out.append(start)
+                log_t = _log(node.transition)
+                back = _log(reverse_kernel(node.cpt, node.transition))
+                for t in range(1, self.hi + 1):
+                    axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
+                    f = self.place(axes, log_t)
+                    if f is not None:
+                        out.append(f)
+                for t in range(self.lo, 0):
+                    axes = [(name, t), *[(p, t + 1) for p in node.parents], (name, t + 1)]
+                    f = self.place(axes, back)
+                    if f is not None:
+                        out.append(f)
+        return out
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """One assumption of a what-if: a node in a state, at one step or at every step."""
+
+    key: str  # as given: "node" or "node@date"
+    node: str
+    state: int
+    steps: tuple[int | None, ...]  # the steps it holds at (None: a static node)
+
+
+def parse_assumptions(tree: Tree, given: Mapping[str, str]) -> list[Assumption]:
+    """Read ``given`` (``node`` or ``node@date`` -> state) against ``tree``.
+
+    An assumption on a dynamic node without a date holds at every step of the horizon; with a
+    date (``2026-06`` or ``2026-06-15``) it holds at the step that holds that date's first day.
+
+    Raises
+    ------
+    QueryError
+        For an unknown node or state, a date on a static node, a calendar node, or a date
+        that cannot be read.
+    """
+    out: list[Assumption] = []
+    for key, state in given.items():
+        node, sep, when = key.partition("@")
+        node = node.strip()
+        compiled = tree.node(node)
+        idx = tree.state_index(node, state)
+        if compiled.kind == "calendar":
+            raise QueryError(f"node '{node}' is set by the calendar; it cannot be assumed")
+        if compiled.kind == "static":
+            if sep:
+                raise QueryError(
+                    f"node '{node}' does not change over time: assume it without a date "
+                    f"(--given {node}={state})"
+                )
+            out.append(Assumption(key, node, idx, (None,)))
+            continue
+        steps = tree.steps
+        assert steps is not None
+        if not sep:
+            out.append(Assumption(key, node, idx, tuple(range(steps.n))))
+            continue
+        try:
+            day = ObservedDate.parse(when.strip()).start
+        except Exception:
+            raise QueryError(
+                f"'{key}': the date after @ is not a day (2026-06-15) or a month (2026-06)"
+            ) from None
+        out.append(Assumption(key, node, idx, (steps.index(day),)))
+    return out
+
+
+def check_outcome(tree: Tree, outcome: str) -> None:
+    """A :class:`QueryError` with a hint if ``tree`` has no outcome ``outcome``."""
+    if outcome not in tree.outcomes:
+        raise QueryError(
+            f"tree '{tree.id}' has no outcome '{outcome}'{did_you_mean(outcome, tree.outcomes)}"
+        )
