@@ -330,6 +330,38 @@ def sample_scenario(tree: Tree, rng: np.random.Generator) -> dict[str, int]:
     return values
 
 
+def sample_path(tree: Tree, rng: np.random.Generator) -> dict[tuple[str, int | None], int]:
+    """Draw every node's state over the horizon from the tree's prior.
+
+    Keys are ``(node, None)`` for static nodes and ``(node, step)`` for dynamic and calendar
+    nodes at steps ``0 .. n - 1``: the state at step 0 from the node's table, later ones from
+    its transition (given its parents at the new step).
+    """
+    steps = tree.steps
+    n = steps.n if steps is not None and tree.is_dynamic else 1
+    out: dict[tuple[str, int | None], int] = {}
+
+    def key(name: str, t: int) -> tuple[str, int | None]:
+        return (name, None if tree.nodes[name].kind == "static" else t)
+
+    for t in range(n):
+        for name, node in tree.nodes.items():  # parents come first
+            if node.kind == "static" and t > 0:
+                continue
+            if node.kind == "calendar":
+                assert node.calendar is not None and steps is not None
+                out[(name, t)] = node.calendar[steps.month(t) - 1]
+                continue
+            pa = tuple(out[key(p, t)] for p in node.parents)
+            if node.kind == "dynamic" and t > 0:
+                assert node.transition is not None
+                probs = node.transition[(out[(name, t - 1)], *pa)]
+            else:
+                probs = node.cpt[pa]
+            out[key(name, t)] = int(rng.choice(node.card, p=probs))
+    return out
+
+
 def sample_value(
     tree: Tree, indicator: str, scenario: Mapping[str, int], rng: np.random.Generator
 ) -> str:

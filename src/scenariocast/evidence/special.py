@@ -74,16 +74,20 @@ def log_t_lower_tail(z: FloatArray, nu: FloatArray) -> FloatArray:
     (``|z|`` small) the symmetry ``I_x(a, b) = 1 - I_{1-x}(b, a)`` is used, with ``1 - x``
     computed as ``z^2 / (nu + z^2)`` so that nothing cancels.
     """
-    z2 = np.asarray(z, dtype=np.float64) ** 2
-    nu = np.broadcast_to(np.asarray(nu, dtype=np.float64), z2.shape)
-    a, b = nu / 2.0, np.full(z2.shape, 0.5)
-    x = nu / (nu + z2)
-    y = z2 / (nu + z2)  # 1 - x
+    t = np.abs(np.asarray(z, dtype=np.float64))
+    nu = np.broadcast_to(np.asarray(nu, dtype=np.float64), t.shape)
+    a, b = nu / 2.0, np.full(t.shape, 0.5)
+    # x = nu / (nu + z^2) and y = 1 - x = z^2 / (nu + z^2), in logs so that z^2 never overflows
+    with np.errstate(divide="ignore", over="ignore"):
+        big = t > 1.0
+        safe = np.where(big, t, 1.0)
+        log_r = np.log(nu) - 2.0 * np.log(safe)  # log(nu / z^2) where |z| > 1
+        log_x = np.where(big, log_r - np.log1p(np.exp(log_r)), np.log(nu) - np.log(nu + t * t))
+        log_y = np.where(big, -np.log1p(np.exp(log_r)), 2.0 * np.log(t) - np.log(nu + t * t))
+    x, y = np.exp(log_x), np.exp(log_y)
     direct = x < (a + 1.0) / (a + b + 2.0)
     log_beta = _lg(a) + _lg(b) - _lg(a + b)
-    with np.errstate(divide="ignore"):
-        log_x, log_y = np.log(x), np.log(y)
-    out = np.empty(z2.shape)
+    out = np.empty(t.shape)
     if direct.any():
         aa, bb, xx = a[direct], b[direct], x[direct]
         log_i = (
@@ -157,8 +161,10 @@ def log_norm_cdf(x: FloatArray) -> FloatArray:
     far = x < -30.0
     near = ~far
     if near.any():
-        phi = np.asarray(_erfc(-x[near] / math.sqrt(2.0)), dtype=np.float64) / 2.0
-        out[near] = np.log(phi)
+        u = x[near]
+        # Phi(u) for u <= 0; log(1 - Phi(-u)) for u > 0, where Phi(u) is close to 1
+        lower = np.asarray(_erfc(np.abs(u) / math.sqrt(2.0)), dtype=np.float64) / 2.0
+        out[near] = np.where(u <= 0, np.log(lower), np.log1p(-lower))
     if far.any():
         t = x[far]
         inv = 1.0 / (t * t)

@@ -37,7 +37,8 @@ from scenariocast.validation import (
 SUM_TOLERANCE = 1e-6
 #: The most steps a horizon may have (about 20 years of weeks).
 MAX_STEPS = 1040
-_UNION_TAGS = frozenset({"mapping", "rows"})  # tags of the probabilities union
+# tags of the unions of the format (probabilities, persistence), not fields
+_UNION_TAGS = frozenset({"mapping", "rows", "number", "per_state"})
 _BROKEN_HORIZON = " horizon"  # marks a horizon that failed field validation (not a node name)
 Loc = tuple[str | int, ...]
 
@@ -431,10 +432,12 @@ def _check_calendar(node: Node, name: str) -> list[tuple[Loc, str]]:
             seen.setdefault(m, state)
     missing = [str(m) for m in range(1, 13) if m not in seen]
     if missing and not out:
-        out.append(((*loc, "calendar"), f"months {', '.join(missing)} are in no state"))
+        what = f"month {missing[0]} is" if len(missing) == 1 else f"months {', '.join(missing)} are"
+        out.append(((*loc, "calendar"), f"{what} in no state"))
     absent = [s for s in node.states if s not in cal]
     if absent and not out:
-        out.append(((*loc, "calendar"), f"state {', '.join(absent)} has no month"))
+        what = "state" if len(absent) == 1 else "states"
+        out.append(((*loc, "calendar"), f"{what} {', '.join(absent)} in no month"))
     return out
 
 
@@ -454,7 +457,14 @@ def _check_dynamic(
         def check_then(where: Loc, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
             return _check_probabilities(where, then, node.states, "state")
 
-        return _check_rows((*loc, "transitions"), dyn.transitions, names, states, check_then)
+        found = _check_rows((*loc, "transitions"), dyn.transitions, names, states, check_then)
+        own = f"no state given for {name}"
+        return [
+            (where, msg.replace(own, f"{own} (its state at the previous step)", 1))
+            if msg.startswith(own)
+            else (where, msg)
+            for where, msg in found
+        ]
     return []
 
 

@@ -36,6 +36,10 @@ def _table_form(value: Any) -> str:
     return "rows" if isinstance(value, list) else "mapping"
 
 
+def _number_or_map(value: Any) -> str:
+    return "per_state" if isinstance(value, dict) else "number"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -69,7 +73,14 @@ class Dynamic(_Strict):
     states at the new step).
     """
 
-    persistence: Probability | dict[Name, Probability] | None = Field(
+    persistence: (
+        Annotated[
+            Annotated[Probability, Tag("number")]
+            | Annotated[dict[Name, Probability], Tag("per_state")],
+            Discriminator(_number_or_map),
+        ]
+        | None
+    ) = Field(
         default=None,
         description="Probability of keeping the same state from one step to the next: one number, "
         "or one per state. Otherwise the state is drawn from the node's probabilities.",

@@ -105,6 +105,7 @@ class ExactModel:
         self._structures: dict[tuple[int, int, _Scopes], Structure] = {}
         self._counters: dict[tuple[int, int, _Scopes, str], tuple[JunctionTree, list[Factor]]] = {}
         self._top: dict[tuple[int, int, _Scopes], tuple[JunctionTree, tuple[int, ...]]] = {}
+        self._priors: dict[tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, float]]] = {}
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -322,20 +323,25 @@ class ExactModel:
         evidence = select_evidence(self.tree, readings, as_of)
         query = self.query(evidence, given)
         base = list(query.base)
-        prior = self.posterior(query, base) if query.assumptions else None
-        prior_cal = prior.calibrated if prior else query.structure.prior
-        if not math.isfinite(prior_cal.log_z):
-            shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
-            raise EvidenceConflictError(
-                f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
-            )
-        prior = prior or self.posterior(query, base)
+        if query.assumptions:
+            prior = self.posterior(query, base)
+            if not math.isfinite(prior.log_z):
+                shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
+                raise EvidenceConflictError(
+                    f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
+                )
+            prior_p = self.outcome_probabilities(query, base, prior.calibrated)
+        else:
+            prior, prior_p = self._prior(query, as_of)
         factors = query.factors()
-        post = self.posterior(query, factors)
+        post = self.posterior(query, factors) if query.report_factors else prior
         if not math.isfinite(post.log_z):
             raise conflict_error(self.tree, query)
-        post_p = self.outcome_probabilities(query, factors, post.calibrated)
-        prior_p = self.outcome_probabilities(query, base, prior.calibrated)
+        post_p = (
+            self.outcome_probabilities(query, factors, post.calibrated)
+            if query.report_factors
+            else prior_p
+        )
         outcomes = {
             oid: OutcomeForecast(
                 id=oid,
@@ -364,6 +370,15 @@ class ExactModel:
             steps=self._steps(query, post.calibrated, prior.calibrated),
             now_step=self._now_label(as_of),
         )
+
+    def _prior(self, query: Query, as_of: dt.date) -> tuple[Posterior, dict[str, float]]:
+        """The prior (no assumption, no evidence) and its outcome probabilities, kept."""
+        s = query.structure
+        key = (s.network.lo, s.network.hi, frozenset(s.scopes), self._now_step(as_of))
+        if key not in self._priors:
+            prior = self.posterior(query, query.base)
+            self._priors[key] = (prior, self.outcome_probabilities(query, query.base, s.prior))
+        return self._priors[key]
 
     def _now_label(self, as_of: dt.date) -> str | None:
         steps = self.tree.steps
