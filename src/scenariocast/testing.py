@@ -321,6 +321,43 @@ def random_readings(
     return out
 
 
+def random_reports(
+    tree: Tree, n: int, seed: int, *, max_size: int = 5, start_id: int = 1
+) -> list[Reading]:
+    """``n`` random readings in reports of 1 to ``max_size`` readings each.
+
+    A report is one source on one day (within the horizon, or in 2026 for a static tree); its
+    readings are of random indicators, each at its own location.
+    """
+    rng = np.random.default_rng(seed)
+    values = random_readings(tree, n, seed, start_id=start_id)
+    steps = tree.steps
+    first, last = (
+        (steps.start, steps.end)
+        if steps is not None and tree.is_dynamic
+        else (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    )
+    sources = list(tree.sources)
+    out: list[Reading] = []
+    while len(out) < n:
+        size = min(int(rng.integers(1, max_size + 1)), n - len(out))
+        day = first + dt.timedelta(days=int(rng.integers(0, (last - first).days + 1)))
+        source = sources[int(rng.integers(len(sources)))]
+        for j in range(size):
+            r = values[len(out)]
+            out.append(
+                Reading(
+                    id=r.id,
+                    indicator=r.indicator,
+                    value=r.value,
+                    observed=ObservedDate.parse(day.isoformat()),
+                    source=source,
+                    location=f"city{j}",
+                )
+            )
+    return out
+
+
 def sample_scenario(tree: Tree, rng: np.random.Generator) -> dict[str, int]:
     """Draw a complete scenario (state index of every node) from the tree's prior."""
     values: dict[str, int] = {}

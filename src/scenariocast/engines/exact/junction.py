@@ -28,37 +28,53 @@ FloatArray = NDArray[np.float64]
 Factor = tuple[tuple[int, ...], FloatArray]
 
 
+#: Above this many neighbours a variable's fill is scored by its upper bound, d (d - 1) / 2:
+#: counting it exactly costs d^2 and such hubs (a static node tied to every step of a long
+#: horizon) are eliminated last whatever their exact fill.
+FILL_DEGREE_CAP = 40
+
+
 def _fill(adj: list[set[int]], v: int) -> int:
     """The number of edges eliminating ``v`` would add between its neighbours."""
     nb = list(adj[v])
+    d = len(nb)
+    if d > FILL_DEGREE_CAP:
+        return d * (d - 1) // 2
     return sum(1 for i, a in enumerate(nb) for b in nb[i + 1 :] if b not in adj[a])
 
 
 def _elimination_order(
-    n: int, adj: list[set[int]], cards: Sequence[int], last: Set[int] = frozenset()
+    n: int,
+    adj: list[set[int]],
+    cards: Sequence[int],
+    last: Set[int] = frozenset(),
+    rank: Sequence[int] | None = None,
 ) -> list[int]:
     """Greedy min-fill order (ties: smallest clique table, then lowest index).
 
-    Variables in ``last`` are eliminated after every other one. Scores are kept in a heap and
-    recomputed only for the variables an elimination touches (the eliminated variable's
-    neighbours, and the common neighbours of each edge it adds), so the cost grows with the
-    number of variables times the work per elimination, not with its square.
+    Variables in ``last`` are eliminated after every other one; within that, variables of a
+    lower ``rank`` before those of a higher one (for a network unrolled over time, the step:
+    eliminating the past first keeps every clique within one step's reach, so their size does
+    not grow with the number of steps). Scores are kept in a heap and recomputed only for the
+    variables an elimination touches (the eliminated variable's neighbours, and the common
+    neighbours of each edge it adds).
     """
     adj = [set(a) for a in adj]
     log_cards = [float(np.log(c)) for c in cards]
+    ranks = list(rank) if rank is not None else [0] * n
 
-    def key(v: int) -> tuple[int, int, float, int]:
+    def key(v: int) -> tuple[int, int, int, float, int]:
         weight = log_cards[v] + sum(log_cards[u] for u in adj[v])
-        return (1 if v in last else 0, _fill(adj, v), round(weight, 9), v)
+        return (1 if v in last else 0, ranks[v], _fill(adj, v), round(weight, 9), v)
 
     heap = [key(v) for v in range(n)]
     heapq.heapify(heap)
-    current = {k[3]: k for k in heap}
+    current = {k[-1]: k for k in heap}
     order: list[int] = []
     done: set[int] = set()
     while heap:
         k = heapq.heappop(heap)
-        v = k[3]
+        v = k[-1]
         if v in done or current[v] != k:
             continue
         nb = adj[v]
@@ -88,10 +104,12 @@ class Calibrated:
     log_z: float
 
     def marginal(self, var: int) -> FloatArray:
-        """Normalised marginal distribution of ``var``."""
-        i = self.jt.clique_of[var]
+        """Normalised marginal distribution of ``var`` (from the smallest clique holding it)."""
+        i = self.jt.smallest[var]
         b = self.beliefs[i]
-        lm = logsumexp(b, axis=tuple(range(1, b.ndim))) if b.ndim > 1 else b
+        axis = self.jt.cliques[i].index(var)
+        others = tuple(k for k in range(b.ndim) if k != axis)
+        lm = logsumexp(b, axis=others) if others else b
         return np.exp(lm - logsumexp(lm))
 
     def joint(self, scope: Sequence[int]) -> FloatArray:
@@ -111,7 +129,8 @@ class JunctionTree:
 
     With ``last``, those variables are eliminated after all others, so that the cliques from
     ``n_sum`` on hold only them: a sum over the others followed by a maximum over them gives the
-    most probable assignments of ``last`` alone (see :meth:`top_k`).
+    most probable assignments of ``last`` alone (see :meth:`top_k`). ``rank`` orders the
+    elimination coarsely (lower ranks first), min-fill deciding within a rank.
     """
 
     def __init__(
@@ -120,6 +139,7 @@ class JunctionTree:
         scopes: Iterable[Sequence[int]],
         *,
         last: Set[int] = frozenset(),
+        rank: Sequence[int] | None = None,
     ) -> None:
         self.cards = tuple(int(c) for c in cards)
         n = len(self.cards)
@@ -128,7 +148,7 @@ class JunctionTree:
             for a, b in itertools.combinations(set(scope), 2):
                 adj[a].add(b)
                 adj[b].add(a)
-        self.order = _elimination_order(n, adj, self.cards, last)
+        self.order = _elimination_order(n, adj, self.cards, last, rank)
         # top_k sums over the variables not in ``last`` (none without ``last``) and maximises
         # over the rest
         self.n_sum = n - len(last) if last else 0
@@ -154,6 +174,13 @@ class JunctionTree:
                 children[p].append(i)
         self.children = tuple(tuple(c) for c in children)
         self.clique_of = {v: i for i, v in enumerate(self.order)}
+        sizes = [int(np.prod(s)) for s in (tuple(self.cards[v] for v in c) for c in cliques)]
+        smallest: dict[int, int] = {}
+        for i, c in enumerate(cliques):
+            for v in c:
+                if v not in smallest or sizes[i] < sizes[smallest[v]]:
+                    smallest[v] = i
+        self.smallest = smallest
         self.shapes = tuple(tuple(self.cards[v] for v in c) for c in cliques)
         # how a separator message (axes c[1:]) broadcasts into the parent clique
         self._sep_in_parent: list[tuple[tuple[int, ...], tuple[int, ...]] | None] = []

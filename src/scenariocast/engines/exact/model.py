@@ -19,7 +19,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,12 +56,18 @@ class Posterior:
 
 @dataclass(frozen=True)
 class Structure:
-    """A network with the junction tree for its factors and the readings' scopes."""
+    """A network with the junction tree for its factors and the readings' scopes.
+
+    ``reports`` keeps the factor of each report already seen on this structure (a report's
+    factor depends only on its readings and the prior), so that forecasting again after a new
+    reading computes only the new report's.
+    """
 
     network: Network
     scopes: tuple[tuple[int, ...], ...]
     jt: JunctionTree
     prior: Calibrated  # the tree's prior, without assumptions or evidence
+    reports: dict[tuple[object, ...], Factor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class ExactModel:
                 *self._indicator_scopes(net),
                 *sorted(extra),
             )
-            jt = JunctionTree(net.cards, scopes)
+            jt = JunctionTree(net.cards, scopes, rank=net.ranks if net.timed else None)
             self._structures[key] = Structure(net, scopes, jt, jt.calibrate(net.factors))
         return self._structures[key]
 
@@ -146,15 +152,14 @@ class ExactModel:
         steps = [o.step for o in evidence.observations if o.step is not None]
         steps += [t for a in assumptions for t in a.steps if t is not None]
         net = self.network(min(steps, default=0), max(steps, default=0))
-        groups = [self._report_groups(net, rep) for rep in evidence.reports]
-        unions = [tuple(sorted({v for scope, _ in parts for v in scope})) for parts in groups]
+        unions = [self._report_scope(net, rep) for rep in evidence.reports]
         base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
         covered = _Cover(base_scopes)
         extra = frozenset(u for u in unions if len(u) > 1 and not covered(u))
         structure = self.structure(net, extra)
         factors = tuple(
-            self._report_factor(structure, rep, parts, union)
-            for rep, parts, union in zip(evidence.reports, groups, unions, strict=True)
+            self._cached_report_factor(structure, rep, union)
+            for rep, union in zip(evidence.reports, unions, strict=True)
         )
         base = (*net.factors, *self._assumption_factors(net, assumptions))
         return Query(structure, evidence, tuple(assumptions), base, factors)
@@ -167,6 +172,25 @@ class ExactModel:
             values[a.state] = 0.0
             out += [((net.var_of[net.at(a.node, t)],), values) for t in a.steps]
         return out
+
+    def _report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
+        """The variables a report's readings depend on."""
+        scope: set[int] = set()
+        for o in report.observations:
+            scope.update(net.scope_at(self.tree.indicators[o.indicator].scope, o.step))
+        return tuple(sorted(scope))
+
+    def _cached_report_factor(
+        self, structure: Structure, report: Report, union: tuple[int, ...]
+    ) -> Factor:
+        key = (
+            report.reliability,
+            tuple((o.indicator, o.step, o.value) for o in report.observations),
+        )
+        if key not in structure.reports:
+            parts = self._report_groups(structure.network, report)
+            structure.reports[key] = self._report_factor(structure, report, parts, union)
+        return structure.reports[key]
 
     def _report_groups(self, net: Network, report: Report) -> list[Factor]:
         """The genuine log-likelihood of each (indicator, step) group of a report."""
@@ -282,7 +306,8 @@ class ExactModel:
         for t in range(1, steps.n):
             factors.append(((base + t - 1, net.var_of[(o.node, t)], base + t), step))
         cards = (*net.cards, *([k + 1] * steps.n))
-        jt = JunctionTree(cards, [*s.scopes, *(scope for scope, _ in factors)])
+        ranks = [*net.ranks, *range(steps.n)]  # a counter goes with its step
+        jt = JunctionTree(cards, [*s.scopes, *(scope for scope, _ in factors)], rank=ranks)
         self._counters[key] = (jt, factors)
         return jt, factors
 
@@ -301,7 +326,8 @@ class ExactModel:
                 for n, node in self.tree.nodes.items()
                 if node.kind != "calendar"
             )
-            self._top[key] = (JunctionTree(net.cards, s.scopes, last=set(keep)), keep)
+            jt = JunctionTree(net.cards, s.scopes, last=set(keep), rank=net.ranks)
+            self._top[key] = (jt, keep)
         return self._top[key]
 
     # -- the forecast ------------------------------------------------------------------------

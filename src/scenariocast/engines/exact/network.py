@@ -121,6 +121,11 @@ class Network:
             return None
         return (tuple(kept), values)
 
+    @property
+    def ranks(self) -> list[int]:
+        """An elimination rank per variable: its step, and static nodes after every step."""
+        return [self.hi + 1 if step is None else step for _, step in self.names]
+
     def calendar_state(self, node: str, step: int) -> int:
         """The state index a calendar node has at ``step``."""
         calendar = self.tree.nodes[node].calendar
