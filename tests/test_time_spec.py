@@ -188,3 +188,74 @@ def test_step_numbers_and_labels() -> None:
     assert weeks.n == 9 and weeks.label(0) == "2026-W01"
     assert weeks.index(dt.date(2025, 12, 28)) == -1
     assert weeks.month(1) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line on a tree that evolves
+
+
+def _cli(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    import shutil
+
+    scen = tmp_path / "scenarios"
+    scen.mkdir(exist_ok=True)
+    shutil.copy(FIXTURES / "valid_dynamic.yaml", scen / "valid_dynamic.yaml")
+    env = {"SCENARIOCAST_DB": str(tmp_path / "ledger.db"), "SCENARIOCAST_SCENARIOS": str(scen)}
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_observe_a_survey_and_forecast_month_by_month(tmp_path: Path) -> None:
+    import json
+
+    tree = str(tmp_path / "scenarios" / "valid_dynamic.yaml")
+    code, out, _ = _cli(tmp_path, "show", str(FIXTURES / "valid_dynamic.yaml"))
+    assert code == 0
+    assert "Horizon: 2026-01-01 to 2026-12-31, 12 steps of a month" in out
+    assert "dynamic (persistence calm 0.9, severe 0.7)" in out and "in 2+ steps" in out
+    for city, value in (("Pyongyang", "11800"), ("Hyesan", "12500"), ("Sinuiju", "11000")):
+        code, _, err = _cli(
+            tmp_path, "observe", "rice_price", value, "--on", "2026-05-14",
+            "--source", "survey", "--location", city,
+        )  # fmt: skip
+        assert code == 0, err
+    code, out, err = _cli(tmp_path, "forecast", tree, "--as-of", "2026-05-31")
+    assert code == 0, err
+    assert "3 observations in 1 reports from 3 readings" in out
+    assert "shock, % by step from 2026-01 to 2026-12" in out and "05*" in out
+    assert "Most probable states at the horizon's end, 2026-12" in out
+    code, out, err = _cli(tmp_path, "forecast", tree, "--as-of", "2026-05-31", "--json")
+    data = json.loads(out)
+    path = data["steps"]["shock"]
+    assert [p["kind"] for p in path] == ["estimated"] * 5 + ["predicted"] * 7
+    # a survey of three cities at severe levels, from a source right 80% of the time
+    assert path[4]["probabilities"]["severe"] > 0.8
+    assert path[0]["probabilities"]["severe"] < path[4]["probabilities"]["severe"]
+    assert data["outcomes"]["severe_twice"]["timing"] == "at_least"
+    assert data["outcomes"]["severe_twice"]["k"] == 2
+    code, out, err = _cli(tmp_path, "explain", tree, "--as-of", "2026-05-31")
+    assert code == 0, err
+    assert "survey report 2026-05-14, 3 readings (#1, #2, #3)" in out
+    # a stale survey is named in the forecast and in explain --json
+    code, out, _ = _cli(tmp_path, "forecast", tree, "--as-of", "2026-09-30")
+    assert "rice_price: newest reading 2026-05-14, 139 days before the as-of date" in out
+    code, out, _ = _cli(tmp_path, "explain", tree, "--as-of", "2026-09-30", "--json")
+    assert json.loads(out)["stale"][0]["indicator"] == "rice_price"
+
+
+def test_assumptions_by_step_at_the_command_line(tmp_path: Path) -> None:
+    import json
+
+    tree = str(tmp_path / "scenarios" / "valid_dynamic.yaml")
+    args = ("forecast", tree, "--json", "--as-of", "2026-01-15")
+    code, out, err = _cli(tmp_path, *args, "--given", "shock@2026-07=severe")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["given"] == {"shock@2026-07": "severe"}
+    assert data["steps"]["shock"][6]["probabilities"]["severe"] == 1.0
+    assert data["steps"]["shock"][0]["probabilities"]["severe"] < 1.0
+    code, out, err = _cli(tmp_path, *args, "--given", "imports@2026-07=low")
+    assert code == 1 and "does not change over time" in err and "Traceback" not in err
+    code, out, err = _cli(tmp_path, *args, "--given", "season=lean")
+    assert code == 1 and "set by the calendar" in err

@@ -116,6 +116,7 @@ class Explanation:
                 }
                 for c in self.contributions
             ],
+            "stale": [st.to_dict() for st in self.evidence.stale],
             "not_counted": [
                 {
                     "reading": e.reading.id,

@@ -122,16 +122,7 @@ class ForecastResult:
                 }
                 for o in self.outcomes.values()
             },
-            "stale": [
-                {
-                    "indicator": st.indicator,
-                    "newest": st.newest.isoformat(),
-                    "age_days": st.age_days,
-                    "stale_after_days": st.threshold_days,
-                    "still_counted": st.counted,
-                }
-                for st in self.stale
-            ],
+            "stale": [st.to_dict() for st in self.stale],
             "nodes": {n: dict(s) for n, s in self.nodes.items()},
             "prior_nodes": {n: dict(s) for n, s in self.prior_nodes.items()},
             **({"now_step": self.now_step} if self.now_step else {}),

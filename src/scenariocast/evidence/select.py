@@ -94,6 +94,16 @@ class Stale:
     threshold_days: int
     counted: bool  # whether any reading of the indicator still counts
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dictionary (an entry of ``forecast --json``'s ``stale`` list)."""
+        return {
+            "indicator": self.indicator,
+            "newest": self.newest.isoformat(),
+            "age_days": self.age_days,
+            "stale_after_days": self.threshold_days,
+            "still_counted": self.counted,
+        }
+
 
 @dataclass(frozen=True)
 class Excluded:
