@@ -83,7 +83,7 @@ def cli() -> list[str]:
     tree = ROOT / "scenarios" / "nk-2026.yaml"
     csv = ROOT / "scenarios" / "evidence" / "nk-indicators-2023-2025.csv"
     if not tree.exists():
-        tree, csv = ROOT / "scenarios" / "example-harvest.yaml", None
+        tree, csv = ROOT / "examples" / "example-harvest.yaml", None
     sc = str(BIN / "scenariocast")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SCENARIOCAST_DB": str(Path(tmp) / "bench.db")}

@@ -60,7 +60,7 @@ def forecast(
     given: Mapping[str, str] | None = None,
     as_of: dt.date | None = None,
     engine: str = "exact",
-    record: bool = True,
+    record: bool | None = None,
 ) -> ForecastResult:
     """Posterior probabilities of ``tree``'s nodes and outcomes given the evidence.
 
@@ -77,6 +77,12 @@ def forecast(
         Only readings observed on or before this day count (default: today).
     engine
         ``"exact"``.
+    record
+        Whether a snapshot of the forecast is written to the ledger's history. ``None`` (the
+        default): a forecast is recorded, a what-if (with ``given``) is not, and neither is a
+        forecast on a ledger this user cannot write to. ``True``: record it, what-if or not
+        (a :class:`~scenariocast.errors.LedgerError` if the ledger cannot be written).
+        ``False``: never.
     """
     from scenariocast.ledger import Ledger, readings_hash
 
@@ -88,6 +94,8 @@ def forecast(
     used = set(result.evidence.reading_ids)
     digest = readings_hash([r for r in readings if r.id in used])
     result = replace(result, readings_hash=digest)
+    if record is None:
+        record = not given and isinstance(evidence, Ledger) and evidence.accepts_writes
     if record and isinstance(evidence, Ledger):
         evidence.record_snapshot(
             tree_id=t.id,
