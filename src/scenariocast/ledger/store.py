@@ -462,9 +462,13 @@ class Ledger:
         self._checked = True
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction on a checked file; database errors become LedgerErrors."""
-        engine = self._open(write=True, create=True)
+    def _write(self, *, create: bool = True) -> Iterator[Connection]:
+        """One write transaction on a checked file; database errors become LedgerErrors.
+
+        ``create``: make the ledger if there is none (recording readings does; retracting and
+        recording snapshots need one that exists).
+        """
+        engine = self._open(write=True, create=create)
         try:
             with self._transaction(engine, write=True) as conn:
                 self._integrity_check(conn)
@@ -927,7 +931,7 @@ class Ledger:
         if why is None:
             raise ReadingError("a retraction needs a reason")
         _check_id(reading_id)
-        with self._write() as conn:
+        with self._write(create=False) as conn:
             current = self._get(conn, reading_id)
             if current.retracted:
                 raise LedgerError(
@@ -992,7 +996,7 @@ class Ledger:
             payload_json = json.dumps(payload, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise LedgerError(f"cannot record the snapshot: not JSON data ({exc})") from None
-        with self._write() as conn:
+        with self._write(create=False) as conn:
             entry, previous = self._chain_head(conn)
             next_id = int(conn.execute(sa.select(sa.func.max(snapshots.c.id))).scalar() or 0) + 1
             row: dict[str, Any] = {
