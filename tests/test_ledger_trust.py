@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -78,10 +78,9 @@ def _engine(ledger: Ledger) -> sa.Engine:
 
 def test_the_schema_module_is_where_the_migrations_end(ledger: Ledger) -> None:
     from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-
-    from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", "scenariocast.ledger:migrations")
@@ -263,9 +262,6 @@ def test_verify_names_the_first_entry_changed_behind_its_back(
     report = Ledger(ledger.url).verify()
     assert not report.ok
     assert report.chain_problem is not None
-    assert pytest.approx(0) == 0
-    import re
-
     assert re.search(message, report.chain_problem), report.chain_problem
     result = CliRunner().invoke(app, ["ledger", "verify", "--db", ledger.url])
     assert result.exit_code == 1
@@ -353,7 +349,7 @@ def test_export_refuses_a_folder_with_an_export(
 ) -> None:
     _fill(ledger, catalog)
     ledger.export(tmp_path / "e")
-    with pytest.raises(LedgerError, match="already holds readings.csv"):
+    with pytest.raises(LedgerError, match=r"already holds readings\.csv"):
         ledger.export(tmp_path / "e")
 
 
@@ -506,7 +502,7 @@ def test_read_commands_work_on_a_read_only_file_system(tmp_path: Path, catalog: 
     for args in (["evidence"], ["info"], ["history"], ["ledger", "verify"]):
         done = run(*args)
         assert done.returncode == 0, (args, done.stderr)
-    assert "4 of 6" not in run("ledger", "verify").stdout
+    assert "entries in an unbroken chain: 6 of 6" in run("ledger", "verify").stdout
     done = run("evidence", "--json")
     assert [r["value"] for r in __import__("json").loads(done.stdout)] == [
         "5200",
