@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _YEAR = re.compile(r"^(\d{4})$")
 
 
+@functools.lru_cache(maxsize=65_536)
 def _bounds(text: str) -> tuple[dt.date, dt.date]:
     if m := _DAY.match(text):
         d = dt.date(int(m[1]), int(m[2]), int(m[3]))

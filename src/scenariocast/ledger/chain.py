@@ -61,21 +61,22 @@ FIELDS: dict[str, tuple[str, ...]] = {
 KEY = {"readings": "id", "retractions": "reading_id", "snapshots": "id"}
 
 
-def _plain(value: Any) -> Any:
+def _iso(value: Any) -> str:
+    """Dates and times in ISO form, for ``json.dumps`` (called only for what JSON lacks)."""
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None).isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    return value
+    raise TypeError(f"cannot hash a {type(value).__name__}")
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso).encode
 
 
 def entry_hash(previous: str, table: str, row: Mapping[str, Any]) -> str:
     """The hash of an entry of ``table`` with content ``row``, following ``previous``."""
-    content = json.dumps(
-        [_plain(row.get(name)) for name in FIELDS[table]],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    get = row.get
+    content = _ENCODE([get(name) for name in FIELDS[table]])
     return hashlib.sha256(f"{previous}\n{table}\n{content}".encode()).hexdigest()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import operator
 import os
 import re
 import sqlite3
@@ -142,6 +143,40 @@ def _datetime(value: Any) -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
         return value
     return dt.datetime.fromisoformat(str(value))
+
+
+_READING_COLUMNS = tuple(c.name for c in readings.columns)
+
+
+def _insert_rows(conn: Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many readings in one driver-level executemany (no per-row SQLAlchemy work).
+
+    On SQLite, dates and times are passed as the text SQLAlchemy's types store, so that rows
+    read back the same whichever way they were written.
+    """
+    if table != "readings":  # pragma: no cover - only readings come in bulk
+        raise ValueError(table)
+    if conn.dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
+        conn.execute(readings.insert(), [dict(r) for r in rows])
+        return
+    columns = _READING_COLUMNS
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    getter = operator.itemgetter(*columns)
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(sql, [getter(r) for r in rows])
+        return
+    dates = [i for i, c in enumerate(columns) if isinstance(readings.c[c].type, sa.Date)]
+    times = [i for i, c in enumerate(columns) if isinstance(readings.c[c].type, sa.DateTime)]
+    params = []
+    for r in rows:
+        values = list(getter(r))
+        for i in dates:
+            values[i] = values[i].isoformat()
+        for i in times:
+            values[i] = values[i].isoformat(sep=" ", timespec="microseconds")
+        params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
 
 
 @dataclass(frozen=True)
@@ -590,8 +625,26 @@ class Ledger:
             row["hash"] = previous = entry_hash(previous, "readings", row)
             rows.append(row)
             next_id += 1
-        conn.execute(readings.insert(), rows)
-        return [self._reading(r) for r in rows]
+        _insert_rows(conn, "readings", rows)
+        entered_at = now.replace(tzinfo=dt.UTC)
+        return [
+            Reading(
+                r["id"],
+                r["indicator"],
+                r["value"],
+                ObservedDate(r["observed_end"], r["observed_start"], r["observed"]),
+                r["source"],
+                r["unit"],
+                r["location"],
+                r["note"],
+                r["source_url"],
+                r["links"],
+                r["report"],
+                entered_at,
+                who,
+            )
+            for r in rows
+        ]
 
     # -----------------------------------------------------------------------------------------
     # readings
