@@ -97,21 +97,33 @@ def forecast(
     if record is None:
         record = not given and isinstance(evidence, Ledger) and evidence.accepts_writes
     if record and isinstance(evidence, Ledger):
-        evidence.record_snapshot(
-            tree_id=t.id,
-            tree_hash=t.file_hash,
-            engine=result.engine,
-            as_of=result.as_of,
-            given=dict(result.given),
-            n_readings=len(used),
-            readings_hash=digest,
-            payload={
-                "outcomes": {o.id: o.probability for o in result.outcomes.values()},
-                "nodes": {n: dict(s) for n, s in result.nodes.items()},
-                "log_evidence": result.log_evidence,
-            },
-        )
+        record_forecast(t, evidence, result)
     return result
+
+
+def record_forecast(tree: Tree, ledger: Ledger, result: ForecastResult) -> int:
+    """Record ``result``, a forecast of ``tree``, in ``ledger``'s history; return its id.
+
+    Raises
+    ------
+    LedgerError
+        If the ledger cannot be written (:class:`~scenariocast.errors.LedgerBusyError` when
+        another process held the write lock for longer than the lock timeout).
+    """
+    return ledger.record_snapshot(
+        tree_id=tree.id,
+        tree_hash=tree.file_hash,
+        engine=result.engine,
+        as_of=result.as_of,
+        given=dict(result.given),
+        n_readings=len(set(result.evidence.reading_ids)),
+        readings_hash=result.readings_hash,
+        payload={
+            "outcomes": {o.id: o.probability for o in result.outcomes.values()},
+            "nodes": {n: dict(s) for n, s in result.nodes.items()},
+            "log_evidence": result.log_evidence,
+        },
+    )
 
 
 def explain(

@@ -423,17 +423,26 @@ def forecast(
 ) -> None:
     """Update the tree on the ledger's evidence; print outcomes, priors and top scenarios."""
     from scenariocast.api import forecast as run
-    from scenariocast.api import parse_given
+    from scenariocast.api import parse_given, record_forecast
+    from scenariocast.errors import LedgerBusyError
     from scenariocast.report.text import render_forecast
+    from scenariocast.spec.load import load_tree
 
     with _errors():
         ledger = _ledger(db)
         assumed = parse_given(given or [])
-        if not assumed and not ledger.accepts_writes:
-            _note(f"not recorded in the history: the ledger at {ledger.location} is read-only")
-        result = run(
-            tree, ledger, given=assumed, as_of=_as_of(as_of), record=True if record else None
-        )
+        loaded = load_tree(tree)
+        result = run(loaded, ledger, given=assumed, as_of=_as_of(as_of), record=False)
+        if record or not assumed:
+            if record or ledger.accepts_writes:
+                try:
+                    record_forecast(loaded, ledger, result)
+                except LedgerBusyError as exc:
+                    if record:
+                        raise
+                    _note(f"not recorded in the history: {exc}")
+            else:
+                _note(f"not recorded in the history: the ledger at {ledger.location} is read-only")
         if as_json:
             _print_json(result.to_dict())
         else:
