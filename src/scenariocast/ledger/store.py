@@ -95,6 +95,9 @@ def _one_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig) if orig is not None else str(exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    name = getattr(orig, "sqlite_errorname", None)  # SQLite's extended code, for diagnosis
+    if name and name not in first:
+        first = f"{first} ({name})"
     return escape_controls(first)
 
 
