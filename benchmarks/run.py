@@ -1,6 +1,6 @@
 """Speed of scenariocast, as ratios against baselines measured in the same run.
 
-Run with ``make bench``. Three measurements:
+Run with ``make bench``. Four measurements:
 
 1. In-process update on 40-node trees (up to 3 states and 3 parents per node, 20 indicators,
    300 readings): the median time of a forecast on a prepared model ("warm") and of loading the
@@ -14,6 +14,10 @@ Run with ``make bench``. Three measurements:
 3. Wall time of ``scenariocast forecast --json`` on the demo tree and its imported evidence,
    against ``python -c "import pandas"`` in the same environment, runs interleaved.
    Target: at most 2x.
+4. The ledger at 100,000 readings (``--ledger``, or ``python benchmarks/run.py ledger``):
+   importing them (rows a second, against a bare ``sqlite3`` executemany of the same rows in
+   the same run), ``evidence`` and ``info`` (against ``scenariocast --version``, the start-up
+   floor), and the forecast with 100,000 readings against the same forecast with 200.
 
 These are figures to read, not assertions: the machines are shared and noisy.
 """
@@ -142,7 +146,7 @@ def cli() -> list[str]:
     tree = ROOT / "scenarios" / "nk-2026.yaml"
     csv = ROOT / "scenarios" / "evidence" / "nk-indicators-2023-2025.csv"
     if not tree.exists():
-        tree, csv = ROOT / "scenarios" / "example-harvest.yaml", None
+        tree, csv = ROOT / "examples" / "example-harvest.yaml", None
     sc = str(BIN / "scenariocast")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SCENARIOCAST_DB": str(Path(tmp) / "bench.db")}
@@ -171,8 +175,90 @@ def cli() -> list[str]:
     ]
 
 
+def _wall(cmd: list[str], env: dict[str, str], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _rows(n: int) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (f"2025-{1 + i % 12:02d}", "crackdowns", str(i % 7), "wire", f"site-{i}") for i in range(n)
+    ]
+
+
+def ledger(n: int = 100_000) -> list[str]:
+    import sqlite3
+
+    sc = str(BIN / "scenariocast")
+    tree = ROOT / "examples" / "example-harvest.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        scen = base / "scenarios"
+        scen.mkdir()
+        (scen / tree.name).write_text(tree.read_text())
+        rows = _rows(n)
+        csv_path = base / "big.csv"
+        csv_path.write_text(
+            "date,indicator,value,source,location\n" + "".join(",".join(r) + "\n" for r in rows)
+        )
+        small_path = base / "small.csv"
+        small_path.write_text(
+            "date,indicator,value,source,location\n"
+            + "".join(",".join(r) + "\n" for r in rows[:200])
+        )
+        env = {**os.environ, "SCENARIOCAST_SCENARIOS": str(scen)}
+        big = {**env, "SCENARIOCAST_DB": str(base / "big.db")}
+        small = {**env, "SCENARIOCAST_DB": str(base / "small.db")}
+
+        # floor: the same rows through bare sqlite3, one executemany in one transaction
+        t0 = time.perf_counter()
+        con = sqlite3.connect(base / "floor.db")
+        con.execute("CREATE TABLE r (d TEXT, i TEXT, v TEXT, s TEXT, l TEXT)")
+        with con:
+            con.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?)", rows)
+        con.close()
+        floor = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sc, "import", str(csv_path)], cwd=ROOT, env=big, check=True, capture_output=True
+        )
+        imported = time.perf_counter() - t0
+        subprocess.run(
+            [sc, "import", str(small_path)], cwd=ROOT, env=small, check=True, capture_output=True
+        )
+
+        start = _wall([sc, "--version"], env)
+        evidence = _wall([sc, "evidence", "--limit", "50"], big)
+        info = _wall([sc, "info"], big)
+        f_small = _wall([sc, "forecast", str(tree), "--json"], small)
+        f_big = _wall([sc, "forecast", str(tree), "--json"], big)
+    return [
+        f"the ledger at {n:,} readings (medians of 3 runs):",
+        f"  import {n:,} rows            {imported:6.2f} s  = {n / imported:8,.0f} rows/s"
+        f"  ({imported / floor:4.1f}x a bare sqlite3 insert of the same rows, {floor:.2f} s)"
+        "  (target >= 20,000 rows/s)",
+        f"  scenariocast --version        {start:6.2f} s  (start-up floor)",
+        f"  evidence --limit 50           {evidence:6.2f} s  = {evidence / start:4.1f}x the floor"
+        "  (target < 1 s)",
+        f"  info                          {info:6.2f} s  = {info / start:4.1f}x the floor"
+        "  (target < 1 s)",
+        f"  forecast, 200 readings        {f_small:6.2f} s",
+        f"  forecast, {n:,} readings    {f_big:6.2f} s  = {f_big / f_small:4.1f}x the forecast"
+        " with 200 (target <= 3x)",
+    ]
+
+
 def main() -> None:
-    for line in [*in_process(), "", *in_process_dynamic(), "", *cli()]:
+    if sys.argv[1:] == ["ledger"]:
+        for line in ledger():
+            print(line)
+        return
+    for line in [*in_process(), "", *in_process_dynamic(), "", *cli(), "", *ledger()]:
         print(line)
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the ledger tests (imported by tests/test_ledger*.py)."""
+"""Shared helpers for the ledger tests (imported by tests/test_ledger*.py and test_cli.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from scenariocast.evidence.catalog import Catalog
 from scenariocast.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_TREE = ROOT / "scenarios" / "example-harvest.yaml"
+EXAMPLE_TREE = ROOT / "examples" / "example-harvest.yaml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ledger"
+TABLES = ("readings", "retractions", "snapshots")
 
 
 def example_catalog() -> Catalog:
@@ -21,14 +24,54 @@ def example_catalog() -> Catalog:
     return Catalog.from_trees([load_tree(EXAMPLE_TREE)])
 
 
-def dump(ledger: Ledger) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, read straight from the SQLite file."""
-    ledger.readings()  # create the tables if nothing was ever written
-    con = sqlite3.connect(ledger.location)
+def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = sa.create_engine(url if "://" in url else f"sqlite:///{url}")
     try:
-        return {
-            table: con.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
-            for table in ("readings", "retractions", "snapshots")
-        }
+        with engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            out: dict[str, list[tuple[Any, ...]]] = {}
+            for table in (*TABLES, "alembic_version"):
+                if table in tables:
+                    out[table] = [
+                        tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1")
+                    ]
+            return out
     finally:
-        con.close()
+        engine.dispose()
+
+
+def dump(ledger: Ledger | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (empty lists if there is no ledger yet)."""
+    target = ledger if isinstance(ledger, str) else ledger.url
+    if "://" not in target or target.startswith("sqlite"):
+        path = Path(target.removeprefix("sqlite:///"))
+        if not path.exists():
+            return {t: [] for t in TABLES}
+    rows = _rows(target)
+    return {t: rows.get(t, []) for t in TABLES}
+
+
+def state(target: Ledger | str) -> dict[str, Any]:
+    """The ledger's whole state, to check that a command left it byte-for-byte as it was.
+
+    For a SQLite file: its bytes after a checkpoint (which moves committed pages from the WAL
+    into the file) and whether a WAL with content remains, with every row. For a server: every
+    row of every table, and the schema revision.
+    """
+    url = target if isinstance(target, str) else target.url
+    if "://" not in url or url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return {"exists": False}
+        con = sqlite3.connect(path)
+        try:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            con.close()
+        wal = Path(f"{path}-wal")
+        return {
+            "bytes": path.read_bytes(),
+            "wal": wal.read_bytes() if wal.exists() else b"",
+            "rows": _rows(str(path)),
+        }
+    return {"rows": _rows(url)}

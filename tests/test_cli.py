@@ -15,7 +15,7 @@ from scenariocast.cli import app
 from tests.ledger_support import FIXTURES, dump
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "scenarios" / "example-harvest.yaml"
+EXAMPLE = ROOT / "examples" / "example-harvest.yaml"
 
 
 @pytest.fixture
@@ -92,6 +92,11 @@ def test_validate_show_schema_info(env: dict[str, str]) -> None:
     assert code == 0 and "nodes" in json.loads(out)["properties"]
     code, out, _ = run(env, "info")
     assert code == 0 and env["SCENARIOCAST_DB"] in out and "example-harvest.yaml" in out
+    assert "none there yet" in out
+    assert not Path(env["SCENARIOCAST_DB"]).exists()  # info creates nothing
+    observe_ok(env)
+    code, out, _ = run(env, "info")
+    assert code == 0 and "readings: 1 (0 retracted)" in out
 
 
 def test_observe_evidence_retract_forecast_history_explain(env: dict[str, str]) -> None:
@@ -148,15 +153,24 @@ def test_observe_evidence_retract_forecast_history_explain(env: dict[str, str]) 
 
     code, out, _ = run(env, "forecast", str(EXAMPLE), "--given", "harvest=short", *AS_OF)
     assert code == 0 and "Assuming harvest = short" in out
+    code, out, _ = run(env, "history", "--json")
+    assert len(json.loads(out)) == 2  # a what-if is not a forecast: not recorded
+    code, out, _ = run(env, "forecast", str(EXAMPLE), "--given", "harvest=short", "--record")
+    assert code == 0 and "Assuming harvest = short" in out
 
     code, out, _ = run(env, "history", "--json")
     snaps = json.loads(out)
     assert len(snaps) == 3
     assert snaps[0]["n_readings"] == 2 and snaps[1]["n_readings"] == 1
     assert snaps[0]["readings_hash"] != snaps[1]["readings_hash"]
-    assert snaps[2]["given"] == {"harvest": "short"}
+    assert snaps[2]["given"] == {"harvest": "short"} and snaps[2]["what_if"]
+    assert not snaps[0]["what_if"] and snaps[0]["created_by"]
     code, out, _ = run(env, "history")
     assert code == 0 and "example-harvest" in out
+    header, _rule, *rows = out.splitlines()
+    assert "given (what-if)" in header
+    assert "harvest=short" in rows[2]
+    assert "harvest=short" not in rows[0] and "harvest=short" not in rows[1]
 
     code, out, _ = run(env, "explain", str(EXAMPLE), "--json", *AS_OF)
     expl = json.loads(out)

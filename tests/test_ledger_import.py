@@ -10,7 +10,6 @@ import pytest
 from scenariocast.errors import ImportProblemsError, LedgerError, MappingError
 from scenariocast.evidence.catalog import Catalog
 from scenariocast.ledger import ImportReport, Ledger
-from scenariocast.ledger.store import Ledger as StoreLedger
 from tests.ledger_support import FIXTURES, dump, example_catalog
 
 
@@ -20,8 +19,9 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.db")
+def ledger(ledger_url: str) -> Ledger:
+    """A new ledger, on SQLite and on PostgreSQL."""
+    return Ledger(ledger_url)
 
 
 def _lines(err: pytest.ExceptionInfo[ImportProblemsError]) -> list[tuple[int | None, str]]:
@@ -158,26 +158,33 @@ def test_duplicates_within_the_file(ledger: Ledger, catalog: Catalog) -> None:
     assert report.skipped_duplicates == [(3, "rice_price", "same as line 2")]
 
 
-def test_a_database_failure_midway_writes_nothing(
-    ledger: Ledger, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from sqlalchemy.exc import OperationalError
+def test_a_database_failure_midway_writes_nothing(ledger: Ledger, catalog: Catalog) -> None:
+    import sqlalchemy as sa
 
-    ledger.observe("crackdowns", "7", observed="2024", source="wire", catalog=catalog)
+    ledger.observe("crackdowns", "7", observed="2024", source="wire", catalog=catalog)  # id 1
     before = dump(ledger)
-    real = StoreLedger._insert
-    calls = {"n": 0}
-
-    def failing(*args: object, **kwargs: object) -> int:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(StoreLedger, "_insert", staticmethod(failing))
-    with pytest.raises(LedgerError, match=r"^cannot write to the ledger at .*: disk I/O error$"):
+    # the database fails on the third row of the import (id 4), after two were inserted
+    engine = sa.create_engine(ledger.url)
+    with engine.begin() as conn:
+        if ledger.is_sqlite:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER fail_third BEFORE INSERT ON readings WHEN NEW.id = 4 "
+                "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION fail_third() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.id = 4 THEN RAISE EXCEPTION 'disk I/O error'; END IF; RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER fail_third BEFORE INSERT ON readings "
+                "FOR EACH ROW EXECUTE FUNCTION fail_third()"
+            )
+    engine.dispose()
+    with pytest.raises(
+        LedgerError, match=r"^cannot write to the ledger at .*: disk I/O error( \(SQLITE_\w+\))?$"
+    ):
         ledger.import_csv(FIXTURES / "native_good.csv", catalog=catalog)
-    assert calls["n"] == 3  # two rows were inserted before the failure, then rolled back
     assert dump(ledger) == before
 
 

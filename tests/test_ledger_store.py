@@ -23,8 +23,9 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.db")
+def ledger(ledger_url: str) -> Ledger:
+    """A new ledger, on SQLite and on PostgreSQL."""
+    return Ledger(ledger_url)
 
 
 def test_observe_round_trip_with_every_field(ledger: Ledger, catalog: Catalog) -> None:
@@ -280,7 +281,8 @@ def test_url_and_location(tmp_path: Path) -> None:
     assert led.location == str(path)
     assert led.url == f"sqlite:///{path}"
     assert not path.parent.exists()  # nothing is created before first use
-    led.readings()
+    assert not led.exists()
+    led.observe("crackdowns", "1", observed="2025", source="wire")
     assert path.is_file()
     assert Ledger(f"sqlite:///{path}").location == str(path)
     pg = Ledger("postgresql+psycopg://ana:s3cret@db.example.org/ledger")
@@ -309,7 +311,7 @@ def test_default_location_under_xdg_data_home(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     led = Ledger()
     assert led.location == str(tmp_path / "data" / "scenariocast" / "ledger.db")
-    led.readings()
+    assert led.create()
     assert (tmp_path / "data" / "scenariocast" / "ledger.db").is_file()
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -322,7 +324,7 @@ def test_cannot_open_under_a_file(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     with pytest.raises(LedgerError, match=r"^cannot open the ledger at .*a-file/l\.db: "):
-        Ledger(blocker / "l.db").readings()
+        Ledger(blocker / "l.db").observe("crackdowns", "1", observed="2025", source="wire")
 
 
 def test_cannot_open_a_file_that_is_not_a_database(tmp_path: Path) -> None:
@@ -340,10 +342,11 @@ def test_unknown_database_driver(tmp_path: Path) -> None:
         Ledger("nosuchdb://host/x").readings()
 
 
-def test_sqlite_runs_in_wal_mode(ledger: Ledger) -> None:
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     import sqlite3
 
-    ledger.readings()
+    ledger = Ledger(tmp_path / "ledger.db")
+    ledger.create()
     con = sqlite3.connect(ledger.location)
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -361,8 +364,8 @@ led.observe("crackdowns", n, observed="2025-10", source="wire", note="writer " +
 
 
 @pytest.mark.slow
-def test_twenty_concurrent_writers(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'busy' / 'ledger.db'}"
+def test_twenty_concurrent_writers(ledger_url: str) -> None:
+    url = ledger_url
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     procs = [
         subprocess.Popen(

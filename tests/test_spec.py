@@ -38,7 +38,7 @@ from scenariocast.spec.model import (
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "spec"
 VALID = FIXTURES / "valid_small.yaml"
-EXAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "example-harvest.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "example-harvest.yaml"
 
 Loc = tuple[str | int, ...]
 

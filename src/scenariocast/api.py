@@ -65,7 +65,7 @@ def forecast(
     given: Mapping[str, str] | None = None,
     as_of: dt.date | None = None,
     engine: str = "exact",
-    record: bool = True,
+    record: bool | None = None,
 ) -> ForecastResult:
     """Posterior probabilities of ``tree``'s nodes and outcomes given the evidence.
 
@@ -82,6 +82,12 @@ def forecast(
         Only readings observed on or before this day count (default: today).
     engine
         ``"exact"``.
+    record
+        Whether a snapshot of the forecast is written to the ledger's history. ``None`` (the
+        default): a forecast is recorded, a what-if (with ``given``) is not, and neither is a
+        forecast on a ledger this user cannot write to. ``True``: record it, what-if or not
+        (a :class:`~scenariocast.errors.LedgerError` if the ledger cannot be written).
+        ``False``: never.
     """
     from scenariocast.ledger import Ledger, readings_hash
 
@@ -93,22 +99,36 @@ def forecast(
     used = set(result.evidence.reading_ids)
     digest = readings_hash([r for r in readings if r.id in used])
     result = replace(result, readings_hash=digest)
+    if record is None:
+        record = not given and isinstance(evidence, Ledger) and evidence.accepts_writes
     if record and isinstance(evidence, Ledger):
-        evidence.record_snapshot(
-            tree_id=t.id,
-            tree_hash=t.file_hash,
-            engine=result.engine,
-            as_of=result.as_of,
-            given=dict(result.given),
-            n_readings=len(used),
-            readings_hash=digest,
-            payload={
-                "outcomes": {o.id: o.probability for o in result.outcomes.values()},
-                "nodes": {n: dict(s) for n, s in result.nodes.items()},
-                "log_evidence": result.log_evidence,
-            },
-        )
+        record_forecast(t, evidence, result)
     return result
+
+
+def record_forecast(tree: Tree, ledger: Ledger, result: ForecastResult) -> int:
+    """Record ``result``, a forecast of ``tree``, in ``ledger``'s history; return its id.
+
+    Raises
+    ------
+    LedgerError
+        If the ledger cannot be written (:class:`~scenariocast.errors.LedgerBusyError` when
+        another process held the write lock for longer than the lock timeout).
+    """
+    return ledger.record_snapshot(
+        tree_id=tree.id,
+        tree_hash=tree.file_hash,
+        engine=result.engine,
+        as_of=result.as_of,
+        given=dict(result.given),
+        n_readings=len(set(result.evidence.reading_ids)),
+        readings_hash=result.readings_hash,
+        payload={
+            "outcomes": {o.id: o.probability for o in result.outcomes.values()},
+            "nodes": {n: dict(s) for n, s in result.nodes.items()},
+            "log_evidence": result.log_evidence,
+        },
+    )
 
 
 def explain(

@@ -14,15 +14,58 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+try:
+    from typer import _click as click  # recent typer bundles its own click
+except ImportError:  # pragma: no cover - typer that depends on click
+    import click  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from scenariocast import __version__
-from scenariocast.errors import ProblemsError, ScenariocastError
+from scenariocast.errors import ProblemsError, ScenariocastError, escape_controls
 
 if TYPE_CHECKING:
     from scenariocast.evidence.catalog import Catalog
     from scenariocast.ledger import Ledger
 
+
+def _usage_error(exc: click.exceptions.UsageError) -> None:
+    """Wrong usage as one line on stderr, with where to find help, and exit code 2."""
+    ctx = exc.ctx
+    where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    typer.echo(f"error: {escape_controls(exc.format_message())}{where}", err=True)
+    raise typer.Exit(code=2)
+
+
+class _OneLineErrors(TyperGroup):
+    """Wrong usage (an unknown option, a value out of range) reported on one line, exit 2."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.exceptions.UsageError as exc:
+            _usage_error(exc)
+            raise  # pragma: no cover - _usage_error always exits
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.exceptions.UsageError as exc:
+            _usage_error(exc)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="scenariocast",
     help="Scenario trees, an evidence ledger and Bayesian updating for forecasters.",
     no_args_is_help=True,
@@ -69,8 +112,12 @@ TreeArgument = Annotated[Path, typer.Argument(help="A scenario file (YAML).", sh
 
 def _fail(lines: list[str]) -> None:
     for line in lines:
-        typer.echo(f"error: {line}", err=True)
+        typer.echo(f"error: {escape_controls(line)}", err=True)
     raise typer.Exit(code=1)
+
+
+def _note(line: str) -> None:
+    typer.echo(f"note: {escape_controls(line)}", err=True)
 
 
 @contextmanager
@@ -102,7 +149,7 @@ def _catalog(scenarios: Path) -> Catalog:
 def _as_of(text: str | None) -> dt.date | None:
     from scenariocast.evidence.readings import parse_day
 
-    return parse_day(text) if text else None
+    return parse_day(text) if text is not None else None
 
 
 def _print_json(data: Any) -> None:
@@ -176,20 +223,28 @@ def schema() -> None:
 
 @app.command()
 def info(db: DbOption = None, scenarios: ScenariosOption = Path("scenarios")) -> None:
-    """Show the version, where the ledger is, and the trees found."""
+    """Show the version, where the ledger is, what it holds, and the trees found."""
+    from scenariocast.errors import LedgerNotFoundError
+
     with _errors():
         ledger = _ledger(db)
-        readings = ledger.readings()
         typer.echo(f"scenariocast {__version__}")
         typer.echo(f"ledger: {ledger.location}")
-        retracted = sum(r.retracted for r in readings)
-        typer.echo(f"readings: {len(readings)} ({retracted} retracted)")
+        try:
+            counts = ledger.counts()
+        except LedgerNotFoundError:
+            typer.echo(
+                "  (none there yet: `scenariocast observe`, `import` or `ledger init` creates it)"
+            )
+        else:
+            typer.echo(f"readings: {counts.readings} ({counts.retracted} retracted)")
+            typer.echo(f"forecasts recorded: {counts.snapshots}")
         typer.echo(f"scenarios: {scenarios.resolve()}")
         for path in sorted(scenarios.glob("*.yaml")):
             typer.echo(f"  {path.name}")
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})
 def observe(
     indicator: Annotated[str, typer.Argument(help="Indicator name, as in the scenario files.")],
     value: Annotated[
@@ -215,8 +270,11 @@ def observe(
     db: DbOption = None,
     scenarios: ScenariosOption = Path("scenarios"),
 ) -> None:
-    """Record one reading in the ledger."""
+    """Record one reading in the ledger (a negative value needs no `--`: observe x -5 ...)."""
+    from scenariocast.ledger.store import today
+
     with _errors():
+        catalog = _catalog(scenarios)
         reading = _ledger(db).observe(
             indicator,
             value,
@@ -228,11 +286,19 @@ def observe(
             source_url=url,
             links=links,
             report=report,
-            catalog=_catalog(scenarios),
+            catalog=catalog,
         )
         typer.echo(
-            f"recorded reading #{reading.id}: {indicator} = {value} ({reading.observed}, {source})"
+            f"recorded reading #{reading.id}: {reading.indicator} = {reading.value} "
+            f"({reading.observed}, {reading.source})"
         )
+        if not catalog.trees_reading(reading.indicator, reading.source):
+            _note(
+                f"no tree in {scenarios} reads {reading.indicator} from source "
+                f"{reading.source}: this reading counts in no forecast until one does"
+            )
+        if reading.observed.end > today():
+            _note(f"observed until {reading.observed.end}: it counts in forecasts as of that day")
 
 
 @app.command("import")
@@ -267,17 +333,50 @@ def import_(
 def evidence(
     as_json: JsonOption = False,
     indicator: Annotated[str | None, typer.Option(help="Only this indicator.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only readings observed on or after this day (YYYY-MM-DD)."),
+    ] = None,
+    before: Annotated[
+        int | None,
+        typer.Option(help="Only readings with an id below this (to page back).", min=1),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(help="Show the last N readings that match; 0 shows them all.", min=0),
+    ] = 50,
     db: DbOption = None,
 ) -> None:
-    """List the ledger's readings, retracted ones included and marked."""
+    """List the ledger's readings, newest last, retracted ones included and marked."""
     from scenariocast.report.text import render_readings
 
     with _errors():
-        readings = _ledger(db).readings(indicator=indicator)
+        ledger = _ledger(db)
+        when = _as_of(since)
+        readings = ledger.readings(
+            indicator=indicator,
+            source=source,
+            location=location,
+            since=when,
+            before=before,
+            limit=limit or None,
+        )
         if as_json:
             _print_json([_reading_dict(r) for r in readings])
-        else:
-            typer.echo(render_readings(readings) if readings else "the ledger has no readings")
+            return
+        if not readings:
+            typer.echo("no readings match" if ledger.count() else "the ledger has no readings")
+            return
+        typer.echo(render_readings(readings))
+        if limit and len(readings) == limit:
+            total = ledger.count(indicator=indicator, source=source, location=location, since=when)
+            if total > limit:
+                typer.echo(
+                    f"the last {limit} of {total} readings that match; earlier ones: "
+                    f"--before {readings[0].id}, all: --limit 0"
+                )
 
 
 def _reading_dict(r: Any) -> dict[str, Any]:
@@ -319,14 +418,37 @@ def forecast(
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Record a what-if (--given) in the history too; forecasts without --given "
+            "are always recorded.",
+        ),
+    ] = False,
 ) -> None:
     """Update the tree on the ledger's evidence; print outcomes, priors and top scenarios."""
     from scenariocast.api import forecast as run
-    from scenariocast.api import parse_given
+    from scenariocast.api import parse_given, record_forecast
+    from scenariocast.errors import LedgerBusyError
     from scenariocast.report.text import render_forecast
+    from scenariocast.spec.load import load_tree
 
     with _errors():
-        result = run(tree, _ledger(db), given=parse_given(given or []), as_of=_as_of(as_of))
+        ledger = _ledger(db)
+        assumed = parse_given(given or [])
+        loaded = load_tree(tree)
+        result = run(loaded, ledger, given=assumed, as_of=_as_of(as_of), record=False)
+        if record or not assumed:
+            if record or ledger.accepts_writes:
+                try:
+                    record_forecast(loaded, ledger, result)
+                except LedgerBusyError as exc:
+                    if record:
+                        raise
+                    _note(f"not recorded in the history: {exc}")
+            else:
+                _note(f"not recorded in the history: the ledger at {ledger.location} is read-only")
         if as_json:
             _print_json(result.to_dict())
         else:
@@ -342,7 +464,7 @@ def explain(
     given: GivenOption = None,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
-    top: Annotated[int, typer.Option(help="Readings shown per outcome.")] = 5,
+    top: Annotated[int, typer.Option(help="Readings shown per outcome.", min=1)] = 5,
     db: DbOption = None,
 ) -> None:
     """Each reading's contribution to each outcome, in log-odds, in the order observed."""
@@ -391,6 +513,7 @@ def history(
                 s.n_readings,
                 s.readings_hash[:10],
                 s.tree_hash[:10],
+                ", ".join(f"{k}={v}" for k, v in sorted(s.given.items())) or "-",
                 ", ".join(f"{k} {100 * v:.1f}%" for k, v in s.payload.get("outcomes", {}).items()),
             ]
             for s in snaps
@@ -406,6 +529,7 @@ def history(
                     "readings",
                     "evidence",
                     "tree hash",
+                    "given (what-if)",
                     "outcomes",
                 ],
                 rows,
@@ -422,10 +546,91 @@ def _snapshot_dict(s: Any) -> dict[str, Any]:
         "engine": s.engine,
         "as_of": str(s.as_of),
         "given": s.given,
+        "what_if": s.is_what_if,
+        "created_by": s.created_by,
         "n_readings": s.n_readings,
         "readings_hash": s.readings_hash,
         "probabilities": s.payload,
     }
+
+
+ledger_app = typer.Typer(
+    cls=_OneLineErrors,
+    name="ledger",
+    help="Look after the ledger itself: create, upgrade, verify, export and restore.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app)
+
+
+@ledger_app.command("init")
+def ledger_init(db: DbOption = None) -> None:
+    """Create an empty ledger (a SQLite file, or the tables in an empty database)."""
+    with _errors():
+        ledger = _ledger(db)
+        if ledger.create():
+            typer.echo(f"created an empty ledger at {ledger.location}")
+        else:
+            typer.echo(f"a ledger is already at {ledger.location}; nothing changed")
+
+
+@ledger_app.command("upgrade")
+def ledger_upgrade(db: DbOption = None) -> None:
+    """Bring the ledger's schema to this version's, keeping every entry."""
+    with _errors():
+        ledger = _ledger(db)
+        before, after = ledger.upgrade()
+        if before == after:
+            typer.echo(f"the ledger at {ledger.location} is at schema revision {after} already")
+        else:
+            typer.echo(f"upgraded the ledger at {ledger.location}: revision {before} -> {after}")
+
+
+@ledger_app.command("verify")
+def ledger_verify(db: DbOption = None) -> None:
+    """Check the ledger: its file, its append-only triggers and its hash chain."""
+    with _errors():
+        report = _ledger(db).verify()
+        typer.echo(f"ledger: {report.location} (schema revision {report.revision})")
+        typer.echo(f"file integrity: {report.integrity}")
+        typer.echo(f"entries in an unbroken chain: {report.entries} of {report.total}")
+        typer.echo(f"head: {report.head}")
+        if not report.ok:
+            _fail(report.problems())
+        typer.echo("ok: every entry follows from the one before")
+
+
+@ledger_app.command("export")
+def ledger_export(
+    folder: Annotated[
+        Path, typer.Argument(help="A new or empty folder for the CSV files.", show_default=False)
+    ],
+    db: DbOption = None,
+) -> None:
+    """Write every reading, retraction and snapshot to CSV files (readings.csv, ...)."""
+    with _errors():
+        report = _ledger(db).export(folder)
+        typer.echo(
+            f"exported {report.readings} readings, {report.retractions} retractions and "
+            f"{report.snapshots} snapshots to {report.folder} (head {report.head[:16]})"
+        )
+
+
+@ledger_app.command("restore")
+def ledger_restore(
+    folder: Annotated[
+        Path, typer.Argument(help="A folder written by `ledger export`.", show_default=False)
+    ],
+    db: DbOption = None,
+) -> None:
+    """Load an export into an empty ledger: the same entries, ids and hash chain."""
+    with _errors():
+        ledger = _ledger(db)
+        report = ledger.restore(folder)
+        typer.echo(
+            f"restored {report.readings} readings, {report.retractions} retractions and "
+            f"{report.snapshots} snapshots into {ledger.location} (head {report.head[:16]})"
+        )
 
 
 def main() -> None:

@@ -105,3 +105,40 @@ class EvidenceConflictError(ScenariocastError):
 
 class QueryError(ScenariocastError):
     """A bad request to an engine: unknown node or state in --given, unknown outcome..."""
+
+
+class LedgerNotFoundError(LedgerError):
+    """A command that reads the ledger was pointed at one that does not exist."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another process held the ledger's write lock for longer than the lock timeout."""
+
+
+class LedgerIntegrityError(LedgerError):
+    """The ledger's file fails its integrity check, so nothing is written to it."""
+
+
+class LedgerVersionError(LedgerError):
+    """The ledger's schema is older or newer than this version of scenariocast reads."""
+
+
+_CONTROL_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    r"""``text`` with control characters and line separators written as escapes (``\n``).
+
+    Every message that quotes what a user typed goes through this before it is printed, so
+    that an error is always one line.
+    """
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029":
+            out.append(
+                _CONTROL_NAMES.get(ch, f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+            )
+        else:
+            out.append(ch)
+    return "".join(out)

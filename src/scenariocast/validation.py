@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -20,44 +20,110 @@ from scenariocast.errors import Problem, ProblemsError, did_you_mean
 Loc = tuple[str | int, ...]
 
 # libyaml's safe loader when PyYAML was built with it (several times faster), else PyYAML's own.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: The largest YAML file read (scenario trees, import mappings): the shipped trees are ~35 KB.
+MAX_YAML_BYTES = 1024 * 1024
+#: How deeply mappings and lists may nest (a scenario file needs about six levels).
+MAX_DEPTH = 64
+#: How many nodes aliases (``*name``) may repeat in all, counting what they contain.
+MAX_ALIASED_NODES = 10_000
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """A safe loader that leaves dates as text, for the models to check.
+
+    YAML would turn an unquoted ``2026-12-31`` into a date itself, and fail with no line on an
+    impossible one such as ``2026-02-30``; pydantic then parses the text and names the field.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, Any]]]] = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+
+class _Refused(Exception):
+    """A document refused before it is built: too deep, or aliases that expand too far."""
+
+    def __init__(self, message: str, line: int, path: Loc) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.path = path
 
 
 def _walk(
-    node: yaml.Node,
-    path: Loc,
+    root: yaml.Node,
     lines: dict[Loc, int],
     problems: list[Problem],
     starts: dict[tuple[int, int], Loc],
 ) -> None:
-    starts.setdefault((node.start_mark.line, node.start_mark.column), path)
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(
-                    Problem(
-                        f"duplicate key '{key}' (first at line {seen[key]})",
-                        path=path,
-                        line=line,
-                    )
+    """Record the line of every field and duplicate keys; refuse documents that blow up.
+
+    Iterative, so that deep documents cannot exhaust Python's stack. A node reached a second
+    time is reached through an alias: those repeats are counted (a "billion laughs" document
+    repeats a few nodes exponentially often) and a node that contains itself is refused.
+    """
+    seen: set[int] = set()
+    repeated = 0
+    # (node, its path, depth, ids of the nodes above it)
+    stack: list[tuple[yaml.Node, Loc, int, frozenset[int]]] = [(root, (), 0, frozenset())]
+    while stack:
+        node, path, depth, above = stack.pop()
+        line = node.start_mark.line + 1
+        if id(node) in above:
+            raise _Refused("refused: an alias refers to a node that contains it", line, path)
+        if depth > MAX_DEPTH:
+            raise _Refused(f"refused: nested more than {MAX_DEPTH} levels deep", line, path)
+        if id(node) in seen:
+            repeated += 1
+            if repeated > MAX_ALIASED_NODES:
+                raise _Refused(
+                    f"refused: aliases (*name) repeat more than {MAX_ALIASED_NODES:,} nodes",
+                    line,
+                    path,
                 )
-            seen.setdefault(key, line)
-            lines.setdefault((*path, key), line)
-            _walk(value_node, (*path, key), lines, problems, starts)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines.setdefault((*path, i), item.start_mark.line + 1)
-            _walk(item, (*path, i), lines, problems, starts)
+        seen.add(id(node))
+        starts.setdefault((node.start_mark.line, node.start_mark.column), path)
+        inner = above | {id(node)} if isinstance(node, yaml.CollectionNode) else above
+        children: list[tuple[yaml.Node, Loc]] = []
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = (
+                    key_node.value
+                    if isinstance(key_node, yaml.ScalarNode)
+                    else str(key_node.value)[:40]
+                )
+                key_line = key_node.start_mark.line + 1
+                if key in keys:
+                    problems.append(
+                        Problem(
+                            f"duplicate key '{key}' (first at line {keys[key]})",
+                            path=path,
+                            line=key_line,
+                        )
+                    )
+                keys.setdefault(key, key_line)
+                lines.setdefault((*path, key), key_line)
+                children.append((value_node, (*path, key)))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines.setdefault((*path, i), item.start_mark.line + 1)
+                children.append((item, (*path, i)))
+        for child, child_path in reversed(children):
+            stack.append((child, child_path, depth + 1, inner))
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int], list[Problem]]:
     """Parse YAML safely.
 
     Returns the data, a map from field path to line number, and the problems found (syntax
-    errors, unsafe tags, duplicate keys). When problems are returned the data may be ``None``.
+    errors, unsafe tags, duplicate keys, documents nested too deep or whose aliases expand too
+    far). When problems are returned the data may be ``None``. Dates are left as text.
     """
     lines: dict[Loc, int] = {}
     problems: list[Problem] = []
@@ -67,8 +133,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int], list[Problem]]
         root = loader.get_single_node()
         if root is None:
             return None, lines, [Problem("the file is empty", file=file)]
-        _walk(root, (), lines, problems, starts)
+        _walk(root, lines, problems, starts)
         data = loader.construct_document(root)
+    except _Refused as exc:
+        return None, lines, [Problem(exc.message, file=file, line=exc.line)]
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
@@ -79,8 +147,11 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int], list[Problem]]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        return None, lines, [Problem(f"not valid YAML: {exc.problem}", file=file, line=line)]
+        what = " ".join(str(exc.problem or exc).split())
+        return None, lines, [Problem(f"not valid YAML: {what}", file=file, line=line)]
     except yaml.YAMLError as exc:
+        return None, lines, [Problem(f"not valid YAML: {' '.join(str(exc).split())}", file=file)]
+    except (ValueError, OverflowError, RecursionError) as exc:  # pragma: no cover - defensive
         return None, lines, [Problem(f"not valid YAML: {exc}", file=file)]
     finally:
         loader.dispose()
@@ -97,17 +168,28 @@ def line_of(lines: dict[Loc, int], path: Loc) -> int | None:
     return None
 
 
-def read_text(path: Path, error: type[ProblemsError]) -> str:
-    """The file's text; ``error`` naming the file if it is missing, unreadable or not UTF-8."""
+def read_text(path: Path, error: type[ProblemsError], *, max_bytes: int = MAX_YAML_BYTES) -> str:
+    """The file's text.
+
+    Raises ``error`` naming the file if it is missing, unreadable, not UTF-8 or larger than
+    ``max_bytes`` (read no further than that, so a huge file costs nothing).
+    """
     file = str(path)
     try:
-        return path.read_bytes().decode("utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise error([Problem("no such file", file=file)]) from None
-    except UnicodeDecodeError:
-        raise error([Problem("not UTF-8 text", file=file)]) from None
     except OSError as exc:
-        raise error([Problem(f"cannot read: {exc.strerror}", file=file)]) from None
+        raise error([Problem(f"cannot read: {exc.strerror or exc}", file=file)]) from None
+    if len(data) > max_bytes:
+        raise error(
+            [Problem(f"refused: larger than {max_bytes // 1024:,} KiB, the most read", file=file)]
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error([Problem(f"not UTF-8 text (byte {exc.start})", file=file)]) from None
 
 
 def load_yaml_mapping(

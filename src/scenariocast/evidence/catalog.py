@@ -12,9 +12,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 from scenariocast.errors import Problem, ReadingError, SpecError, did_you_mean
-from scenariocast.evidence.values import parse_value
+from scenariocast.evidence.values import canonical_value, parse_value
 from scenariocast.spec.load import load_tree
 from scenariocast.spec.tree import Tree
+
+_LOG_TRANSFORMS = ("log", "log_change")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class IndicatorInfo:
     categories: tuple[str, ...] | None
     unit: str | None
     trees: tuple[str, ...]
+    #: (tree id, transform) for each tree that reads the value through a logarithm
+    log_reads: tuple[tuple[str, str], ...] = ()
 
 
 class Catalog:
@@ -74,9 +78,13 @@ class Catalog:
             where = str(tree.path) if tree.path is not None else None
             for name, ind in tree.spec.indicators.items():
                 cats = tuple(ind.categories) if ind.categories is not None else None
+                transform = ind.read_as.transform if ind.read_as is not None else "identity"
+                logs = ((tree.id, transform),) if transform in _LOG_TRANSFORMS else ()
                 known = indicators.get(name)
                 if known is None:
-                    indicators[name] = IndicatorInfo(name, ind.kind, cats, ind.unit, (tree.id,))
+                    indicators[name] = IndicatorInfo(
+                        name, ind.kind, cats, ind.unit, (tree.id,), logs
+                    )
                     continue
                 if known.kind != ind.kind or known.categories != cats:
                     theirs = _describe(known.kind, known.categories)
@@ -96,6 +104,7 @@ class Catalog:
                     known.categories,
                     known.unit or ind.unit,
                     (*known.trees, tree.id),
+                    (*known.log_reads, *logs),
                 )
             for src in tree.sources:
                 sources[src] = (*sources.get(src, ()), tree.id)
@@ -124,11 +133,15 @@ class Catalog:
     def check(self, indicator: str, value: str, source: str) -> None:
         """Check that a reading names a known indicator and source and has a valid value.
 
+        A valid value is one every tree that defines the indicator can read: of its kind, at
+        most 1e15 in size, and > 0 where a tree reads it through a logarithm (``log``,
+        ``log_change``).
+
         Raises
         ------
         ReadingError
             For an unknown indicator or source (with the closest known name), or a value that
-            does not parse for the indicator's kind (prefixed with the indicator's name).
+            the indicator cannot read (prefixed with the indicator's name).
         """
         info = self._indicators.get(indicator)
         if info is None:
@@ -142,9 +155,39 @@ class Catalog:
                 + _known("sources", self._sources)
             )
         try:
-            parse_value(info.kind, value, info.categories)
+            number = parse_value(info.kind, value, info.categories)
         except ReadingError as exc:
             raise ReadingError(f"{indicator}: {exc}") from None
+        if number <= 0 and info.log_reads:
+            tree_id, transform = info.log_reads[0]
+            raise ReadingError(
+                f"{indicator}: value '{value.strip()}' cannot be read: tree '{tree_id}' reads "
+                f"{indicator} as {transform} (a logarithm of the value), which needs a value > 0"
+            )
+
+    def canonical(self, indicator: str, value: str) -> str:
+        """The value as the indicator reads it (:func:`canonical_value`).
+
+        The text stripped when the indicator is unknown or cannot read it.
+        """
+        info = self._indicators.get(indicator)
+        if info is None:
+            return value.strip()
+        try:
+            return canonical_value(info.kind, value, info.categories)
+        except ReadingError:
+            return value.strip()
+
+    def trees_reading(self, indicator: str, source: str) -> tuple[str, ...]:
+        """The ids of the trees that define both ``indicator`` and ``source``.
+
+        A reading whose indicator and source no single tree defines counts in no forecast.
+        """
+        info = self._indicators.get(indicator)
+        if info is None:
+            return ()
+        with_source = set(self._sources.get(source, ()))
+        return tuple(t for t in info.trees if t in with_source)
 
 
 def _describe(kind: str, categories: tuple[str, ...] | None) -> str:

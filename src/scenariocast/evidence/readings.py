@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
 from scenariocast.errors import ReadingError
+
+#: The earliest day a reading or an as-of date may name: older dates are typing slips
+#: (``0001-01-01``) that would overflow the date arithmetic of the combine rules.
+EARLIEST = dt.date(1900, 1, 1)
 
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _YEAR = re.compile(r"^(\d{4})$")
 
 
+@functools.lru_cache(maxsize=65_536)
 def _bounds(text: str) -> tuple[dt.date, dt.date]:
     if m := _DAY.match(text):
         d = dt.date(int(m[1]), int(m[2]), int(m[3]))
@@ -65,11 +71,34 @@ class ObservedDate:
 
 
 def parse_day(text: str) -> dt.date:
-    """Parse a single day ``YYYY-MM-DD`` (for --as-of and similar options)."""
+    """Parse a single day ``YYYY-MM-DD`` (for --as-of and similar options), from 1900 on."""
     try:
-        return dt.date.fromisoformat(str(text).strip())
+        day = dt.date.fromisoformat(str(text).strip())
     except ValueError:
         raise ReadingError(f"'{text}' is not a date of the form YYYY-MM-DD") from None
+    if day < EARLIEST:
+        raise ReadingError(f"'{text}' is before {EARLIEST.year}: no reading is that old")
+    return day
+
+
+def check_entry_date(when: ObservedDate, today: dt.date) -> None:
+    """Refuse an observed date no reading can have: before 1900, or wholly in the future.
+
+    A period that has begun but not ended (this month, this year) is accepted: it counts in
+    forecasts as of its last day. One day of slack allows for time zones.
+
+    Raises
+    ------
+    ReadingError
+        Naming the date and why.
+    """
+    if when.start < EARLIEST:
+        raise ReadingError(f"date '{when.text}' is before {EARLIEST.year}: no reading is that old")
+    if when.start > today + dt.timedelta(days=1):
+        raise ReadingError(
+            f"date '{when.text}' is in the future (today is {today}); a reading reports what "
+            "was observed"
+        )
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,7 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
         folded: dict[int, list[int]] = defaultdict(list)
         kept: list[Reading] = []
         for r in sorted(rows, key=lambda r: r.id):
-            key = (r.value.strip(), r.observed.text, r.location, r.source, r.unit)
+            key = (parsed[r.id], r.observed.text, r.location, r.source, r.unit)
             if key in firsts:
                 first = firsts[key]
                 folded[first.id].append(r.id)

@@ -35,6 +35,7 @@ from scenariocast.errors import (
     Problem,
     ReadingError,
     did_you_mean,
+    escape_controls,
 )
 from scenariocast.evidence.readings import ObservedDate, Reading
 from scenariocast.ledger.mapping import COLUMNS, ImportMapping, IndicatorRule, load_mapping
@@ -121,10 +122,20 @@ def import_csv(
     with ledger._write() as conn:
         existing: dict[_Key, int] = {}
         indicator_of: dict[int, str] = {}
-        for r in conn.execute(sa.select(readings_table).order_by(readings_table.c.id)):
-            indicator_of[int(r.id)] = r.indicator
-            key = _key(r.indicator, r.value, r.observed, r.location, r.source, r.unit)
-            existing.setdefault(key, int(r.id))
+        canon = _Canonical(catalog)
+        query = sa.select(
+            readings_table.c.id,
+            readings_table.c.indicator,
+            readings_table.c.value,
+            readings_table.c.observed,
+            readings_table.c.location,
+            readings_table.c.source,
+            readings_table.c.unit,
+        ).order_by(readings_table.c.id)
+        for rid, indicator, value, observed, location, source, unit in conn.execute(query):
+            indicator_of[int(rid)] = indicator
+            key = _key(indicator, canon(indicator, value), observed, location, source, unit)
+            existing.setdefault(key, int(rid))
 
         problems: list[Problem] = []
         pending: list[_Pending] = []
@@ -133,7 +144,9 @@ def import_csv(
         seen: dict[_Key, int] = {}
         for row in rows:
             errors, result = _convert(row, mapping, catalog, indicator_of)
-            problems.extend(Problem(msg, file=file, line=row.line) for msg in errors)
+            problems.extend(
+                Problem(escape_controls(msg), file=file, line=row.line) for msg in errors
+            )
             if errors or result is None:
                 continue
             if isinstance(result, str):
@@ -141,7 +154,12 @@ def import_csv(
                 continue
             v = result.values
             key = _key(
-                v["indicator"], v["value"], v["observed"], v["location"], v["source"], v["unit"]
+                v["indicator"],
+                canon(v["indicator"], v["value"]),
+                v["observed"],
+                v["location"],
+                v["source"],
+                v["unit"],
             )
             csv_indicator = row.cells.get("indicator", "")
             if key in existing:
@@ -155,16 +173,30 @@ def import_csv(
                 pending.append(result)
         if problems:
             raise ImportProblemsError(problems, subject=file)
-        ids = [
-            ledger._insert(conn, p.values, links=p.links, entered_by=entered_by) for p in pending
-        ]
-        imported = [ledger._get(conn, i) for i in ids]
+        imported = ledger._append_readings(
+            conn, [{**p.values, "links": p.links} for p in pending], entered_by=entered_by
+        )
     return ImportReport(
         imported=imported,
         skipped_unused=unused,
         skipped_duplicates=duplicates,
         mapping_path=mapping.path if mapping is not None else None,
     )
+
+
+class _Canonical:
+    """The value as its indicator reads it, remembered per (indicator, text)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._seen: dict[tuple[str, str], str] = {}
+
+    def __call__(self, indicator: str, value: str) -> str:
+        key = (indicator, value)
+        out = self._seen.get(key)
+        if out is None:
+            out = self._seen[key] = self._catalog.canonical(indicator, value)
+        return out
 
 
 def _key(
@@ -213,7 +245,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
         ) from None
     except OSError as exc:
         raise ImportProblemsError([Problem(f"cannot read: {exc.strerror}", file=file)]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     rows: list[_Row] = []
     problems: list[Problem] = []
@@ -225,11 +257,18 @@ def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            problems.append(Problem(f"not valid CSV: {exc}", file=file, line=reader.line_num))
+            if "unexpected end of data" in str(exc):
+                message = (
+                    f"a quote opened on line {start} is never closed: the rest of the file "
+                    "would be one field"
+                )
+                problems.append(Problem(message, file=file, line=start))
+            else:
+                problems.append(Problem(f"not valid CSV: {exc}", file=file, line=reader.line_num))
             break
         end = reader.line_num
         if header is None:
-            header = [c.strip().lower() for c in record]
+            header = [escape_controls(c.strip().lower()) for c in record]
             continue
         if not any(c.strip() for c in record):
             continue  # a blank line
@@ -242,12 +281,40 @@ def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
                 )
             )
             continue
+        spill = _spilled(header, record, start, end)
+        if spill is not None:
+            problems.append(Problem(spill, file=file, line=start))
+            continue
         rows.append(_Row(start, {h: c.strip() for h, c in zip(header, record, strict=True)}))
     if header is None:
         raise ImportProblemsError([Problem("the file is empty", file=file)])
     if problems:
         raise ImportProblemsError(problems, subject=file)
     return header, rows
+
+
+def _spilled(header: list[str], record: list[str], start: int, end: int) -> str | None:
+    """Why a row that runs over several lines looks like an unclosed quote, if it does.
+
+    Only a note may hold line breaks; a note whose later lines look like rows of the file (as
+    many commas as a row) has swallowed them.
+    """
+    if start == end:
+        return None
+    for name, cell in zip(header, record, strict=True):
+        if "\n" not in cell and "\r" not in cell:
+            continue
+        if name != "note":
+            return (
+                f"the {name} field runs over lines {start}-{end}: a quote left open? "
+                "(only a note may hold line breaks)"
+            )
+        if any(line.count(",") >= len(header) - 1 for line in cell.splitlines()[1:]):
+            return (
+                f"the note runs over lines {start}-{end} and holds what look like rows of the "
+                "file: a quote left open?"
+            )
+    return None
 
 
 def _check_header(header: list[str], mapping: ImportMapping | None, file: str) -> None:
@@ -260,10 +327,16 @@ def _check_header(header: list[str], mapping: ImportMapping | None, file: str) -
     required = [c for c in REQUIRED if c != "source" or mapping is None]
     missing = [c for c in required if c not in header]
     if missing:
-        problems.append(
+        message = (
             f"missing column {', '.join(missing)}; a CSV of readings needs date, indicator, "
-            "value and source (or a mapping file that assigns sources)"
+            "value and source"
         )
+        if "source" in missing:
+            message += (
+                f", or a mapping file that assigns sources: none was given and there is no "
+                f"{MAPPING_NAME} beside the CSV in {Path(file).parent} (give one with --mapping)"
+            )
+        problems.append(message)
     if mapping is not None and "source" not in header and not mapping.spec.sources:
         problems.append(
             f"the CSV has no source column and the mapping file {mapping.path} has no source rules"
@@ -394,18 +467,21 @@ def _convert(
 
     from scenariocast.ledger.store import Ledger
 
-    values = Ledger._validate(
-        indicator=indicator,
-        value=value,
-        observed=cells.get("date", ""),
-        source=source,
-        unit=unit,
-        location=cells.get("location"),
-        note=note,
-        source_url=cells.get("source_url"),
-        report=cells.get("report"),
-        catalog=None,
-    )
+    try:
+        values = Ledger._validate(
+            indicator=indicator,
+            value=value,
+            observed=cells.get("date", ""),
+            source=source,
+            unit=unit,
+            location=cells.get("location"),
+            note=note,
+            source_url=cells.get("source_url"),
+            report=cells.get("report"),
+            catalog=None,
+        )
+    except ReadingError as exc:
+        return [str(exc)], None
     return [], _Pending(row.line, values, links)
 
 

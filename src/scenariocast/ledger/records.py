@@ -26,6 +26,12 @@ class Snapshot:
     n_readings: int
     readings_hash: str
     payload: dict[str, Any]
+    created_by: str | None = None  # empty for snapshots made before revision 0003
+
+    @property
+    def is_what_if(self) -> bool:
+        """Whether the forecast assumed states (``--given``): a what-if, not a forecast."""
+        return bool(self.given)
 
 
 def readings_hash(readings: Iterable[Reading]) -> str:

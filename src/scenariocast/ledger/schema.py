@@ -1,22 +1,34 @@
-"""The ledger's tables, in portable SQL (SQLAlchemy Core).
+"""The ledger's tables at the current schema revision, in portable SQL (SQLAlchemy Core).
 
-Rows are only ever inserted: a correction is a retraction plus a new reading.
+Rows are only ever inserted: a correction is a retraction plus a new reading. The database
+refuses updates and deletes (triggers, created by the migrations), and every row carries its
+place in the hash chain (``entry``, ``hash``; see :mod:`scenariocast.ledger.chain`).
+
+The schema's history is in ``ledger/migrations`` (Alembic); this module describes where the
+migrations end, and a test checks that the two agree.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy import (
     Column,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
 )
+
+#: The Alembic revision these tables are at: the head of ``ledger/migrations/versions``.
+SCHEMA_REVISION = "0003"
+
+#: The tables of a ledger, and the table Alembic keeps the revision in.
+TABLES = ("readings", "retractions", "snapshots")
+VERSION_TABLE = "alembic_version"
 
 metadata = MetaData()
 
@@ -35,11 +47,14 @@ readings = Table(
     Column("note", Text),
     Column("source_url", Text),
     Column("links", Integer, ForeignKey("readings.id"), nullable=True),
-    # readings with the same source and report id are one report (genuine or not as a whole);
-    # without an id, a report is the readings of one source on one observed date
-    Column("report", String(200), nullable=True),
     Column("entered_at", DateTime, nullable=False),  # UTC, stored without a time zone
     Column("entered_by", String(200), nullable=False),
+    # readings with the same source and report id are one report (genuine or not as a whole);
+    # without an id, a report is the readings of one source on one observed date (rev. 0002)
+    Column("report", String(200), nullable=True),
+    Column("entry", Integer, nullable=True),  # place in the hash chain (revision 0003)
+    Column("hash", String(64), nullable=True),
+    Index("ix_readings_entry", "entry", unique=True),
 )
 
 # One retraction per reading at most: the primary key enforces it even for concurrent writers.
@@ -50,6 +65,9 @@ retractions = Table(
     Column("reason", Text, nullable=False),
     Column("retracted_at", DateTime, nullable=False),  # UTC
     Column("retracted_by", String(200), nullable=False),
+    Column("entry", Integer, nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ix_retractions_entry", "entry", unique=True),
 )
 
 snapshots = Table(
@@ -65,29 +83,8 @@ snapshots = Table(
     Column("n_readings", Integer, nullable=False),
     Column("readings_hash", String(128), nullable=False),
     Column("payload", Text, nullable=False),  # JSON of the probabilities
+    Column("created_by", String(200), nullable=True),  # revision 0003; empty before
+    Column("entry", Integer, nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ix_snapshots_entry", "entry", unique=True),
 )
-
-
-#: Columns added to a table after its first release: (table, column). A ledger made before a
-#: column existed gains it, empty, when it is next opened (see :func:`upgrade`).
-ADDED_COLUMNS: tuple[tuple[Table, str], ...] = ((readings, "report"),)
-
-
-def upgrade(conn: sa.Connection) -> list[str]:
-    """Add the nullable columns a ledger made by an earlier version lacks; return their names.
-
-    Every reading, retraction and snapshot is kept as it is; the new columns are empty.
-    """
-    inspector = sa.inspect(conn)
-    added: list[str] = []
-    for table, name in ADDED_COLUMNS:
-        if not inspector.has_table(table.name):
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        if name in present:
-            continue
-        column = table.c[name]
-        kind = column.type.compile(dialect=conn.dialect)
-        conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}')
-        added.append(f"{table.name}.{name}")
-    return added

@@ -1,8 +1,13 @@
 """The evidence ledger: an append-only store of readings, retractions and forecast snapshots.
 
 Any SQLAlchemy database URL works; the default is a SQLite file in the user's data folder.
-SQLite runs in WAL mode with a busy timeout and takes its write lock at the start of each
-write transaction, so that many processes can record readings at the same time.
+
+Opening a ledger starts no write transaction: a command that only reads takes a read snapshot
+and never waits for a writer (SQLite in WAL mode; PostgreSQL's MVCC). Writers take the write
+lock at the start of their transaction (SQLite ``BEGIN IMMEDIATE``; a transaction-scoped
+advisory lock on PostgreSQL), so that entries are chained one after another, and wait for it at
+most ``lock_timeout`` seconds. The tables are created, or upgraded, separately and only when
+needed: see :mod:`scenariocast.ledger.migrate`.
 """
 
 from __future__ import annotations
@@ -10,28 +15,50 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import operator
 import os
-from collections.abc import Iterator, Mapping
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from scenariocast.errors import LedgerError, ReadingError
-from scenariocast.evidence.readings import ObservedDate, Reading
+from scenariocast.errors import (
+    LedgerBusyError,
+    LedgerError,
+    LedgerIntegrityError,
+    LedgerNotFoundError,
+    LedgerVersionError,
+    ReadingError,
+    escape_controls,
+)
+from scenariocast.evidence.readings import ObservedDate, Reading, check_entry_date
+from scenariocast.ledger.chain import GENESIS, entry_hash
+from scenariocast.ledger.migrate import REVISIONS, read_revision
 from scenariocast.ledger.records import Snapshot
-from scenariocast.ledger.schema import metadata, readings, retractions, snapshots, upgrade
+from scenariocast.ledger.schema import SCHEMA_REVISION, readings, retractions, snapshots
 
 if TYPE_CHECKING:
     from scenariocast.evidence.catalog import Catalog
     from scenariocast.ledger.importing import ImportReport
+    from scenariocast.ledger.transfer import ExportReport, Verification
 
 ENV_VAR = "SCENARIOCAST_DB"
-BUSY_TIMEOUT_S = 30.0
+TIMEOUT_ENV_VAR = "SCENARIOCAST_LOCK_TIMEOUT"
+#: How long a writer waits for another writer to finish, in seconds.
+LOCK_TIMEOUT_S = 30.0
+#: The largest id a reading can have (SQL's 64-bit integers).
+MAX_ID = 2**63 - 1
+#: Key of the PostgreSQL advisory lock that serialises the ledger's writers.
+_PG_LOCK_KEY = 0x5C_CA57_1ED6E5
 
 
 def default_path() -> Path:
@@ -53,6 +80,11 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def today() -> dt.date:
+    """Today's date where the command runs (readings observed later than this are refused)."""
+    return dt.date.today()
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -63,13 +95,30 @@ def _one_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig) if orig is not None else str(exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first
+    name = getattr(orig, "sqlite_errorname", None)  # SQLite's extended code, for diagnosis
+    if name and name not in first:
+        first = f"{first} ({name})"
+    return escape_controls(first)
 
 
-def _clean(text: str | None) -> str | None:
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # \t, \n allowed
+
+
+def _clean(text: str | None, field: str = "", *, multiline: bool = False) -> str | None:
+    """``text`` stripped (``None`` if empty); control characters refused, naming the field.
+
+    A note may run over several lines; every other field is one line of printable text.
+    """
     if text is None:
         return None
     out = str(text).strip()
+    pattern = _CONTROL_IN_TEXT if multiline else _CONTROL
+    if field and pattern.search(out):
+        raise ReadingError(
+            f"{field}: '{escape_controls(out)}' holds a control character (such as a line "
+            "break); names and values are one line of text"
+        )
     return out or None
 
 
@@ -84,6 +133,64 @@ def _to_url(target: str | os.PathLike[str]) -> URL:
     return URL.create("sqlite", database=str(path))
 
 
+def _check_id(reading_id: int) -> None:
+    if not 0 < reading_id <= MAX_ID:
+        raise LedgerError(f"no reading with id {reading_id}")
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
+_READING_COLUMNS = tuple(c.name for c in readings.columns)
+
+
+def _insert_rows(conn: Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many readings in one driver-level executemany (no per-row SQLAlchemy work).
+
+    On SQLite, dates and times are passed as the text SQLAlchemy's types store, so that rows
+    read back the same whichever way they were written.
+    """
+    if table != "readings":  # pragma: no cover - only readings come in bulk
+        raise ValueError(table)
+    if conn.dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
+        conn.execute(readings.insert(), [dict(r) for r in rows])
+        return
+    columns = _READING_COLUMNS
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    getter = operator.itemgetter(*columns)
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(sql, [getter(r) for r in rows])
+        return
+    dates = [i for i, c in enumerate(columns) if isinstance(readings.c[c].type, sa.Date)]
+    times = [i for i, c in enumerate(columns) if isinstance(readings.c[c].type, sa.DateTime)]
+    params = []
+    for r in rows:
+        values = list(getter(r))
+        for i in dates:
+            values[i] = values[i].isoformat()
+        for i in times:
+            values[i] = values[i].isoformat(sep=" ", timespec="microseconds")
+        params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
+
+
+@dataclass(frozen=True)
+class LedgerCounts:
+    """How much the ledger holds: readings (of which retracted), snapshots, chain entries."""
+
+    readings: int
+    retracted: int
+    snapshots: int
+
+
 class Ledger:
     """The evidence ledger.
 
@@ -92,15 +199,31 @@ class Ledger:
     url
         A SQLAlchemy URL (``sqlite:///path``, ``postgresql+psycopg://...``) or a file path for
         a SQLite ledger. Default: the environment variable ``SCENARIOCAST_DB``, else
-        ``$XDG_DATA_HOME/scenariocast/ledger.db``. The database and its tables are created on
-        first use.
+        ``$XDG_DATA_HOME/scenariocast/ledger.db``. Commands that write create the ledger if it
+        does not exist; commands that only read refuse one that does not.
+    lock_timeout
+        Seconds a writer waits for another writer to finish (default: the environment
+        variable ``SCENARIOCAST_LOCK_TIMEOUT``, else 30).
     """
 
-    def __init__(self, url: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, url: str | os.PathLike[str] | None = None, *, lock_timeout: float | None = None
+    ) -> None:
         if url is None or not os.fspath(url).strip():
             url = os.environ.get(ENV_VAR, "").strip() or default_path()
         self._url = _to_url(url)
+        if lock_timeout is None:
+            try:
+                lock_timeout = float(os.environ.get(TIMEOUT_ENV_VAR, "") or LOCK_TIMEOUT_S)
+            except ValueError:
+                raise LedgerError(
+                    f"{TIMEOUT_ENV_VAR} must be a number of seconds, "
+                    f"got '{os.environ.get(TIMEOUT_ENV_VAR)}'"
+                ) from None
+        self._lock_timeout = max(0.0, lock_timeout)
         self._engine: Engine | None = None
+        self._read_only = False
+        self._checked = False  # integrity checked before the first write
 
     # -----------------------------------------------------------------------------------------
     # where the ledger is
@@ -125,31 +248,187 @@ class Ledger:
     def __repr__(self) -> str:
         return f"Ledger({self.location!r})"
 
+    def _file(self) -> Path | None:
+        """The SQLite file, or ``None`` for a server or an in-memory database."""
+        if not self.is_sqlite or self._url.database in (None, "", ":memory:"):
+            return None
+        return Path(str(self._url.database))
+
+    def exists(self) -> bool:
+        """Whether there is a ledger at this location (a file or database with its tables)."""
+        try:
+            self._open(write=False)
+        except LedgerNotFoundError:
+            return False
+        return True
+
+    @property
+    def accepts_writes(self) -> bool:
+        """Whether this user can write to the ledger (file permissions, database privileges).
+
+        ``False`` for a ledger that does not exist yet in a folder that cannot be written.
+        """
+        file = self._file()
+        if file is not None:
+            if not file.exists():
+                folder = next((p for p in file.parents if p.exists()), None)
+                return folder is not None and os.access(folder, os.W_OK)
+            return os.access(file, os.W_OK) and os.access(file.parent, os.W_OK)
+        if self._url.get_backend_name() != "postgresql":
+            return True
+        try:
+            with self._read() as conn:
+                return bool(
+                    conn.exec_driver_sql(
+                        "SELECT has_table_privilege('readings', 'INSERT') "
+                        "AND has_table_privilege('snapshots', 'INSERT')"
+                    ).scalar()
+                )
+        except LedgerError:
+            return False
+
     # -----------------------------------------------------------------------------------------
     # connections
 
-    def _open(self) -> Engine:
+    def _not_found(self) -> LedgerNotFoundError:
+        return LedgerNotFoundError(
+            f"no ledger at {self.location}: record a reading (scenariocast observe or import) "
+            "or run `scenariocast ledger init` to create one, or point --db or SCENARIOCAST_DB "
+            "at an existing ledger"
+        )
+
+    def _open(self, *, write: bool, create: bool = False, upgrade: bool = False) -> Engine:
+        """The engine, with the ledger's schema checked once (and created or upgraded).
+
+        Reading never creates anything. A SQLite ledger made by an earlier version is upgraded
+        on first use; a ledger on a server only by :meth:`upgrade` (``upgrade=True``).
+        """
         if self._engine is not None:
+            if write and self._read_only:
+                raise self._read_only_error()
             return self._engine
+        file = self._file()
         where = self.location
+        if file is not None:
+            if not file.exists():
+                if not create:
+                    raise self._not_found()
+                self._create_file(file)
+            self._read_only = not (
+                (not file.exists() or os.access(file, os.W_OK)) and os.access(file.parent, os.W_OK)
+            )
+            if write and self._read_only:
+                raise self._read_only_error()
         try:
-            if self.is_sqlite and self._url.database not in (None, "", ":memory:"):
-                Path(where).parent.mkdir(parents=True, exist_ok=True)
             engine = self._create_engine()
-            with self._transaction(engine) as conn:
-                metadata.create_all(conn)
-                upgrade(conn)
-        except OSError as exc:
-            raise LedgerError(f"cannot open the ledger at {where}: {exc.strerror or exc}") from None
-        except (SQLAlchemyError, ImportError) as exc:
+            with engine.connect() as conn:
+                revision = read_revision(conn)
+                conn.rollback()
+        except (SQLAlchemyError, ImportError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot open the ledger at {where}: {_one_line(exc)}") from None
+        if revision is None and not create:
+            engine.dispose()
+            raise self._not_found()
+        if revision is not None and revision not in REVISIONS:
+            engine.dispose()
+            raise LedgerVersionError(
+                f"the ledger at {where} has schema revision {revision}, made by a newer version "
+                f"of scenariocast (this one reads up to {SCHEMA_REVISION}): upgrade scenariocast"
+            )
+        if revision != SCHEMA_REVISION:
+            if revision is not None and not (upgrade or file is not None):
+                engine.dispose()
+                raise LedgerVersionError(
+                    f"the ledger at {where} has schema revision {revision}; this version of "
+                    f"scenariocast needs {SCHEMA_REVISION}: its owner runs `scenariocast ledger "
+                    "upgrade` (every reading, retraction and snapshot is kept)"
+                )
+            if self._read_only:
+                engine.dispose()
+                raise LedgerVersionError(
+                    f"the ledger at {where} was made by an earlier version of scenariocast and "
+                    "must be upgraded, which needs write access: run `scenariocast ledger "
+                    "upgrade` where it can be written"
+                )
+            self._migrate(engine)
         self._engine = engine
         return engine
+
+    def _create_file(self, file: Path) -> None:
+        """Make a new SQLite ledger at ``file``, whole or not at all.
+
+        The ledger is built in a temporary file beside it (tables, WAL mode) and then linked
+        into place, so that no process ever sees a half-made ledger, and when several create
+        one at once, the first to finish wins and the others use it.
+        """
+        where = str(file)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot open the ledger at {where}: {exc.strerror or exc}") from None
+        tmp = file.with_name(f".{file.name}.{os.getpid()}.{id(self):x}.new")
+        maker = Ledger(tmp, lock_timeout=self._lock_timeout)
+        try:
+            engine = maker._create_engine()
+            try:
+                maker._migrate(engine)
+            finally:
+                engine.dispose()
+            try:
+                os.link(tmp, file)
+            except FileExistsError:
+                pass  # another process made it first
+            except OSError as exc:
+                raise LedgerError(
+                    f"cannot open the ledger at {where}: {exc.strerror or exc}"
+                ) from None
+        finally:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                leftover.unlink(missing_ok=True)
+
+    def _read_only_error(self) -> LedgerError:
+        return LedgerError(
+            f"cannot write to the ledger at {self.location}: the file or its folder is "
+            "read-only for you (reading works)"
+        )
+
+    def _migrate(self, engine: Engine) -> tuple[str | None, str]:
+        from scenariocast.ledger import migrate
+
+        try:
+            if self.is_sqlite:  # outside any transaction; the mode stays with the file
+                raw = engine.raw_connection()
+                try:
+                    raw.cursor().execute("PRAGMA journal_mode = WAL")
+                finally:
+                    raw.close()
+            with self._transaction(engine, write=True) as conn:
+                return migrate.upgrade(conn)
+        except SQLAlchemyError as exc:
+            raise self._write_error(exc) from None
 
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
             return sa.create_engine(self._url, pool_pre_ping=True)
-        engine = sa.create_engine(self._url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        file = self._file()
+        timeout = self._lock_timeout
+        read_only = self._read_only
+        if file is None:
+            engine = sa.create_engine(self._url)
+        else:
+            target = quote(str(file))
+            if read_only:
+                # a read-only folder cannot hold the WAL index: read the file as immutable
+                wal_index = Path(f"{file}-shm")
+                immutable = not os.access(file.parent, os.W_OK) and not wal_index.exists()
+                target = f"file:{target}?mode=ro" + ("&immutable=1" if immutable else "")
+            else:
+                target = f"file:{target}"
+
+            def connect() -> sqlite3.Connection:
+                return sqlite3.connect(target, uri=True, timeout=timeout, check_same_thread=False)
+
+            engine = sa.create_engine("sqlite://", creator=connect)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -157,8 +436,7 @@ class Ledger:
             # lock up front (BEGIN IMMEDIATE) instead of failing to upgrade a read lock.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             cur.execute("PRAGMA foreign_keys = ON")
             cur.close()
 
@@ -170,29 +448,76 @@ class Ledger:
         return engine
 
     @contextmanager
-    def _transaction(self, engine: Engine, *, write: bool = True) -> Iterator[Connection]:
+    def _transaction(self, engine: Engine, *, write: bool) -> Iterator[Connection]:
         with engine.connect() as conn:
-            if write and self.is_sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            if self.is_sqlite:
+                if write:
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            elif engine.dialect.name == "postgresql" and not write:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
+                if write and engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = {int(self._lock_timeout * 1000)}"
+                    )
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
                 yield conn
 
+    def _write_error(self, exc: SQLAlchemyError) -> LedgerError:
+        text = _one_line(exc)
+        orig = getattr(exc, "orig", None)
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if "database is locked" in text or code == "55P03":
+            return LedgerBusyError(
+                f"the ledger at {self.location} is busy: another process has been writing to "
+                f"it for more than {self._lock_timeout:g} s (a long import?); nothing was "
+                "written, try again when it has finished"
+            )
+        if "readonly database" in text or code == "42501":
+            return LedgerError(
+                f"cannot write to the ledger at {self.location}: {text} (this user or role can "
+                "read the ledger but not write to it)"
+            )
+        if "malformed" in text or "not a database" in text:
+            return LedgerIntegrityError(
+                f"the ledger at {self.location} is damaged ({text}); nothing was written: "
+                "restore it from a backup, or save what can still be read with `scenariocast "
+                "ledger export`"
+            )
+        return LedgerError(f"cannot write to the ledger at {self.location}: {text}")
+
+    def _integrity_check(self, conn: Connection) -> None:
+        """``PRAGMA quick_check`` of a SQLite file, once per Ledger, before its first write."""
+        if self._checked or not self.is_sqlite:
+            return
+        rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            raise LedgerIntegrityError(
+                f"the ledger at {self.location} fails its integrity check "
+                f"({escape_controls(rows[0])}); nothing was written: restore it from a "
+                "backup, or save what can still be read with `scenariocast ledger export`"
+            )
+        self._checked = True
+
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction; database errors become :class:`LedgerError`."""
-        engine = self._open()
+    def _write(self, *, create: bool = True) -> Iterator[Connection]:
+        """One write transaction on a checked file; database errors become LedgerErrors.
+
+        ``create``: make the ledger if there is none (recording readings does; retracting and
+        recording snapshots need one that exists).
+        """
+        engine = self._open(write=True, create=create)
         try:
-            with self._transaction(engine) as conn:
+            with self._transaction(engine, write=True) as conn:
+                self._integrity_check(conn)
                 yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(
-                f"cannot write to the ledger at {self.location}: {_one_line(exc)}"
-            ) from None
+            raise self._write_error(exc) from None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        """One read transaction; database errors become :class:`LedgerError`."""
-        engine = self._open()
+        """One read transaction (a consistent snapshot); database errors become LedgerErrors."""
+        engine = self._open(write=False)
         try:
             with self._transaction(engine, write=False) as conn:
                 yield conn
@@ -212,6 +537,117 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -----------------------------------------------------------------------------------------
+    # the schema
+
+    def create(self) -> bool:
+        """Create an empty ledger here if there is none; return whether one was created."""
+        if self.exists():
+            return False
+        self.close()
+        self._open(write=True, create=True)
+        return True
+
+    def schema_revision(self) -> str | None:
+        """The schema revision of the ledger as it is now (``None``: no ledger here)."""
+        file = self._file()
+        if file is not None and not file.exists():
+            return None
+        engine = self._create_engine()
+        try:
+            with engine.connect() as conn:
+                return read_revision(conn)
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise LedgerError(
+                f"cannot open the ledger at {self.location}: {_one_line(exc)}"
+            ) from None
+        finally:
+            engine.dispose()
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Bring the ledger to this version's schema; return the revisions before and after.
+
+        Every reading, retraction and snapshot is kept. A ledger already at the current
+        revision is left as it is.
+
+        Raises
+        ------
+        LedgerNotFoundError
+            If there is no ledger here.
+        LedgerVersionError
+            If the ledger was made by a newer version of scenariocast.
+        """
+        before = self.schema_revision()
+        if before is None:
+            raise self._not_found()
+        self.close()
+        self._open(write=True, upgrade=True)
+        return before, SCHEMA_REVISION
+
+    # -----------------------------------------------------------------------------------------
+    # the chain
+
+    @staticmethod
+    def _chain_head(conn: Connection) -> tuple[int, str]:
+        """The last entry's number and hash (0 and the genesis hash for an empty ledger)."""
+        best = (0, GENESIS)
+        for table in (readings, retractions, snapshots):
+            row = conn.execute(
+                sa.select(table.c.entry, table.c.hash)
+                .where(table.c.entry.is_not(None))
+                .order_by(table.c.entry.desc())
+                .limit(1)
+            ).first()
+            if row is not None and int(row.entry) > best[0]:
+                best = (int(row.entry), str(row.hash))
+        return best
+
+    def _append_readings(
+        self, conn: Connection, values: Sequence[Mapping[str, Any]], *, entered_by: str | None
+    ) -> list[Reading]:
+        """Insert readings (validated values) in one statement; return them as stored."""
+        if not values:
+            return []
+        entry, previous = self._chain_head(conn)
+        next_id = int(conn.execute(sa.select(sa.func.max(readings.c.id))).scalar() or 0) + 1
+        now = utc_now()
+        who = _clean(entered_by, "entered_by") or current_user()
+        rows: list[dict[str, Any]] = []
+        for v in values:
+            entry += 1
+            row = {
+                "links": None,
+                "report": None,
+                **v,
+                "id": next_id,
+                "entered_at": now,
+                "entered_by": who,
+                "entry": entry,
+            }
+            row["hash"] = previous = entry_hash(previous, "readings", row)
+            rows.append(row)
+            next_id += 1
+        _insert_rows(conn, "readings", rows)
+        entered_at = now.replace(tzinfo=dt.UTC)
+        return [
+            Reading(
+                r["id"],
+                r["indicator"],
+                r["value"],
+                ObservedDate(r["observed_end"], r["observed_start"], r["observed"]),
+                r["source"],
+                r["unit"],
+                r["location"],
+                r["note"],
+                r["source_url"],
+                r["links"],
+                r["report"],
+                entered_at,
+                who,
+            )
+            for r in rows
+        ]
 
     # -----------------------------------------------------------------------------------------
     # readings
@@ -241,9 +677,10 @@ class Ledger:
         Raises
         ------
         ReadingError
-            For an unknown indicator or source or a bad value (when ``catalog`` is given), a
-            bad observed date, or ``links`` that names no earlier reading of this indicator.
-            Nothing is written then.
+            For an unknown indicator or source or a value the indicator cannot read (when
+            ``catalog`` is given), a bad or impossible observed date (before 1900, or in the
+            future), a control character in a name, or ``links`` that names no earlier reading
+            of this indicator. Nothing is written then.
         LedgerError
             If the ledger cannot be opened or written.
         """
@@ -259,11 +696,15 @@ class Ledger:
             report=report,
             catalog=catalog,
         )
+        if links is not None:
+            _check_id(links)
         with self._write() as conn:
             if links is not None:
                 self._check_links(conn, links, values["indicator"])
-            new_id = self._insert(conn, values, links=links, entered_by=entered_by)
-            return self._get(conn, new_id)
+            (reading,) = self._append_readings(
+                conn, [{**values, "links": links}], entered_by=entered_by
+            )
+            return reading
 
     @staticmethod
     def _validate(
@@ -279,28 +720,34 @@ class Ledger:
         report: str | None,
         catalog: Catalog | None,
     ) -> dict[str, Any]:
-        ind, val, src = _clean(indicator), _clean(value), _clean(source)
+        ind = _clean(indicator, "indicator")
+        val = _clean(value, "value")
+        src = _clean(source, "source")
         if ind is None:
             raise ReadingError("a reading needs an indicator")
         if val is None:
             raise ReadingError(f"{ind}: a reading needs a value")
         if src is None:
             raise ReadingError(f"{ind}: a reading needs a source")
+        fields = {
+            "unit": _clean(unit, "unit"),
+            "location": _clean(location, "location"),
+            "note": _clean(note, "note", multiline=True),
+            "source_url": _clean(source_url, "source_url"),
+            "report": _clean(report, "report"),
+        }
         if catalog is not None:
             catalog.check(ind, val, src)
-        when = ObservedDate.parse(observed)
+        when = ObservedDate.parse(_clean(observed, "date") or "")
+        check_entry_date(when, today())
         return {
             "indicator": ind,
             "value": val,
-            "unit": _clean(unit),
             "observed": when.text,
             "observed_start": when.start,
             "observed_end": when.end,
-            "location": _clean(location),
             "source": src,
-            "note": _clean(note),
-            "source_url": _clean(source_url),
-            "report": _clean(report),
+            **fields,
         }
 
     @staticmethod
@@ -316,75 +763,215 @@ class Ledger:
                 "a link names an earlier reading of the same event"
             )
 
-    @staticmethod
-    def _insert(
-        conn: Connection, values: Mapping[str, Any], *, links: int | None, entered_by: str | None
-    ) -> int:
-        result = conn.execute(
-            readings.insert().values(
-                **values,
-                links=links,
-                entered_at=utc_now(),
-                entered_by=_clean(entered_by) or current_user(),
-            )
+    _COLUMNS = (
+        readings.c.id,
+        readings.c.indicator,
+        readings.c.value,
+        readings.c.observed,
+        readings.c.observed_start,
+        readings.c.observed_end,
+        readings.c.source,
+        readings.c.unit,
+        readings.c.location,
+        readings.c.note,
+        readings.c.source_url,
+        readings.c.links,
+        readings.c.report,
+        readings.c.entered_at,
+        readings.c.entered_by,
+        retractions.c.reading_id.label("retracted_id"),
+        retractions.c.reason.label("retraction_reason"),
+    )
+
+    @classmethod
+    def _select(cls) -> sa.Select[Any]:
+        return sa.select(*cls._COLUMNS).select_from(
+            readings.outerjoin(retractions, retractions.c.reading_id == readings.c.id)
         )
-        key = result.inserted_primary_key
-        if key is None:  # pragma: no cover - every supported database returns the key
-            raise LedgerError("the database did not return the new reading's id")
-        return int(key[0])
 
     @staticmethod
-    def _select() -> sa.Select[Any]:
-        return sa.select(
-            readings,
-            retractions.c.reading_id.label("retracted_id"),
-            retractions.c.reason.label("retraction_reason"),
-        ).select_from(readings.outerjoin(retractions, retractions.c.reading_id == readings.c.id))
-
-    @staticmethod
-    def _reading(row: Row[Any]) -> Reading:
+    def _reading(row: Mapping[str, Any]) -> Reading:
         return Reading(
-            id=int(row.id),
-            indicator=row.indicator,
-            value=row.value,
+            id=int(row["id"]),
+            indicator=row["indicator"],
+            value=row["value"],
             observed=ObservedDate(
-                end=row.observed_end, start=row.observed_start, text=row.observed
+                end=_date(row["observed_end"]),
+                start=_date(row["observed_start"]),
+                text=row["observed"],
             ),
-            source=row.source,
-            unit=row.unit,
-            location=row.location,
-            note=row.note,
-            source_url=row.source_url,
-            links=row.links,
-            report=row.report,
-            entered_at=_aware(row.entered_at),
-            entered_by=row.entered_by,
-            retracted=row.retracted_id is not None,
-            retraction_reason=row.retraction_reason,
+            source=row["source"],
+            unit=row["unit"],
+            location=row["location"],
+            note=row["note"],
+            source_url=row["source_url"],
+            links=row["links"],
+            report=row["report"],
+            entered_at=_aware(_datetime(row["entered_at"])),
+            entered_by=row["entered_by"],
+            retracted=row.get("retracted_id") is not None,
+            retraction_reason=row.get("retraction_reason"),
         )
+
+    @staticmethod
+    def _readings_from(result: Iterable[Sequence[Any]]) -> list[Reading]:
+        """Readings from rows of :meth:`_select`, built straight from the row tuples."""
+        out: list[Reading] = []
+        append = out.append
+        utc = dt.UTC
+        for (
+            rid,
+            indicator,
+            value,
+            observed,
+            start,
+            end,
+            source,
+            unit,
+            location,
+            note,
+            source_url,
+            links,
+            report,
+            entered_at,
+            entered_by,
+            retracted_id,
+            reason,
+        ) in result:
+            append(
+                Reading(
+                    rid,
+                    indicator,
+                    value,
+                    ObservedDate(end, start, observed),
+                    source,
+                    unit,
+                    location,
+                    note,
+                    source_url,
+                    links,
+                    report,
+                    entered_at.replace(tzinfo=utc) if entered_at is not None else None,
+                    entered_by,
+                    retracted_id is not None,
+                    reason,
+                )
+            )
+        return out
 
     def _get(self, conn: Connection, reading_id: int) -> Reading:
-        row = conn.execute(self._select().where(readings.c.id == reading_id)).one_or_none()
-        if row is None:
+        _check_id(reading_id)
+        rows = self._readings_from(conn.execute(self._select().where(readings.c.id == reading_id)))
+        if not rows:
             raise LedgerError(f"no reading with id {reading_id}")
-        return self._reading(row)
+        return rows[0]
 
     def reading(self, reading_id: int) -> Reading:
         """The reading with id ``reading_id``; a :class:`LedgerError` if there is none."""
+        _check_id(reading_id)
         with self._read() as conn:
             return self._get(conn, reading_id)
 
-    def readings(
-        self, *, indicator: str | None = None, include_retracted: bool = True
-    ) -> list[Reading]:
-        """The readings in the ledger (of one indicator if given), in the order entered."""
-        query = self._select().order_by(readings.c.id)
+    @staticmethod
+    def _filtered(
+        query: sa.Select[Any],
+        *,
+        indicator: str | None,
+        source: str | None,
+        location: str | None,
+        since: dt.date | None,
+        include_retracted: bool,
+        before: int | None,
+    ) -> sa.Select[Any]:
         if indicator is not None:
             query = query.where(readings.c.indicator == indicator)
+        if source is not None:
+            query = query.where(readings.c.source == source)
+        if location is not None:
+            query = query.where(readings.c.location == location)
+        if since is not None:
+            query = query.where(readings.c.observed_end >= since)
+        if before is not None:
+            query = query.where(readings.c.id < min(max(before, 0), MAX_ID))
         if not include_retracted:
             query = query.where(retractions.c.reading_id.is_(None))
+        return query
+
+    def readings(
+        self,
+        *,
+        indicator: str | None = None,
+        include_retracted: bool = True,
+        source: str | None = None,
+        location: str | None = None,
+        since: dt.date | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> list[Reading]:
+        """The readings in the ledger, in the order entered.
+
+        Parameters
+        ----------
+        indicator, source, location
+            Only readings with this indicator, source, location.
+        include_retracted
+            Whether retracted readings are included (marked as retracted).
+        since
+            Only readings observed on or after this day (a period by its last day).
+        before
+            Only readings with an id below this (to page back through a long ledger).
+        limit
+            Only the last ``limit`` readings that match (the most recently entered).
+        """
+        query = self._filtered(
+            self._select(),
+            indicator=indicator,
+            source=source,
+            location=location,
+            since=since,
+            include_retracted=include_retracted,
+            before=before,
+        )
+        if limit is not None:
+            query = query.order_by(readings.c.id.desc()).limit(max(limit, 0))
+            with self._read() as conn:
+                return self._readings_from(conn.execute(query))[::-1]
         with self._read() as conn:
-            return [self._reading(row) for row in conn.execute(query)]
+            return self._readings_from(conn.execute(query.order_by(readings.c.id)))
+
+    def count(
+        self,
+        *,
+        indicator: str | None = None,
+        include_retracted: bool = True,
+        source: str | None = None,
+        location: str | None = None,
+        since: dt.date | None = None,
+    ) -> int:
+        """How many readings match (the filters of :meth:`readings`)."""
+        query = sa.select(sa.func.count()).select_from(
+            readings.outerjoin(retractions, retractions.c.reading_id == readings.c.id)
+        )
+        query = self._filtered(
+            query,
+            indicator=indicator,
+            source=source,
+            location=location,
+            since=since,
+            include_retracted=include_retracted,
+            before=None,
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def counts(self) -> LedgerCounts:
+        """How many readings, retractions and snapshots the ledger holds (fast at any size)."""
+        with self._read() as conn:
+            n = [
+                int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
+                for t in (readings, retractions, snapshots)
+            ]
+        return LedgerCounts(readings=n[0], retracted=n[1], snapshots=n[2])
 
     def retract(self, reading_id: int, *, reason: str, by: str | None = None) -> Reading:
         """Mark a reading as retracted, keeping it and the reason in the ledger.
@@ -396,23 +983,26 @@ class Ledger:
         LedgerError
             If there is no reading ``reading_id`` or it is already retracted.
         """
-        why = _clean(reason)
+        why = _clean(reason, "reason", multiline=True)
         if why is None:
             raise ReadingError("a retraction needs a reason")
-        with self._write() as conn:
+        _check_id(reading_id)
+        with self._write(create=False) as conn:
             current = self._get(conn, reading_id)
             if current.retracted:
                 raise LedgerError(
                     f"reading {reading_id} is already retracted ({current.retraction_reason})"
                 )
-            conn.execute(
-                retractions.insert().values(
-                    reading_id=reading_id,
-                    reason=why,
-                    retracted_at=utc_now(),
-                    retracted_by=_clean(by) or current_user(),
-                )
-            )
+            entry, previous = self._chain_head(conn)
+            row: dict[str, Any] = {
+                "reading_id": reading_id,
+                "reason": why,
+                "retracted_at": utc_now(),
+                "retracted_by": _clean(by, "by") or current_user(),
+                "entry": entry + 1,
+            }
+            row["hash"] = entry_hash(previous, "retractions", row)
+            conn.execute(retractions.insert().values(**row))
             return self._get(conn, reading_id)
 
     def import_csv(
@@ -447,6 +1037,7 @@ class Ledger:
         n_readings: int,
         readings_hash: str,
         payload: Mapping[str, Any],
+        created_by: str | None = None,
     ) -> int:
         """Record a forecast and the evidence it used; return the snapshot's id.
 
@@ -461,24 +1052,26 @@ class Ledger:
             payload_json = json.dumps(payload, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise LedgerError(f"cannot record the snapshot: not JSON data ({exc})") from None
-        with self._write() as conn:
-            result = conn.execute(
-                snapshots.insert().values(
-                    created_at=utc_now(),
-                    tree_id=tree_id,
-                    tree_hash=tree_hash,
-                    engine=engine,
-                    as_of=as_of,
-                    given=given_json,
-                    n_readings=n_readings,
-                    readings_hash=readings_hash,
-                    payload=payload_json,
-                )
-            )
-            key = result.inserted_primary_key
-            if key is None:  # pragma: no cover
-                raise LedgerError("the database did not return the new snapshot's id")
-            return int(key[0])
+        with self._write(create=False) as conn:
+            entry, previous = self._chain_head(conn)
+            next_id = int(conn.execute(sa.select(sa.func.max(snapshots.c.id))).scalar() or 0) + 1
+            row: dict[str, Any] = {
+                "id": next_id,
+                "created_at": utc_now(),
+                "created_by": _clean(created_by, "created_by") or current_user(),
+                "tree_id": tree_id,
+                "tree_hash": tree_hash,
+                "engine": engine,
+                "as_of": as_of,
+                "given": given_json,
+                "n_readings": n_readings,
+                "readings_hash": readings_hash,
+                "payload": payload_json,
+                "entry": entry + 1,
+            }
+            row["hash"] = entry_hash(previous, "snapshots", row)
+            conn.execute(snapshots.insert().values(**row))
+            return next_id
 
     def history(self, tree_id: str | None = None) -> list[Snapshot]:
         """The recorded snapshots (of one tree if given), oldest first, newest last."""
@@ -503,6 +1096,37 @@ class Ledger:
                     n_readings=int(row.n_readings),
                     readings_hash=row.readings_hash,
                     payload=json.loads(row.payload),
+                    created_by=row.created_by,
                 )
             )
         return out
+
+    # -----------------------------------------------------------------------------------------
+    # verification, export and restore
+
+    def verify(self) -> Verification:
+        """Check the file, the append-only triggers and the hash chain.
+
+        See :func:`scenariocast.ledger.transfer.verify`.
+        """
+        from scenariocast.ledger.transfer import verify
+
+        return verify(self)
+
+    def export(self, folder: str | Path) -> ExportReport:
+        """Write every reading, retraction and snapshot to CSV files in ``folder``.
+
+        See :func:`scenariocast.ledger.transfer.export`.
+        """
+        from scenariocast.ledger.transfer import export
+
+        return export(self, folder)
+
+    def restore(self, folder: str | Path) -> ExportReport:
+        """Load an export into this ledger, which must be empty.
+
+        See :func:`scenariocast.ledger.transfer.restore`.
+        """
+        from scenariocast.ledger.transfer import restore
+
+        return restore(self, folder)

@@ -297,29 +297,41 @@ def _check_table(
 
 
 def _check_cycles(spec: ScenarioTree) -> list[tuple[Loc, str]]:
+    """Every cycle of parents, found by an iterative depth-first search (any tree size)."""
     graph = {
         n: [p for p in node.parents if p in spec.nodes and p != n] for n, node in spec.nodes.items()
     }
-    color: dict[str, int] = {}
-    stack: list[str] = []
+    color: dict[str, int] = {}  # 1: on the current path, 2: done
     found: list[tuple[Loc, str]] = []
-
-    def visit(n: str) -> None:
-        color[n] = 1
-        stack.append(n)
-        for p in graph[n]:
-            if color.get(p) == 1:
-                cycle = [*stack[stack.index(p) :], p]
-                found.append((("nodes", n, "parents"), "cycle: " + " <- ".join(cycle)))
+    for start in graph:
+        if start in color:
+            continue
+        color[start] = 1
+        path = [start]
+        pending = [iter(graph[start])]
+        while pending:
+            n = path[-1]
+            p = next(pending[-1], None)
+            if p is None:
+                color[n] = 2
+                path.pop()
+                pending.pop()
+            elif color.get(p) == 1:
+                cycle = [*path[path.index(p) :], p]
+                found.append((("nodes", n, "parents"), "cycle: " + _shorten(cycle)))
             elif p not in color:
-                visit(p)
-        stack.pop()
-        color[n] = 2
-
-    for n in graph:
-        if n not in color:
-            visit(n)
+                color[p] = 1
+                path.append(p)
+                pending.append(iter(graph[p]))
     return found
+
+
+def _shorten(cycle: Sequence[str], keep: int = 5) -> str:
+    """``a <- b <- c <- a``, with the middle left out of a long cycle so it stays one line."""
+    if len(cycle) <= 2 * keep + 1:
+        return " <- ".join(cycle)
+    head, tail = " <- ".join(cycle[:keep]), " <- ".join(cycle[-keep:])
+    return f"{head} <- ... <- {tail} ({len(cycle) - 1} nodes)"
 
 
 def _check_indicator(
@@ -601,19 +613,23 @@ def _check_params(loc: Loc, kind: str, then: Mapping[str, float]) -> list[tuple[
 
 
 def _topological(spec: ScenarioTree) -> list[str]:
+    """Parents before children, iteratively (a chain of any length); the tree has no cycle."""
     order: list[str] = []
     done: set[str] = set()
-
-    def visit(n: str) -> None:
-        if n in done:
-            return
-        for p in spec.nodes[n].parents:
-            visit(p)
-        done.add(n)
-        order.append(n)
-
-    for n in spec.nodes:
-        visit(n)
+    for root in spec.nodes:
+        if root in done:
+            continue
+        stack = [(root, iter(spec.nodes[root].parents))]
+        while stack:
+            n, parents = stack[-1]
+            p = next(parents, None)
+            if p is None:
+                stack.pop()
+                if n not in done:
+                    done.add(n)
+                    order.append(n)
+            elif p not in done:
+                stack.append((p, iter(spec.nodes[p].parents)))
     return order
 
 

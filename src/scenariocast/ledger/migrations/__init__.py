@@ -1,0 +1,1 @@
+"""The ledger's schema history, as Alembic migrations (run by ``ledger.migrate``)."""
