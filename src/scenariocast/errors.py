@@ -142,3 +142,7 @@ def escape_controls(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+class PosteriorMismatchError(ScenariocastError):
+    """A saved posterior that belongs to another tree or to other readings."""

@@ -447,7 +447,7 @@ def simulate(
     for k in range(n_readings):
         name = names[int(rng.integers(len(names)))]
         source = sources[int(rng.integers(len(sources)))]
-        genuine = rng.random() < tree.sources[source].reliability
+        genuine = rng.random() < tree.sources[source].mean_reliability
         scenario = truth if genuine else sample_scenario(tree, rng)
         day = dt.date(2026, 1, 1) + dt.timedelta(days=k)
         readings.append(

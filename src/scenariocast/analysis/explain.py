@@ -181,7 +181,7 @@ def explain(
                 )
             raise conflict_error(tree, query)
         every = model.outcome_probabilities(query, factors, cal)
-        return {o: every[o] for o in ids}
+        return {o: float(every[o]) for o in ids}
 
     prior = probs(0)
     before = prior

@@ -60,6 +60,7 @@ class StepForecast:
     estimated: bool
     probabilities: Mapping[str, float]
     prior: Mapping[str, float]
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # PyMC engine
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class ForecastResult:
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     steps: Mapping[str, tuple[StepForecast, ...]] = field(default_factory=dict)
     now_step: str | None = None  # the label of the step ``nodes`` describes (dynamic trees)
+    node_intervals: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def n_observations(self) -> int:
@@ -116,7 +118,11 @@ class ForecastResult:
                     "probability": o.probability,
                     "prior": o.prior,
                     "resolve_by": o.resolve_by.isoformat(),
-                    **({"interval": list(o.interval)} if o.interval else {}),
+                    **(
+                        {"mean": o.probability, "ci_low": o.interval[0], "ci_high": o.interval[1]}
+                        if o.interval
+                        else {}
+                    ),
                     **({"timing": o.timing} if o.timing else {}),
                     **({"k": o.k} if o.k is not None else {}),
                 }
@@ -124,6 +130,16 @@ class ForecastResult:
             },
             "stale": [st.to_dict() for st in self.stale],
             "nodes": {n: dict(s) for n, s in self.nodes.items()},
+            **(
+                {
+                    "node_intervals": {
+                        n: {s: list(iv) for s, iv in states.items()}
+                        for n, states in self.node_intervals.items()
+                    }
+                }
+                if self.node_intervals
+                else {}
+            ),
             "prior_nodes": {n: dict(s) for n, s in self.prior_nodes.items()},
             **({"now_step": self.now_step} if self.now_step else {}),
             "steps": {
@@ -135,6 +151,11 @@ class ForecastResult:
                         "kind": "estimated" if x.estimated else "predicted",
                         "probabilities": dict(x.probabilities),
                         "prior": dict(x.prior),
+                        **(
+                            {"intervals": {s: list(iv) for s, iv in x.intervals.items()}}
+                            if x.intervals
+                            else {}
+                        ),
                     }
                     for x in path
                 ]

@@ -201,7 +201,7 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
         def step_of(r: Reading, timed: bool = timed) -> int | None:
             return steps.index(r.observed.end) if timed and steps is not None else None
 
-        rel = {r.id: tree.sources[r.source].reliability for r in rows}
+        rel = {r.id: tree.sources[r.source].mean_reliability for r in rows}
         rows = sorted(rows, key=_order_key)
 
         # 2. identical re-entries count once (the first entered stands)
@@ -323,7 +323,7 @@ def group_reports(tree: Tree, observations: Sequence[Observation]) -> tuple[Repo
         Report(
             source=source,
             key=key,
-            reliability=tree.sources[source].reliability,
+            reliability=tree.sources[source].mean_reliability,
             observations=tuple(members),
         )
         for (source, _, key), members in groups.items()

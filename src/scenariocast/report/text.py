@@ -8,6 +8,7 @@ from scenariocast.analysis.explain import Contribution, Explanation
 from scenariocast.engines.result import ForecastResult, StepForecast
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Stale
+from scenariocast.spec.model import Source, Uncertain
 from scenariocast.spec.tree import Tree
 
 
@@ -95,10 +96,17 @@ def render_tree(tree: Tree) -> str:
         out.append(
             table(
                 ["source", "reliability", "description"],
-                [[n, f"{s.reliability:.2f}", s.description] for n, s in tree.sources.items()],
+                [[n, _reliability_text(s), s.description] for n, s in tree.sources.items()],
             )
         )
     return "\n".join(out)
+
+
+def _reliability_text(source: Source) -> str:
+    r = source.reliability
+    if isinstance(r, Uncertain):
+        return f"{r.mean:.2f} (sd {r.sd:.2f})"
+    return f"{r:.2f}"
 
 
 def _node_kind(tree: Tree, name: str) -> str:

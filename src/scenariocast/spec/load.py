@@ -24,6 +24,8 @@ from scenariocast.spec.model import (
     Node,
     Outcome,
     ScenarioTree,
+    Uncertain,
+    mean_of,
 )
 from scenariocast.spec.time import Steps, step_end, step_start
 from scenariocast.spec.tree import CompiledIndicator, CompiledNode, Tree, combos
@@ -38,7 +40,7 @@ SUM_TOLERANCE = 1e-6
 #: The most steps a horizon may have (about 20 years of weeks).
 MAX_STEPS = 1040
 # tags of the unions of the format (probabilities, persistence), not fields
-_UNION_TAGS = frozenset({"mapping", "rows", "number", "per_state"})
+_UNION_TAGS = frozenset({"mapping", "rows", "number", "per_state", "uncertain"})
 _BROKEN_HORIZON = " horizon"  # marks a horizon that failed field validation (not a node name)
 Loc = tuple[str | int, ...]
 
@@ -136,6 +138,14 @@ def check_tree(spec: ScenarioTree, broken: Set[str] = frozenset()) -> list[tuple
     """
     problems: list[tuple[Loc, str]] = []
     states = {name: node.states for name, node in spec.nodes.items()}
+    for sid, src in spec.sources.items():
+        if isinstance(src.reliability, Uncertain):
+            problems.extend(
+                check_uncertain(
+                    ("sources", sid, "reliability"), "reliability", src.reliability,
+                    kind="probability",
+                )
+            )  # fmt: skip
 
     for name, node in spec.nodes.items():
         loc: Loc = ("nodes", name)
@@ -408,14 +418,24 @@ def _check_indicator(
             )
         )
 
-    def check_then(where: Loc, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
+    def check_then(where: Loc, then: Mapping[str, float | Uncertain]) -> list[tuple[Loc, str]]:
         if ind.kind == "categorical":
+            held = [k for k, v in then.items() if isinstance(v, Uncertain)]
+            if held:
+                return [
+                    (
+                        (*where, held[0]),
+                        "a categorical indicator's probabilities are plain numbers: hold them "
+                        "loosely by widening them, not with {mean, sd}",
+                    )
+                ]
+            plain = {k: float(v) for k, v in then.items() if not isinstance(v, Uncertain)}
             bad = [
                 (where, f"probability {v} of '{k}' is outside [0, 1]")
-                for k, v in then.items()
+                for k, v in plain.items()
                 if not 0 <= v <= 1
             ]
-            return bad or _check_probabilities(where, then, ind.categories or [], "category")
+            return bad or _check_probabilities(where, plain, ind.categories or [], "category")
         return _check_params(where, ind.kind, then)
 
     if scope_ok:
@@ -584,10 +604,38 @@ def _check_timing(
     return problems
 
 
-def _check_params(loc: Loc, kind: str, then: Mapping[str, float]) -> list[tuple[Loc, str]]:
+def check_uncertain(loc: Loc, what: str, value: Uncertain, *, kind: str) -> list[tuple[Loc, str]]:
+    """Problems with a number held with uncertainty.
+
+    ``kind`` is ``probability`` (a Beta prior), ``positive`` (a Gamma prior) or ``real`` (a
+    normal prior).
+    """
+    m, sd = value.mean, value.sd
+    if kind == "probability":
+        if not 0 < m < 1:
+            return [((*loc, "mean"), f"{what}: the mean of an uncertain probability must be "
+                     f"strictly between 0 and 1, got {m}")]  # fmt: skip
+        limit = math.sqrt(m * (1 - m))
+        if sd >= limit:
+            return [
+                (
+                    (*loc, "sd"),
+                    f"{what}: a probability with mean {m:g} cannot have sd {sd:g} (a Beta needs "
+                    f"sd below sqrt(mean * (1 - mean)) = {limit:.3g})",
+                )
+            ]
+    elif kind == "positive" and m <= 0:
+        return [((*loc, "mean"), f"{what}: the mean must be > 0, got {m}")]
+    return []
+
+
+def _check_params(
+    loc: Loc, kind: str, then: Mapping[str, float | Uncertain]
+) -> list[tuple[Loc, str]]:
     names = KIND_PARAMS[kind]
     out: list[tuple[Loc, str]] = []
-    for key, value in then.items():
+    for key, given in then.items():
+        value = mean_of(given)
         if key not in names:
             out.append(
                 (
@@ -596,6 +644,12 @@ def _check_params(loc: Loc, kind: str, then: Mapping[str, float]) -> list[tuple[
                     f"{did_you_mean(key, names)}; it takes {', '.join(names)}",
                 )
             )
+        elif isinstance(given, Uncertain):
+            if key == "nu":
+                out.append(((*loc, key), "nu (the tails' weight) cannot be uncertain"))
+            else:
+                held = {"p": "probability", "mu": "real"}.get(key, "positive")
+                out.extend(check_uncertain((*loc, key), key, given, kind=held))
         elif not math.isfinite(value):
             out.append(((*loc, key), f"{key} must be a finite number, got {value}"))
         elif key in ("sigma", "nu", "rate") and value <= 0:
@@ -683,14 +737,14 @@ def compile_tree(
             probs = np.zeros((*cards, len(cats)))
             for prow in ind.params:
                 idx = tuple(states[n].index(prow.when[n]) for n in scope)
-                probs[idx] = [prow.then[c] for c in cats]
+                probs[idx] = [mean_of(prow.then[c]) for c in cats]
             params["probs"] = probs / probs.sum(axis=-1, keepdims=True)
         else:
             for pname in KIND_PARAMS[ind.kind]:
                 arr = np.zeros(cards)
                 for prow in ind.params:
                     idx = tuple(states[n].index(prow.when[n]) for n in scope)
-                    arr[idx] = prow.then[pname]
+                    arr[idx] = mean_of(prow.then[pname])
                 params[pname] = arr
         indicators[iid] = CompiledIndicator(name=iid, spec=ind, scope=scope, params=params)
     return Tree(

@@ -40,19 +40,56 @@ def _number_or_map(value: Any) -> str:
     return "per_state" if isinstance(value, dict) else "number"
 
 
+def _number_or_uncertain(value: Any) -> str:
+    return "uncertain" if isinstance(value, dict) else "number"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Uncertain(_Strict):
+    """A number the forecaster holds with uncertainty, as a mean and a standard deviation.
+
+    The exact engine uses the mean; the PyMC engine gives the number a prior with this mean and
+    standard deviation (a Beta for probabilities, a Gamma for positive parameters, a normal
+    otherwise) and learns it from the readings.
+    """
+
+    mean: float = Field(allow_inf_nan=False)
+    sd: float = Field(gt=0, allow_inf_nan=False)
+
+
+#: A number, or a number held with uncertainty (``{mean: ..., sd: ...}``).
+Number = Annotated[
+    Annotated[float, Tag("number")] | Annotated[Uncertain, Tag("uncertain")],
+    Discriminator(_number_or_uncertain),
+]
+
+
+def mean_of(value: float | Uncertain) -> float:
+    """The number itself, or the mean of an uncertain one."""
+    return value.mean if isinstance(value, Uncertain) else float(value)
 
 
 class Source(_Strict):
     """A named source of readings and how far its reports are trusted."""
 
-    reliability: Probability = Field(
-        description="Probability that a reading from this source is genuine (1 = full weight, "
-        "0 = ignored). A reading that is not genuine carries no information."
+    reliability: Annotated[
+        Annotated[Probability, Tag("number")] | Annotated[Uncertain, Tag("uncertain")],
+        Discriminator(_number_or_uncertain),
+    ] = Field(
+        description="Probability that a report from this source is genuine (1 = full weight, "
+        "0 = ignored), or {mean, sd} when it is itself uncertain (a Beta prior in the PyMC "
+        "engine). A report that is not genuine carries no information."
     )
     description: str = ""
     url: str | None = None
+
+    @property
+    def mean_reliability(self) -> float:
+        """The reliability, or its mean when it is uncertain."""
+        return mean_of(self.reliability)
 
 
 class CptRow(_Strict):
@@ -204,7 +241,10 @@ class ParamRow(_Strict):
     """The likelihood parameters of an indicator for one combination of its nodes' states."""
 
     when: dict[Name, Name]
-    then: dict[str, float]
+    then: dict[str, Number] = Field(
+        description="Parameter -> a number, or {mean, sd} for a parameter held with "
+        "uncertainty (learnt from the readings by the PyMC engine)."
+    )
     rationale: str = ""
 
 

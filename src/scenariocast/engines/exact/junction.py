@@ -18,6 +18,7 @@ import heapq
 import itertools
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -97,20 +98,27 @@ def _elimination_order(
 
 @dataclass(frozen=True)
 class Calibrated:
-    """Clique beliefs (unnormalised log joint over each clique) after sum-product."""
+    """Clique beliefs (unnormalised log joint over each clique) after sum-product.
+
+    In a batched calibration every belief has a last axis of ``batch`` (one calibration per
+    set of tables, such as posterior draws of the tables), and so have ``log_z`` and every
+    marginal.
+    """
 
     jt: JunctionTree
     beliefs: tuple[FloatArray, ...]
-    log_z: float
+    log_z: Any  # float, or an array of the batch
+    batch: int | None = None
 
     def marginal(self, var: int) -> FloatArray:
         """Normalised marginal distribution of ``var`` (from the smallest clique holding it)."""
         i = self.jt.smallest[var]
         b = self.beliefs[i]
-        axis = self.jt.cliques[i].index(var)
-        others = tuple(k for k in range(b.ndim) if k != axis)
+        clique = self.jt.cliques[i]
+        axis = clique.index(var)
+        others = tuple(k for k in range(len(clique)) if k != axis)
         lm = logsumexp(b, axis=others) if others else b
-        return np.exp(lm - logsumexp(lm))
+        return np.exp(lm - logsumexp(lm, axis=0))
 
     def joint(self, scope: Sequence[int]) -> FloatArray:
         """Normalised joint distribution of ``scope`` (which must lie within one clique)."""
@@ -120,8 +128,9 @@ class Calibrated:
         drop = tuple(k for k, v in enumerate(axes) if v not in scope)
         lm = logsumexp(b, axis=drop) if drop else b
         kept = [v for v in axes if v in scope]
-        lm = np.transpose(lm, [kept.index(v) for v in scope])
-        return np.exp(lm - logsumexp(lm))
+        order = [kept.index(v) for v in scope]
+        lm = np.transpose(lm, order if self.batch is None else [*order, len(order)])
+        return np.exp(lm - logsumexp(lm, axis=tuple(range(len(scope)))))
 
 
 class JunctionTree:
@@ -209,52 +218,80 @@ class JunctionTree:
         shape = tuple(self.cards[v] if v in scope else 1 for v in axes)
         return perm, shape
 
-    def _place(self, values: FloatArray, scope: Sequence[int], clique: int) -> FloatArray:
-        perm, shape = self._placement(scope, clique)
-        return np.transpose(values, perm).reshape(shape)
+    @staticmethod
+    def _move(
+        values: FloatArray,
+        perm: Sequence[int],
+        shape: tuple[int, ...],
+        batch: int | None,
+    ) -> FloatArray:
+        """Transpose and reshape ``values``; in a batch, carry (or add) its last, batch axis."""
+        if batch is None:
+            return np.transpose(values, perm).reshape(shape)
+        if values.ndim == len(perm):  # the same for the whole batch
+            return np.transpose(values, perm).reshape((*shape, 1))
+        return np.transpose(values, (*perm, len(perm))).reshape((*shape, values.shape[-1]))
 
-    def potentials(self, factors: Iterable[Factor]) -> list[FloatArray]:
-        """Sum the log factors into clique potentials."""
-        psi = [np.zeros(s) for s in self.shapes]
+    def _place(
+        self, values: FloatArray, scope: Sequence[int], clique: int, batch: int | None = None
+    ) -> FloatArray:
+        perm, shape = self._placement(scope, clique)
+        return self._move(values, perm, shape, batch)
+
+    def potentials(self, factors: Iterable[Factor], batch: int | None = None) -> list[FloatArray]:
+        """Sum the log factors into clique potentials.
+
+        With ``batch``, factors may carry a last axis of that length (one table per member of
+        the batch); factors without it are the same for every member.
+        """
+        extra = () if batch is None else (batch,)
+        psi = [np.zeros((*s, *extra)) for s in self.shapes]
         for scope, values in factors:
             i = self.home(scope)
-            psi[i] = psi[i] + self._place(values, scope, i)
+            psi[i] = psi[i] + self._place(values, scope, i, batch)
         return psi
 
-    def _up(self, psi: list[FloatArray], n_sum: int) -> tuple[list[FloatArray], float]:
+    def _up(
+        self, psi: list[FloatArray], n_sum: int, batch: int | None = None
+    ) -> tuple[list[FloatArray], Any]:
         """Upward pass: sum over the first ``n_sum`` cliques' variables, maximum over the rest.
 
-        Returns each clique's outgoing message and the total (log Z, or the best score).
+        Returns each clique's outgoing message and the total (log Z, or the best score; an
+        array over the batch in a batched pass).
         """
         msgs: list[FloatArray] = []
-        total = 0.0
+        total: Any = 0.0 if batch is None else np.zeros(batch)
         for i in range(len(self.cliques)):
             m = logsumexp(psi[i], axis=0) if i < n_sum else np.max(psi[i], axis=0)
             msgs.append(m)
             p = self.parent[i]
             if p is None:
-                total += float(m)
+                total = total + (float(m) if batch is None else m)
             else:
                 placement = self._sep_in_parent[i]
                 assert placement is not None
-                psi[p] = psi[p] + np.transpose(m, placement[0]).reshape(placement[1])
+                psi[p] = psi[p] + self._move(m, placement[0], placement[1], batch)
         return msgs, total
 
-    def log_z(self, factors: Iterable[Factor]) -> float:
-        """The log normalising constant alone (the upward pass only)."""
-        return self._up(self.potentials(factors), len(self.cliques))[1]
+    def log_z(self, factors: Iterable[Factor], batch: int | None = None) -> Any:
+        """The log normalising constant alone (the upward pass only; an array in a batch)."""
+        return self._up(self.potentials(factors, batch), len(self.cliques), batch)[1]
 
-    def calibrate(self, factors: Iterable[Factor]) -> Calibrated:
-        """Sum-product: clique beliefs and the log normalising constant."""
-        psi = self.potentials(factors)
-        msgs, log_z = self._up(psi, len(self.cliques))
+    def calibrate(self, factors: Iterable[Factor], batch: int | None = None) -> Calibrated:
+        """Sum-product: clique beliefs and the log normalising constant.
+
+        With ``batch``, one calibration per member of the batch at once (see
+        :meth:`potentials`).
+        """
+        psi = self.potentials(factors, batch)
+        msgs, log_z = self._up(psi, len(self.cliques), batch)
         beliefs = list(psi)
         with np.errstate(invalid="ignore"):
             for i in reversed(range(len(self.cliques))):
                 for c in self.children[i]:
                     placement = self._sep_in_parent[c]
                     assert placement is not None
-                    up = np.transpose(msgs[c], placement[0]).reshape(placement[1])
+                    up = self._move(msgs[c], placement[0], placement[1], batch)
                     cavity = np.where(np.isneginf(up), -np.inf, beliefs[i] - up)
                     keep = set(self.cliques[c][1:])
                     drop = tuple(k for k, v in enumerate(self.cliques[i]) if v not in keep)
@@ -262,9 +299,12 @@ class JunctionTree:
                     # down has the parent's order of the separator; put it in the child's order
                     sep_parent_order = [v for v in self.cliques[i] if v in keep]
                     child_sep = self.cliques[c][1:]
-                    down = np.transpose(down, [sep_parent_order.index(v) for v in child_sep])
+                    order = [sep_parent_order.index(v) for v in child_sep]
+                    if batch is not None:
+                        order.append(len(order))
+                    down = np.transpose(down, order)
                     beliefs[c] = psi[c] + down.reshape((1, *down.shape))
-        return Calibrated(self, tuple(beliefs), log_z)
+        return Calibrated(self, tuple(beliefs), log_z, batch)
 
     def top_k(self, factors: Iterable[Factor], k: int) -> list[tuple[tuple[int, ...], float]]:
         """The ``k`` most probable assignments and their unnormalised log scores.

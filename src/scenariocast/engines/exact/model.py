@@ -51,7 +51,7 @@ class Posterior:
     @property
     def log_z(self) -> float:
         """Log of the total (unnormalised) probability."""
-        return self.calibrated.log_z
+        return float(self.calibrated.log_z)
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,22 @@ class Query:
         return [*self.base, *merge_factors(reports)]
 
 
+@dataclass(frozen=True)
+class Draws:
+    """Forecast quantities for a batch of parameter draws; the last axis is the draw.
+
+    ``outcomes`` and ``prior_outcomes`` (outcome -> (B,)), ``nodes`` (node -> (states, B), at
+    the as-of date's step), ``steps`` (dynamic node -> (steps, states, B)), ``log_evidence``
+    (B,).
+    """
+
+    outcomes: dict[str, FloatArray]
+    prior_outcomes: dict[str, FloatArray]
+    nodes: dict[str, FloatArray]
+    steps: dict[str, FloatArray]
+    log_evidence: FloatArray
+
+
 class ExactModel:
     """A tree prepared for exact inference; reuse it for many forecasts of the same tree.
 
@@ -111,7 +127,9 @@ class ExactModel:
         self._structures: dict[tuple[int, int, _Scopes], Structure] = {}
         self._counters: dict[tuple[int, int, _Scopes, str], tuple[JunctionTree, list[Factor]]] = {}
         self._top: dict[tuple[int, int, _Scopes], tuple[JunctionTree, tuple[int, ...]]] = {}
-        self._priors: dict[tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, float]]] = {}
+        self._priors: dict[
+            tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, FloatArray]]
+        ] = {}
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -250,32 +268,110 @@ class ExactModel:
 
     def outcome_probabilities(
         self, query: Query, factors: Sequence[Factor], cal: Calibrated
-    ) -> dict[str, float]:
-        """The probability of every outcome given ``factors`` (calibrated as ``cal``)."""
+    ) -> dict[str, FloatArray]:
+        """The probability of every outcome given ``factors`` (calibrated as ``cal``).
+
+        In a batched calibration each probability is an array over the batch.
+        """
         net = query.network
         steps = self.tree.steps
-        out: dict[str, float] = {}
+        jt = query.structure.jt
+        out: dict[str, FloatArray] = {}
         for oid, o in self.tree.outcomes.items():
             node = self.tree.nodes[o.node]
             in_set = np.array([s in o.states for s in node.states])
             if node.kind == "static" or o.timing == "end":
                 step = None if node.kind == "static" else (steps.n - 1 if steps else 0)
-                p = float(cal.marginal(net.var_of[net.at(o.node, step)])[in_set].sum())
+                p = cal.marginal(net.var_of[net.at(o.node, step)])[in_set].sum(axis=0)
             elif o.timing == "ever" or (o.timing == "at_least" and o.k == 1):
                 assert steps is not None
                 never = np.where(in_set, -np.inf, 0.0)
                 masks = [((net.var_of[(o.node, t)],), never) for t in range(steps.n)]
-                log_never = query.structure.jt.log_z([*factors, *masks])
-                p = -math.expm1(log_never - cal.log_z)
+                log_never = jt.log_z([*factors, *masks], cal.batch)
+                p = -np.expm1(log_never - cal.log_z)
             else:
-                jt, counter = self._counter(query, oid)
+                counter_jt, counter = self._counter(query, oid)
                 k = int(o.k or 1)
                 last = len(net.cards) + (steps.n - 1 if steps else 0)
                 hit = np.full(k + 1, -np.inf)
                 hit[k] = 0.0
-                p = math.exp(jt.log_z([*factors, *counter, ((last,), hit)]) - cal.log_z)
-            out[oid] = min(1.0, max(0.0, p))
+                log_hit = counter_jt.log_z([*factors, *counter, ((last,), hit)], cal.batch)
+                p = np.exp(log_hit - cal.log_z)
+            out[oid] = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
         return out
+
+    def evaluate(
+        self,
+        query: Query,
+        tables: Mapping[str, tuple[FloatArray, FloatArray | None]],
+        batch: int,
+        reports: Sequence[Factor] | None = None,
+    ) -> Draws:
+        """Every outcome, node and step for ``batch`` sets of tables at once.
+
+        ``tables`` gives each node's table and transition with a last axis of ``batch`` (for
+        instance posterior draws); ``reports`` replaces the query's report factors (their last
+        axis may be the batch too).
+        """
+        net = query.network
+        jt = query.structure.jt
+        assumptions = list(query.base[len(net.factors) :])
+        base = [*net.prior_factors(tables), *assumptions]
+        prior = jt.calibrate(base, batch)
+        evidence = list(query.report_factors) if reports is None else list(reports)
+        factors = [*base, *merge_factors(evidence)]
+        post = jt.calibrate(factors, batch)
+        now = self._now_step(query.evidence.as_of)
+        steps = self.tree.steps
+        nodes = {
+            name: post.marginal(net.var_of[net.at(name, now)])
+            for name, node in self.tree.nodes.items()
+            if node.kind != "calendar"
+        }
+        paths = {}
+        if net.timed and steps is not None:
+            paths = {
+                name: np.stack([post.marginal(net.var_of[(name, t)]) for t in range(steps.n)])
+                for name, node in self.tree.nodes.items()
+                if node.kind == "dynamic"
+            }
+        return Draws(
+            outcomes=self.outcome_probabilities(query, factors, post),
+            prior_outcomes=self.outcome_probabilities(query, base, prior),
+            nodes=nodes,
+            steps=paths,
+            log_evidence=np.asarray(post.log_z - prior.log_z, dtype=np.float64),
+        )
+
+    def report_log_likelihoods(
+        self,
+        query: Query,
+        tables: Mapping[str, tuple[FloatArray, FloatArray | None]] | None = None,
+        batch: int | None = None,
+        reports: Sequence[Factor] | None = None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Each report's log-likelihood with the states summed out, two ways.
+
+        Returns ``(in_order, left_out)``, each of shape ``(reports[, batch])``: ``in_order[i]``
+        is ``log p(report i | reports before it)`` (in the order observed; they add up to the
+        log evidence) and ``left_out[i]`` is ``log p(report i | every other report)``.
+        """
+        net = query.network
+        jt = query.structure.jt
+        assumptions = list(query.base[len(net.factors) :])
+        base = [*net.prior_factors(tables), *assumptions]
+        evidence = list(query.report_factors) if reports is None else list(reports)
+        n = len(evidence)
+        totals = [jt.log_z([*base, *merge_factors(evidence[:k])], batch) for k in range(n + 1)]
+        in_order = np.array([totals[k + 1] - totals[k] for k in range(n)])
+        full = totals[n]
+        left_out = np.array(
+            [
+                full - jt.log_z([*base, *merge_factors(evidence[:i] + evidence[i + 1 :])], batch)
+                for i in range(n)
+            ]
+        )
+        return in_order, left_out
 
     def _counter(self, query: Query, oid: str) -> tuple[JunctionTree, list[Factor]]:
         """The junction tree with a counter of the steps the outcome's node is in its states.
@@ -372,8 +468,8 @@ class ExactModel:
             oid: OutcomeForecast(
                 id=oid,
                 question=o.question,
-                probability=post_p[oid],
-                prior=prior_p[oid],
+                probability=float(post_p[oid]),
+                prior=float(prior_p[oid]),
                 resolve_by=o.resolve_by,
                 timing=o.timing,
                 k=o.k,
@@ -397,7 +493,7 @@ class ExactModel:
             now_step=self._now_label(as_of),
         )
 
-    def _prior(self, query: Query, as_of: dt.date) -> tuple[Posterior, dict[str, float]]:
+    def _prior(self, query: Query, as_of: dt.date) -> tuple[Posterior, dict[str, FloatArray]]:
         """The prior (no assumption, no evidence) and its outcome probabilities, kept."""
         s = query.structure
         key = (s.network.lo, s.network.hi, frozenset(s.scopes), self._now_step(as_of))

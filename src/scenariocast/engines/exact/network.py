@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from scenariocast.engines.exact.junction import Factor, FloatArray
+from scenariocast.engines.exact.junction import Factor
 from scenariocast.errors import QueryError, did_you_mean
 from scenariocast.evidence.readings import ObservedDate
 from scenariocast.spec.tree import Tree
@@ -36,25 +37,27 @@ from scenariocast.spec.tree import Tree
 NodeAt = tuple[str, int | None]
 
 
-def _log(a: FloatArray) -> FloatArray:
+def _log(a: Any, xp: Any = np) -> Any:
     with np.errstate(divide="ignore"):
-        return np.asarray(np.log(a), dtype=np.float64)
+        return xp.log(a)
 
 
-def reverse_kernel(cpt: FloatArray, transition: FloatArray) -> FloatArray:
+def reverse_kernel(cpt: Any, transition: Any, *, batched: bool = False, xp: Any = np) -> Any:
     """``P(x_t | x_{t+1}, parents)`` with axes ``(x_t, *parents, x_{t+1})``.
 
-    ``cpt`` has axes ``(*parents, x)`` and ``transition`` ``(x_t, *parents, x_{t+1})``. Where no
-    state leads to ``x_{t+1}`` (a zero denominator) the kernel falls back to ``cpt``: those
-    combinations have prior probability zero.
+    ``cpt`` has axes ``(*parents, x)`` and ``transition`` ``(x_t, *parents, x_{t+1})``, each with
+    a last batch axis if ``batched``. Where no state leads to ``x_{t+1}`` (a zero denominator)
+    the kernel falls back to ``cpt``: those combinations have prior probability zero. ``xp`` is
+    the array module (NumPy, or ``pytensor.tensor`` for the PyMC engine's graph).
     """
-    start = np.moveaxis(cpt, -1, 0)  # (h, *parents)
-    joint = start[..., None] * transition  # (h, *parents, i)
+    n_parents = cpt.ndim - 1 - int(batched)
+    start = xp.moveaxis(cpt, n_parents, 0)  # (h, *parents[, batch])
+    start = start[(slice(None),) * (1 + n_parents) + (None,)]  # (h, *parents, 1[, batch])
+    joint = start * transition  # (h, *parents, i[, batch])
     total = joint.sum(axis=0, keepdims=True)
-    fallback = np.broadcast_to(start[..., None], joint.shape)
+    fallback = start + xp.zeros_like(joint)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(total > 0, joint / np.where(total > 0, total, 1.0), fallback)
-    return np.asarray(out, dtype=np.float64)
+        return xp.where(total > 0, joint / xp.where(total > 0, total, 1.0), fallback)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Network:
         var_of = {nt: i for i, nt in enumerate(names)}
         cards = tuple(tree.nodes[n].card for n, _ in names)
         net = cls(tree, lo, hi, var_of, tuple(names), cards)
-        object.__setattr__(net, "factors", tuple(net._prior_factors()))
+        object.__setattr__(net, "factors", tuple(net.prior_factors()))
         return net
 
     @property
@@ -101,7 +104,7 @@ class Network:
         """The (node, step) key of ``node`` at ``step`` (static nodes have no step)."""
         return (node, step if self.tree.nodes[node].kind == "dynamic" else None)
 
-    def place(self, axes: Sequence[NodeAt], table: FloatArray) -> Factor | None:
+    def place(self, axes: Sequence[NodeAt], table: Any) -> Factor | None:
         """A log-table with one axis per (node, step) in ``axes`` as a factor on variables.
 
         Axes of calendar nodes are sliced at the calendar's state for their step. ``None`` when
@@ -116,7 +119,7 @@ class Network:
             else:
                 index.append(slice(None))
                 kept.append(self.var_of[self.at(node, step)])
-        values = np.asarray(table[tuple(index)], dtype=np.float64)
+        values = table[tuple(index)]
         if not kept:
             return None
         return (tuple(kept), values)
@@ -139,20 +142,32 @@ class Network:
             self.var_of[self.at(n, step)] for n in nodes if self.tree.nodes[n].kind != "calendar"
         )
 
-    def _prior_factors(self) -> list[Factor]:
+    def prior_factors(
+        self, tables: Mapping[str, tuple[Any, Any]] | None = None, xp: Any = np
+    ) -> list[Factor]:
+        """The prior's factors: each node's table, transitions and backward chain.
+
+        ``tables`` (node -> its table and transition) replaces the tree's numbers, for
+        instance by posterior draws with a last batch axis, or by PyTensor variables (with
+        ``xp`` the ``pytensor.tensor`` module); nodes it does not name keep the tree's.
+        """
         out: list[Factor] = []
         for name, node in self.tree.nodes.items():
+            cpt, transition = (tables or {}).get(name, (node.cpt, node.transition))
+            batched = cpt.ndim > len(node.parents) + 1
             if node.kind == "static":
-                f = self.place([*[(p, None) for p in node.parents], (name, None)], _log(node.cpt))
+                log_cpt = _log(cpt, xp)
+                f = self.place([*[(p, None) for p in node.parents], (name, None)], log_cpt)
                 if f is not None:
                     out.append(f)
             elif node.kind == "dynamic":
-                assert node.transition is not None
-                start = self.place([*[(p, 0) for p in node.parents], (name, 0)], _log(node.cpt))
+                assert transition is not None
+                log_cpt = _log(cpt, xp)
+                start = self.place([*[(p, 0) for p in node.parents], (name, 0)], log_cpt)
                 if start is not None:
                     out.append(start)
-                log_t = _log(node.transition)
-                back = _log(reverse_kernel(node.cpt, node.transition))
+                log_t = _log(transition, xp)
+                back = _log(reverse_kernel(cpt, transition, batched=batched, xp=xp), xp)
                 for t in range(1, self.hi + 1):
                     axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
                     f = self.place(axes, log_t)
