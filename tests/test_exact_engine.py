@@ -6,8 +6,8 @@ import datetime as dt
 import itertools
 import math
 import random
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pytest
