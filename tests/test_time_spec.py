@@ -248,6 +248,8 @@ def test_assumptions_by_step_at_the_command_line(tmp_path: Path) -> None:
     import json
 
     tree = str(tmp_path / "scenarios" / "valid_dynamic.yaml")
+    code, _, err = _cli(tmp_path, "ledger", "init")  # an empty ledger of its own
+    assert code == 0, err
     args = ("forecast", tree, "--json", "--as-of", "2026-01-15")
     code, out, err = _cli(tmp_path, *args, "--given", "shock@2026-07=severe")
     assert code == 0, err
