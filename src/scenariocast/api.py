@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,9 +24,10 @@ from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
+    from scenariocast.engines.pymc import PosteriorRun
     from scenariocast.ledger import Ledger
 
-ENGINES = ("exact",)
+ENGINES = ("exact", "pymc")
 
 
 def _tree(tree: Tree | str | Path) -> Tree:
@@ -66,6 +68,11 @@ def forecast(
     as_of: dt.date | None = None,
     engine: str = "exact",
     record: bool | None = None,
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int | None = None,
+    progress: bool = False,
+    save: str | Path | None = None,
 ) -> ForecastResult:
     """Posterior probabilities of ``tree``'s nodes and outcomes given the evidence.
 
@@ -81,7 +88,9 @@ def forecast(
     as_of
         Only readings observed on or before this day count (default: today).
     engine
-        ``"exact"``.
+        ``"exact"`` (the default), or ``"pymc"``: every number held with uncertainty, each
+        probability with a 90% interval and sampler diagnostics (see :func:`sample`, whose
+        ``draws``, ``chains``, ``seed``, ``progress`` and ``save`` it takes).
     record
         Whether a snapshot of the forecast is written to the ledger's history. ``None`` (the
         default): a forecast is recorded, a what-if (with ``given``) is not, and neither is a
@@ -95,15 +104,73 @@ def forecast(
         raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
     t = _tree(tree)
     readings = _readings(evidence)
-    result = ExactModel(t).forecast(readings, given=given, as_of=as_of)
-    used = set(result.evidence.reading_ids)
-    digest = readings_hash([r for r in readings if r.id in used])
-    result = replace(result, readings_hash=digest)
+    if engine == "pymc":
+        run = sample(
+            t,
+            readings,
+            given=given,
+            as_of=as_of,
+            draws=draws,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+        )
+        if save is not None:
+            run.save(save)
+        result = run.result
+    else:
+        result = ExactModel(t).forecast(readings, given=given, as_of=as_of)
+        used = set(result.evidence.reading_ids)
+        digest = readings_hash([r for r in readings if r.id in used])
+        result = replace(result, readings_hash=digest)
     if record is None:
         record = not given and isinstance(evidence, Ledger) and evidence.accepts_writes
     if record and isinstance(evidence, Ledger):
         record_forecast(t, evidence, result)
     return result
+
+
+def sample(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    given: Mapping[str, str] | None = None,
+    as_of: dt.date | None = None,
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int | None = None,
+    progress: bool = False,
+    sampler: str = "nutpie",
+) -> PosteriorRun:
+    """The PyMC engine: the posterior of the tree's numbers, its result and its DataTree.
+
+    Every probability in the tree is a Dirichlet row (or a Beta persistence) around the number
+    written, with the node's ``strength``; numbers written ``{mean, sd}`` get priors too.
+    ``seed`` defaults to one derived from the tree and the readings, so the same ledger gives
+    the same numbers; ``draws`` per chain after as many tuning steps. See docs/pymc.md.
+    """
+    from scenariocast.engines.pymc import forecast_pymc
+    from scenariocast.ledger import readings_hash
+
+    t = _tree(tree)
+    readings = _readings(evidence)
+    point = ExactModel(t).forecast(readings, given=given, as_of=as_of)
+    used = set(point.evidence.reading_ids)
+    digest = readings_hash([r for r in readings if r.id in used])
+    if seed is None:
+        seed = int(hashlib.sha256(f"{t.file_hash}:{digest}".encode()).hexdigest()[:8], 16)
+    return forecast_pymc(
+        t,
+        readings,
+        given=given,
+        as_of=point.as_of,
+        draws=draws,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        progress=progress,
+        readings_hash=digest,
+    )
 
 
 def record_forecast(tree: Tree, ledger: Ledger, result: ForecastResult) -> int:
@@ -127,6 +194,16 @@ def record_forecast(tree: Tree, ledger: Ledger, result: ForecastResult) -> int:
             "outcomes": {o.id: o.probability for o in result.outcomes.values()},
             "nodes": {n: dict(s) for n, s in result.nodes.items()},
             "log_evidence": result.log_evidence,
+            **(
+                {
+                    "intervals": {
+                        o.id: list(o.interval) for o in result.outcomes.values() if o.interval
+                    },
+                    "converged": bool(result.diagnostics.get("converged")),
+                }
+                if result.engine == "pymc"
+                else {}
+            ),
         },
     )
 

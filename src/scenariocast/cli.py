@@ -426,19 +426,66 @@ def forecast(
             "are always recorded.",
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="exact: Bayes' rule on the tree's numbers; pymc: every number held with "
+            "uncertainty, probabilities with 90% intervals (docs/pymc.md).",
+        ),
+    ] = "exact",
+    draws: Annotated[
+        int, typer.Option("--draws", min=1, help="PyMC engine: draws per chain (after tuning).")
+    ] = 1000,
+    chains: Annotated[
+        int, typer.Option("--chains", min=2, help="PyMC engine: chains (at least 2).")
+    ] = 2,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="PyMC engine: random seed (default: from the tree and readings)."
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="PyMC engine: exit with code 3 when the sampler did not converge."
+        ),
+    ] = False,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save", help="PyMC engine: write the posterior (an ArviZ DataTree) to this .nc file."
+        ),
+    ] = None,
 ) -> None:
     """Update the tree on the ledger's evidence; print outcomes, priors and top scenarios."""
+    import sys
+
     from scenariocast.api import forecast as run
     from scenariocast.api import parse_given, record_forecast
     from scenariocast.errors import LedgerBusyError
     from scenariocast.report.text import render_forecast
     from scenariocast.spec.load import load_tree
 
+    converged = True
     with _errors():
         ledger = _ledger(db)
         assumed = parse_given(given or [])
         loaded = load_tree(tree)
-        result = run(loaded, ledger, given=assumed, as_of=_as_of(as_of), record=False)
+        result = run(
+            loaded,
+            ledger,
+            given=assumed,
+            as_of=_as_of(as_of),
+            record=False,
+            engine=engine,
+            draws=draws,
+            chains=chains,
+            seed=seed,
+            progress=not as_json and sys.stderr.isatty(),
+            save=save,
+        )
         if record or not assumed:
             if record or ledger.accepts_writes:
                 try:
@@ -453,6 +500,11 @@ def forecast(
             _print_json(result.to_dict())
         else:
             typer.echo(render_forecast(result))
+        if save is not None:
+            _note(f"posterior written to {save}")
+        converged = result.engine != "pymc" or bool(result.diagnostics.get("converged"))
+    if strict and not converged:
+        raise typer.Exit(code=3)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from scenariocast.analysis.explain import Contribution, Explanation
 from scenariocast.engines.result import ForecastResult, StepForecast
@@ -156,9 +156,11 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
     """Outcomes with prior and posterior, the most probable scenarios, and what was not used."""
     ev = result.evidence
     head = f"Forecast for {result.tree_id} as of {result.as_of} ({result.engine} engine)"
+    warning = render_convergence(result)
     if result.given:
         head += "\nAssuming " + ", ".join(f"{k} = {v}" for k, v in result.given.items())
     lines = [
+        *warning,
         head,
         f"Evidence: {result.n_observations} observations in {len(ev.reports)} reports from "
         f"{len(ev.reading_ids)} readings; {len(ev.excluded)} readings not counted; "
@@ -167,23 +169,22 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
     lines += render_stale(result.stale)
     lines.append("")
     timed = any(o.timing for o in result.outcomes.values())
-    rows = [
-        [o.id, pct(o.prior), pct(o.probability), o.resolve_by, o.question]
-        if not timed
-        else [
-            o.id,
-            pct(o.prior),
-            pct(o.probability),
-            timing_text(o.timing, o.k),
-            o.resolve_by,
-            o.question,
-        ]
-        for o in result.outcomes.values()
-    ]
-    head_row = ["outcome", "prior", "now", "resolve by", "question"]
-    if timed:
-        head_row = ["outcome", "prior", "now", "when", "resolve by", "question"]
+    ranged = any(o.interval for o in result.outcomes.values())
+    head_row = ["outcome", "prior", "now"]
+    head_row += ["90% interval"] if ranged else []
+    head_row += ["when"] if timed else []
+    head_row += ["resolve by", "question"]
+    rows = []
+    for o in result.outcomes.values():
+        row: list[object] = [o.id, pct(o.prior), pct(o.probability)]
+        if ranged:
+            row.append(f"{pct(o.interval[0])}-{pct(o.interval[1])}" if o.interval else "")
+        if timed:
+            row.append(timing_text(o.timing, o.k))
+        rows.append([*row, o.resolve_by, o.question])
     lines.append(table(head_row, rows))
+    if result.diagnostics:
+        lines += ["", render_diagnostics(result.diagnostics)]
     for name, path in result.steps.items():
         lines += ["", *render_path(name, path, result.now_step)]
     shown = min(top, len(result.top_scenarios))
@@ -208,6 +209,35 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
             for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])
         ]
     return "\n".join(lines)
+
+
+def render_convergence(result: ForecastResult) -> list[str]:
+    """A warning, first of all, when a sampler did not converge."""
+    d = result.diagnostics
+    if not d or d.get("converged", True):
+        return []
+    reasons = "; ".join(d.get("reasons", [])) or "see the diagnostics"
+    return [
+        "WARNING: the sampler did not converge, so these probabilities and intervals are not "
+        f"to be trusted: {reasons}. Sample longer (--draws) or look at the tree's numbers.",
+        "",
+    ]
+
+
+def render_diagnostics(d: Mapping[str, object]) -> str:
+    """The sampler's diagnostics in one line."""
+
+    def num(key: str) -> float:
+        value = d.get(key)
+        return float(value) if isinstance(value, int | float) else float("nan")
+
+    verdict = "converged" if d.get("converged") else "NOT converged"
+    return (
+        f"Sampler: {d.get('sampler')}, {d.get('chains')} chains x {d.get('draws')} draws; "
+        f"largest R-hat {num('rhat_max'):.3f}, smallest bulk ESS {num('ess_bulk_min'):.0f}, "
+        f"tail ESS {num('ess_tail_min'):.0f}, {d.get('divergences')} divergences: {verdict}; "
+        f"intervals are {d.get('interval', '90% equal-tailed')}"
+    )
 
 
 def render_stale(stale: Sequence[Stale]) -> list[str]:

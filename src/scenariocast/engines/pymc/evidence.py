@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.tensor.math import logaddexp
+from pytensor.tensor.special import logaddexp
 
 from scenariocast.engines.exact.model import ExactModel, Query, merge_factors
 from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood

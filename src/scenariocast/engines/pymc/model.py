@@ -49,7 +49,7 @@ def build(exact: ExactModel, query: Query) -> BuiltModel:
         factors = net.prior_factors(tables, xp=pt)
         factors += list(query.base[len(net.factors) :])  # assumptions, as in the exact engine
         potentials = evidence.constant_potentials(query, plan.constant)
-        shared = [
+        constant = [
             shared(np.asarray(p, dtype=np.float64), name=f"evidence:{i}")
             for i, p in enumerate(potentials)
         ]
@@ -58,5 +58,5 @@ def build(exact: ExactModel, query: Query) -> BuiltModel:
             table = evidence.batch_factors(tree, query, b, params, reliabilities)
             batches.append(table)
             factors.append((b.scope, pt.sum(table, axis=0)))
-        pm.Potential("log_evidence", elimination.log_z(jt, factors, shared))
-    return BuiltModel(model, query, plan, tables, batches, params, shared)
+        pm.Potential("log_evidence", elimination.log_z(jt, factors, constant))
+    return BuiltModel(model, query, plan, tables, batches, params, constant)
