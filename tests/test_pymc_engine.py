@@ -112,7 +112,7 @@ def uncertain_run() -> Any:
     readings = []
     for k in range(8):  # a severe shock: prices around 1.0, two cities per survey
         day = f"2026-0{1 + k % 6}-{10 + k:02d}"
-        for city in range(2):
+        for _city in range(2):
             readings.append(
                 _reading(len(readings) + 1, "price", f"{rng.normal(1.1, 0.4):.4f}", day)
             )
