@@ -3,10 +3,10 @@
 Structural tests need only the spec loader and the CSV. Behavioural tests forecast with the exact
 engine; they check that evidence moves each node and outcome the way its rationale claims, that
 time works as the rationales say (the lean season, persistence, staleness), and that the
-2023-2025 readings move the forecast without settling it. Each of the findings the second edition
-of the trees answers has a test here (the thresholds of the definitions, exports not totals, base
-rates, resolution criteria, the missing arrows and indicators, the importer's reasons, the
-timeline).
+2023-2025 readings move the forecast without settling it. What the trees must get right has a
+test each: the thresholds of the definitions, exports not totals, base rates, resolution
+criteria, the arrows and indicators of the state's response, the importer's reasons, the
+timeline.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def test_daily_nk_and_nk_times_weighted_separately(main: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# finding 1: likelihoods derived from the states' own definitions
+# likelihoods derived from the states' own definitions
 
 
 def _claims(tree: Any) -> list[tuple[str, str, Any]]:
@@ -245,7 +245,7 @@ def test_the_claims_are_the_numbers_of_the_written_definition(
 
 
 def test_rice_definition_no_longer_contradicted(main: Any) -> None:
-    """The first edition's contained mean (about 16,000) sat above its own 15,000 line."""
+    """Each band's median reading lies inside the band its definition draws."""
     bands = {"calm": (0, 8000), "contained": (8000, 15000), "serious": (15000, 30000)}
     for row in main.spec.indicators["rice_price_market"].params:
         median = 4800 * math.exp(row.then["mu"])
@@ -279,7 +279,7 @@ def test_within_report_correlation_is_the_data_estimate(main: Any, imported: Any
 
 
 # ---------------------------------------------------------------------------------------------
-# finding 2: China's exports, not total trade
+# China's exports, not total trade
 
 
 def test_china_export_means_are_exports_not_total_trade(
@@ -316,7 +316,7 @@ def test_china_export_means_are_exports_not_total_trade(
 
 
 # ---------------------------------------------------------------------------------------------
-# finding 3: base rates from a reference class
+# base rates from a reference class
 
 
 @pytest.mark.parametrize("path", TREES, ids=IDS)
@@ -332,7 +332,7 @@ def test_each_outcome_starts_from_a_base_rate(path: Path, main: Any, china_first
 
 
 # ---------------------------------------------------------------------------------------------
-# finding 4: criteria a third party can apply
+# criteria a third party can apply
 
 
 def test_resolution_criteria_have_numbers_and_edges(main: Any) -> None:
@@ -363,7 +363,7 @@ def test_the_trade_bar_is_ten_percent_above_the_last_year_pace(
 
 
 # ---------------------------------------------------------------------------------------------
-# finding 5: the arrows and indicators that were missing
+# the state's response reaches prices; grain shops, hunger deaths, fuel
 
 
 @pytest.mark.parametrize("path", TREES, ids=IDS)
@@ -380,7 +380,7 @@ def test_the_state_response_reaches_prices(path: Path, main: Any, china_first: A
 
 
 # ---------------------------------------------------------------------------------------------
-# the mapping and the importer (finding 6)
+# the mapping and the importer
 
 
 def test_mapping_sources_exist_in_both_trees(
@@ -827,7 +827,7 @@ def test_nk_times_outlier_does_not_overturn(imported: Any, models: dict[str, Any
 
 
 # ---------------------------------------------------------------------------------------------
-# finding 7: the timeline is what the tree would have said at each date
+# the timeline is what the tree would have said at each date
 
 
 def test_the_timeline_is_not_an_artefact_of_old_readings(
