@@ -59,7 +59,10 @@ def shifted_text(text: str, source: str, year: int) -> str:
     outcomes = re.sub(r"\b(2026|2025)\b", lambda m: shift[m.group(1)], outcomes)
     tree_id = SOURCES[source].format(year=year)
     head = head.replace(f"id: {source}\n", f"id: {tree_id}\n", 1)
-    head = re.sub(r"^title: (.*)$", lambda m: "title: " + m.group(1).replace("2026", str(year)), head, count=1, flags=re.M)
+    title = re.search(r"^title: (.*)$", head, flags=re.M)
+    if title is not None:
+        moved = title.group(1).replace(str(YEAR), str(year))
+        head = head[: title.start(1)] + moved + head[title.end(1) :]
     head = head.replace(
         f"horizon: {{start: {YEAR}-01-01, end: {YEAR}-12-31, step: month}}",
         f"horizon: {{start: {year}-01-01, end: {year}-12-31, step: month}}",
@@ -68,7 +71,8 @@ def shifted_text(text: str, source: str, year: int) -> str:
         f"# Back-test copy of scenarios/{source}.yaml for {year}, written by scripts/backtest.py\n"
         "# --trees: do not edit by hand. Every node, table, indicator and source is the 2026\n"
         "# tree's, with its rationales (which cite what was known in December 2025); only the id,\n"
-        f"# the title, the horizon ({year}) and the outcomes' dates are moved, and the trade leg of\n"
+        f"# the title, the horizon ({year}) and the outcomes' dates are moved, "
+        "and the trade leg of\n"
         f"# china_realignment is set against {year - 1}'s total (USD {total} million, CSV) as the\n"
         f"# 2026 tree sets it against 2025's. Resolutions: resolutions.yaml in this folder.\n"
     )
@@ -103,6 +107,7 @@ def table() -> str:
 
 
 def main() -> int:
+    """Print, write the table into the README, or write the trees."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--write", action="store_true", help="update the table in the README")
     parser.add_argument("--trees", action="store_true", help="write the back-test trees")

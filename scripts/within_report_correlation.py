@@ -39,6 +39,7 @@ PRICES = (
 
 
 def main() -> int:
+    """Print both tables."""
     tree = load_tree(SCENARIOS / "nk-2026.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(Path(tmp) / "ledger.db")
