@@ -7,6 +7,7 @@ import itertools
 import math
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -83,9 +84,11 @@ def test_order_of_readings_does_not_matter(seed: int, n_readings: int) -> None:
 @given(seed=st.integers(0, 10_000), n_readings=st.integers(1, 10))
 def test_one_reading_at_a_time_equals_all_at_once(seed: int, n_readings: int) -> None:
     """Sequential Bayes on the enumerated joint: each step multiplies by one reading's
-    likelihood and renormalises; after k steps it equals the engine given the first k."""
+    likelihood and renormalises; after k steps it equals the engine given the first k. Each
+    reading is its own report here (two readings of one source on one date would otherwise be
+    one report, genuine or not as a whole, and not two independent steps)."""
     tree = random_tree(seed, 4)
-    readings = random_readings(tree, n_readings, seed)
+    readings = [replace(r, report=f"r{r.id}") for r in random_readings(tree, n_readings, seed)]
     names = list(tree.nodes)
     configs = list(itertools.product(*(range(tree.nodes[n].card) for n in names)))
     idx = {n: i for i, n in enumerate(names)}
