@@ -317,3 +317,66 @@ def test_the_command_line_forecasts_with_pymc_and_strict_fails_unconverged(
     assert (tmp_path / "p.nc").exists()
     result = runner.invoke(app, ["forecast", str(tree), "--engine", "stan"], env=env)
     assert result.exit_code == 1 and "unknown engine 'stan'" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# simulation-based calibration
+
+
+SBC_TREE = """
+id: sbc
+strength: 5
+sources:
+  survey: {reliability: 1.0}
+nodes:
+  x:
+    states: [a, b]
+    probabilities: {a: 0.4, b: 0.6}
+outcomes:
+  is_a:
+    question: Is x a?
+    node: x
+    states: a
+    resolve_by: 2026-12-31
+    resolution: By construction.
+indicators:
+  signal:
+    kind: binary
+    depends_on: [x]
+    params:
+      - when: {x: a}
+        then: {p: 0.2}
+      - when: {x: b}
+        then: {p: 0.8}
+"""
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration_ranks_are_uniform() -> None:
+    """Draw the table from its prior (a Dirichlet of strength 5 around 0.4/0.6), the state
+    from the table and six readings from the state; fit; the rank of the true parameter among
+    the posterior draws is uniform when the engine samples the right posterior."""
+    from scipy import stats
+
+    tree = parse_tree(SBC_TREE, file="sbc.yaml")
+    rng = np.random.default_rng(2026)
+    n_sims, thin = 80, 10
+    ranks = []
+    for sim in range(n_sims):
+        theta = rng.beta(5 * 0.4, 5 * 0.6)
+        state = 0 if rng.random() < theta else 1
+        p = (0.2, 0.8)[state]
+        readings = [
+            _reading(k + 1, "signal", "yes" if rng.random() < p else "no", f"2026-01-{k + 1:02d}")
+            for k in range(6)
+        ]
+        run = pymc_engine.forecast_pymc(tree, readings, as_of=AS_OF, draws=500, seed=sim)
+        draws = np.asarray(run.datatree["posterior"]["table:x"])[..., 0, 0]  # (chain, draw)
+        kept = draws[:, ::thin].ravel()
+        ranks.append(int((kept < theta).sum()))
+    n_draws = len(kept)
+    counts, _ = np.histogram(ranks, bins=5, range=(0, n_draws + 1))
+    assert stats.chisquare(counts).pvalue > 0.001, counts
+    # and the ranks are not piled at the edges, as an over- or under-dispersed posterior would
+    edges = np.mean([(r < 0.1 * n_draws) or (r > 0.9 * n_draws) for r in ranks])
+    assert edges < 0.35, edges

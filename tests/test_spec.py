@@ -34,6 +34,7 @@ from scenariocast.spec.model import (
     ReadAs,
     ScenarioTree,
     Source,
+    Threshold,
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "spec"
@@ -530,7 +531,7 @@ def test_doc_example_is_valid() -> None:
 
 @pytest.mark.parametrize(
     "model",
-    [ScenarioTree, Source, Node, CptRow, Outcome, Indicator, ReadAs, Combine, ParamRow],
+    [ScenarioTree, Source, Node, CptRow, Outcome, Indicator, ReadAs, Combine, ParamRow, Threshold],
     ids=lambda m: m.__name__,
 )
 def test_doc_names_every_key(model: type[BaseModel]) -> None:

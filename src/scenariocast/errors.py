@@ -91,6 +91,12 @@ class MappingError(ProblemsError):
     kind = "invalid mapping file"
 
 
+class ResolutionError(ProblemsError):
+    """A back-test's resolutions file that does not validate."""
+
+    kind = "invalid resolutions file"
+
+
 class ReadingError(ScenariocastError):
     """A reading that cannot be recorded (unknown indicator, bad value, bad date...)."""
 

@@ -257,11 +257,26 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
+def _resolve(tp: Any, part: str | int | None) -> Any:
+    """``tp`` without ``Annotated`` and unions: the member that a key ``part`` descends into.
+
+    An integer part (a list index) picks a list member of a union; anything else, the first
+    member that is not a list. ``None`` is never chosen.
+    """
+    tp = _unwrap(tp)
+    while typing.get_origin(tp) in (typing.Union, types.UnionType):
+        members = [_unwrap(a) for a in typing.get_args(tp) if _unwrap(a) is not type(None)]
+        lists = [m for m in members if typing.get_origin(m) is list]
+        others = [m for m in members if typing.get_origin(m) is not list]
+        tp = _unwrap(lists[0] if isinstance(part, int) and lists else (others or members)[0])
+    return tp
+
+
 def field_names(root: type[BaseModel], loc: Loc) -> list[str]:
     """The keys valid in the mapping at ``loc`` below the model ``root``."""
     tp: Any = root
     for part in loc:
-        tp = _unwrap(tp)
+        tp = _resolve(tp, part)
         origin = typing.get_origin(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             f = tp.model_fields.get(str(part))
@@ -272,15 +287,9 @@ def field_names(root: type[BaseModel], loc: Loc) -> list[str]:
             tp = typing.get_args(tp)[1]
         elif origin is list:
             tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [_unwrap(a) for a in typing.get_args(tp)]
-            lists = [m for m in members if typing.get_origin(m) is list]
-            tp = typing.get_args(lists[0])[0] if isinstance(part, int) and lists else members[0]
         else:
             return []
-    tp = _unwrap(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        tp = next((_unwrap(a) for a in typing.get_args(tp) if _unwrap(a) is not type(None)), tp)
+    tp = _resolve(tp, None)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return list(tp.model_fields)
     return []

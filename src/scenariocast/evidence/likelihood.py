@@ -6,6 +6,7 @@ NumPy only (no SciPy): the exact engine runs in the command line, where start-up
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +29,33 @@ def transform(read_as: ReadAs | None, values: FloatArray) -> FloatArray:
         if read_as.transform == "log_change":
             return np.log(values / baseline)
         return 100.0 * (values / baseline - 1.0)
+
+
+def reading_cdf(
+    kind: str, params: Mapping[str, float], read_as: ReadAs | None, value: float
+) -> float:
+    """P(a reading <= ``value``) for a continuous indicator with parameters ``params``.
+
+    ``value`` is as reported; it is read as the indicator reads its readings (``read_as``, or
+    the log for a lognormal indicator) before the distribution function is applied. Every
+    transform is increasing, so this is the distribution function of the reported value.
+    """
+    from scenariocast.evidence.special import log_norm_cdf, log_t_lower_tail
+
+    if kind not in ("normal", "lognormal", "student_t"):
+        raise ValueError(f"a {kind} indicator has no distribution function of a number")
+    x = float(transform(read_as, np.array([value], dtype=np.float64))[0])
+    if kind == "lognormal":
+        x = math.log(value) if value > 0 else -math.inf
+    if math.isnan(x):
+        return math.nan
+    if math.isinf(x):
+        return 0.0 if x < 0 else 1.0
+    z = (x - params["mu"]) / params["sigma"]
+    if kind in ("normal", "lognormal"):
+        return float(np.exp(log_norm_cdf(np.array([z]))[0]))
+    lower = float(np.exp(log_t_lower_tail(np.array([z]), np.array([params["nu"]]))[0]))
+    return lower if z <= 0 else 1.0 - lower
 
 
 def logsumexp(a: FloatArray, axis: int | tuple[int, ...] | None = None) -> FloatArray:

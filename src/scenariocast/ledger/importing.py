@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,14 @@ from scenariocast.errors import (
     escape_controls,
 )
 from scenariocast.evidence.readings import ObservedDate, Reading
-from scenariocast.ledger.mapping import COLUMNS, ImportMapping, IndicatorRule, load_mapping
+from scenariocast.ledger.mapping import (
+    COLUMNS,
+    ImportMapping,
+    IndicatorRule,
+    PartKeys,
+    load_mapping,
+    part_key,
+)
 from scenariocast.ledger.schema import readings as readings_table
 
 if TYPE_CHECKING:
@@ -118,6 +126,7 @@ def import_csv(
     header, rows = _read_csv(csv_path)
     file = str(csv_path)
     _check_header(header, mapping, file)
+    parts = _imported_parts(mapping, rows) if mapping is not None else frozenset()
 
     with ledger._write() as conn:
         existing: dict[_Key, int] = {}
@@ -143,7 +152,7 @@ def import_csv(
         duplicates: list[Skipped] = []
         seen: dict[_Key, int] = {}
         for row in rows:
-            errors, result = _convert(row, mapping, catalog, indicator_of)
+            errors, result = _convert(row, mapping, catalog, indicator_of, parts)
             problems.extend(
                 Problem(escape_controls(msg), file=file, line=row.line) for msg in errors
             )
@@ -352,11 +361,42 @@ def _date_form(text: str) -> str:
     return {10: "day", 7: "month", 4: "year"}.get(len(text), "other")
 
 
-def _pick_rule(rules: list[IndicatorRule], cells: dict[str, str]) -> IndicatorRule | None:
-    """The first rule whose unit, date form and column texts all fit the row."""
+def _imported_parts(mapping: ImportMapping, rows: list[_Row]) -> PartKeys:
+    """The part keys of the rows a rule without ``parts`` imports (for rules with ``parts``)."""
+    columns: dict[str, set[str]] = {}
+    for name, rules in mapping.spec.indicators.items():
+        for rule in rules:
+            columns.setdefault(name, set()).update(rule.parts or {})
+    keys = set()
+    for row in rows:
+        name = row.cells.get("indicator", "")
+        if not columns.get(name):
+            continue
+        picked = _pick_rule(mapping.spec.indicators[name], row.cells)
+        if picked is None or picked.indicator is None:
+            continue
+        source = row.cells.get("source", "") or _match_source(mapping, row.cells) or ""
+        date = row.cells.get("date", "")
+        for column in columns[name]:
+            keys.add(part_key(name, date, source, column, row.cells.get(column, "")))
+    return frozenset(keys)
+
+
+def _pick_rule(
+    rules: list[IndicatorRule],
+    cells: dict[str, str],
+    has_parts: Callable[[IndicatorRule], bool] | None = None,
+) -> IndicatorRule | None:
+    """The first rule whose unit, date form and column texts all fit the row.
+
+    A rule with ``parts`` fits only if ``has_parts`` says the row's parts are imported (never,
+    when ``has_parts`` is None).
+    """
     unit = cells.get("unit", "")
     form = _date_form(cells.get("date", ""))
     for rule in rules:
+        if rule.parts is not None and (has_parts is None or not has_parts(rule)):
+            continue
         if rule.unit is not None and rule.unit.casefold() != unit.casefold():
             continue
         if rule.date_form is not None and form not in rule.date_form:
@@ -381,6 +421,7 @@ def _convert(
     mapping: ImportMapping | None,
     catalog: Catalog,
     indicator_of: dict[int, str],
+    parts: PartKeys = frozenset(),
 ) -> tuple[list[str], _Pending | str | None]:
     """Turn a row into a reading to insert, the reason it is unused, or its problems."""
     cells = row.cells
@@ -401,7 +442,8 @@ def _convert(
         if rules is None:
             hint = did_you_mean(csv_indicator, mapping.spec.indicators)
             return [f"indicator '{csv_indicator}' is not in the mapping file{hint}"], None
-        rule = _pick_rule(rules, cells)
+        source_of_row = cells.get("source", "") or _match_source(mapping, cells) or ""
+        rule = _pick_rule(rules, cells, lambda r: mapping.has_parts(r, cells, source_of_row, parts))
         if rule is None:
             units = ", ".join(f"'{r.unit}'" for r in rules if r.unit is not None)
             takes = f" (its rules take units {units})" if units else ""

@@ -11,6 +11,7 @@ comes with a mapping file::
     indicators:         # the CSV's indicator -> rules, the first that matches the row wins
       rice_price_market:
         - match: {location: "average"}      # optional: columns that must contain these texts
+          parts: {location: [Pyongyang, Sinuiju, Hyesan]}   # only when these rows are read
           unused: "an average of cities already read one by one"
         - unit: KPW/kg                       # optional: the CSV unit
           indicator: rice_price_market
@@ -91,11 +92,26 @@ class IndicatorRule(_Strict):
         "else the CSV's unit.",
     )
     unused: str | None = Field(default=None, description="Why these rows are not imported.")
+    parts: dict[str, list[str]] | None = Field(
+        default=None,
+        description="With `unused`, for a row that summarises other rows (an average of "
+        "cities): one column -> the values its parts have there. The rule fits a row only when, "
+        "for every value, the file holds a row of the same CSV indicator, date and source with "
+        "that value in the column (any case) that a rule without `parts` imports as a reading; "
+        "otherwise the next rule applies.",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> IndicatorRule:
         if (self.indicator is None) == (self.unused is None):
             raise ValueError("a rule takes either `indicator` (what the rows become) or `unused`")
+        if self.parts is not None:
+            if self.unused is None:
+                raise ValueError("`parts` goes with `unused`: it drops a row whose parts are read")
+            if len(self.parts) != 1:
+                raise ValueError("`parts` names one column (its values tell the parts apart)")
+            if len(next(iter(self.parts.values()))) < 2:
+                raise ValueError("`parts` needs at least two values: a summary of several rows")
         if self.unused is not None and not self.unused.strip():
             raise ValueError("`unused` needs a reason")
         if self.unused is not None and ("scale" in self.model_fields_set or self.to_unit):
@@ -124,6 +140,37 @@ class ImportMapping:
     def line(self, loc: Loc) -> int | None:
         """The line of the field at ``loc`` (or of its nearest ancestor)."""
         return line_of(dict(self.lines), loc)
+
+    def has_parts(
+        self, rule: IndicatorRule, cells: Mapping[str, str], source: str, imported: PartKeys
+    ) -> bool:
+        """Whether every part of the summary row ``cells`` (from ``source``) is in ``imported``.
+
+        ``imported`` holds the :func:`part_key` of every row of the file that a rule without
+        ``parts`` imports as a reading (the importer collects them before it converts a row).
+        """
+        if rule.parts is None:
+            return True
+        column, values = next(iter(rule.parts.items()))
+        indicator, date = cells.get("indicator", ""), cells.get("date", "")
+        return all(part_key(indicator, date, source, column, value) in imported for value in values)
+
+
+#: (CSV indicator, date, source, column, value) of rows imported as readings, casefolded.
+PartKeys = frozenset[tuple[str, str, str, str, str]]
+
+
+def part_key(
+    indicator: str, date: str, source: str, column: str, value: str
+) -> tuple[str, str, str, str, str]:
+    """How a row is found as a part of a summary row: the same indicator, date and source."""
+    return (
+        indicator.strip().casefold(),
+        date.strip(),
+        source,
+        column,
+        value.strip().casefold(),
+    )
 
 
 def load_mapping(path: str | Path) -> ImportMapping:
@@ -158,12 +205,13 @@ def load_mapping(path: str | Path) -> ImportMapping:
         if not rules:
             problems.append(at(("indicators", name), "needs at least one rule"))
         for i, irule in enumerate(rules):
-            for col in irule.match:
-                if col not in COLUMNS:
-                    hint = did_you_mean(col, COLUMNS)
-                    problems.append(
-                        at(("indicators", name, i, "match", col), f"unknown column '{col}'{hint}")
-                    )
+            for key in ("match", "parts"):
+                for col in getattr(irule, key) or {}:
+                    if col not in COLUMNS:
+                        hint = did_you_mean(col, COLUMNS)
+                        problems.append(
+                            at(("indicators", name, i, key, col), f"unknown column '{col}'{hint}")
+                        )
     if problems:
         raise MappingError(problems)
     return ImportMapping(path=p, spec=spec, lines=lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scenariocast.analysis.timeline import Timeline
+from scenariocast.engines.result import ForecastResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,5 +32,34 @@ def plot_timeline(timeline: Timeline, *, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("observed (dotted: prior)")
     ax.set_title(f"{timeline.tree_id}: outcomes as the readings arrived")
     ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    return ax
+
+
+def plot_steps(result: ForecastResult, node: str, *, ax: Axes | None = None) -> Axes:
+    """A dynamic node's distribution at each step of the horizon, stacked by state.
+
+    Steps up to the as-of date are estimated from the readings, later ones predicted; a vertical
+    line marks the as-of step when it falls within the horizon.
+    """
+    import matplotlib.pyplot as plt
+
+    path = result.steps.get(node)
+    if not path:
+        raise ValueError(f"'{node}' is not a dynamic node of tree '{result.tree_id}'")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
+    labels = [x.label for x in path]
+    states = list(path[0].probabilities)
+    values = [[x.probabilities[s] for x in path] for s in states]
+    ax.stackplot(range(len(path)), values, labels=states, alpha=0.85)
+    now = [i for i, x in enumerate(path) if x.estimated]
+    if now and now[-1] < len(path) - 1:
+        ax.axvline(now[-1] + 0.5, color="black", linewidth=1, linestyle="--")
+    ax.set_xticks(range(len(path)), labels, rotation=45, ha="right", fontsize="small")
+    ax.set_xlim(0, len(path) - 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title(f"{result.tree_id}: {node} by step, as of {result.as_of}")
     ax.legend(loc="upper left", fontsize="small")
     return ax

@@ -1,9 +1,13 @@
-"""Plain-text renderings of trees, forecasts, explanations and the ledger, for the terminal."""
+"""Plain-text renderings of trees, forecasts, explanations and the ledger, for the terminal.
+
+Also Markdown tables for documents (the back-test table of a README).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from scenariocast.analysis.backtest import BacktestResult
 from scenariocast.analysis.explain import Contribution, Explanation
 from scenariocast.engines.result import ForecastResult, StepForecast
 from scenariocast.evidence.readings import Reading
@@ -365,3 +369,69 @@ def render_skipped(skipped: Sequence[tuple[int, str, str]], *, label: str) -> li
         where = "line" if len(lines) == 1 else "lines"
         out.append(f"{label}: {name} ({where} {', '.join(map(str, lines))}): {reason}")
     return out
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown (GitHub) table."""
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join("" if c is None else str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def render_backtest(results: Sequence[BacktestResult]) -> str:
+    """Each tree's forecast of each outcome at each date, its resolution and Brier scores.
+
+    A Markdown table, one row per tree and outcome, then one row per tree with the mean Brier
+    score over the outcomes the record resolves. The columns are the first result's dates (day
+    and month), the year the first date's of each tree: give results forecast on the same days
+    of their years.
+    """
+    if not results:
+        return ""
+    dates = results[0].dates
+    headers = [
+        "tree",
+        "year",
+        "outcome",
+        "happened",
+        *(f"as of {d.day} {d:%b}" for d in dates),
+        "Brier",
+        "prior",
+        "Brier of the prior",
+    ]
+    rows: list[list[object]] = []
+    for res in results:
+        scored: list[tuple[float, float]] = []
+        for oid, probs in res.probabilities.items():
+            resolution = res.resolutions.get(oid)
+            if resolution is None or resolution.happened is None:
+                happened = "not settled"
+            else:
+                happened = "yes" if resolution.happened else "no"
+                if resolution.basis == "inferred":
+                    happened += " (inferred)"
+            brier, prior = res.brier(oid), res.prior_brier(oid)
+            if brier is not None and prior is not None:
+                scored.append((brier, prior))
+            rows.append(
+                [
+                    res.tree_id,
+                    res.dates[0].year,
+                    oid,
+                    happened,
+                    *(f"{100 * p:.0f}%" for p in probs),
+                    "-" if brier is None else f"{brier:.3f}",
+                    f"{100 * res.priors[oid]:.0f}%",
+                    "-" if prior is None else f"{prior:.3f}",
+                ]
+            )
+        if scored:
+            mean = sum(b for b, _ in scored) / len(scored)
+            mean_prior = sum(p for _, p in scored) / len(scored)
+            blanks = [""] * len(dates)
+            label = f"mean of {len(scored)}"
+            year = res.dates[0].year
+            rows.append(
+                [res.tree_id, year, label, "", *blanks, f"{mean:.3f}", "", f"{mean_prior:.3f}"]
+            )
+    return markdown_table(headers, rows)

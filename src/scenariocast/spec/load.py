@@ -207,8 +207,15 @@ def check_tree(spec: ScenarioTree, broken: Set[str] = frozenset()) -> list[tuple
             )
         problems.extend(_check_timing(oid, out, spec, broken))
 
+    sound: set[str] = set()
     for iid, ind in spec.indicators.items():
-        problems.extend(_check_indicator(iid, ind, spec, states, broken))
+        found = _check_indicator(iid, ind, spec, states, broken)
+        problems.extend(found)
+        if not found:
+            sound.add(iid)
+    for name, node in spec.nodes.items():
+        if node.thresholds and node.calendar is None:
+            problems.extend(_check_thresholds(name, node, spec, sound))
     return problems
 
 
@@ -443,10 +450,86 @@ def _check_indicator(
     return out
 
 
+def _check_thresholds(
+    name: str, node: Node, spec: ScenarioTree, sound: Set[str]
+) -> list[tuple[Loc, str]]:
+    """Each claim of a state's definition, against the indicator's params in that state.
+
+    ``sound`` names the indicators that passed their own checks: only their params are read.
+    """
+    from scenariocast.evidence.likelihood import reading_cdf
+
+    out: list[tuple[Loc, str]] = []
+    for state, claims in (node.thresholds or {}).items():
+        loc: Loc = ("nodes", name, "thresholds", state)
+        if state not in node.states:
+            out.append((loc, f"unknown state '{state}'{did_you_mean(state, node.states)}"))
+            continue
+        for i, claim in enumerate(claims):
+            where: Loc = (*loc, i)
+            ind = spec.indicators.get(claim.indicator)
+            if ind is None:
+                hint = did_you_mean(claim.indicator, spec.indicators)
+                out.append(((*where, "indicator"), f"unknown indicator '{claim.indicator}'{hint}"))
+                continue
+            if ind.kind not in CONTINUOUS_KINDS:
+                out.append(
+                    (
+                        (*where, "indicator"),
+                        f"thresholds are for continuous indicators; '{claim.indicator}' is "
+                        f"{ind.kind}",
+                    )
+                )
+                continue
+            if name not in ind.depends_on:
+                out.append(
+                    (
+                        (*where, "indicator"),
+                        f"indicator '{claim.indicator}' does not depend on node '{name}' (it "
+                        f"depends on {', '.join(ind.depends_on)})",
+                    )
+                )
+                continue
+            transform = ind.read_as.transform if ind.read_as is not None else "identity"
+            if claim.threshold <= 0 and (
+                ind.kind == "lognormal" or transform in ("log", "log_change")
+            ):
+                out.append(
+                    (
+                        (*where, "threshold"),
+                        f"{claim.threshold:g} cannot be a reading of '{claim.indicator}', which "
+                        "reads the log of a value: give a value > 0",
+                    )
+                )
+                continue
+            if claim.indicator not in sound:
+                continue  # its own problems are reported; its params cannot be trusted
+            misses = [
+                (abs(q - claim.quantile), q, j, row.when)
+                for j, row in enumerate(ind.params)
+                if row.when.get(name) == state
+                for q in [reading_cdf(ind.kind, row.then, ind.read_as, claim.threshold)]
+                if abs(q - claim.quantile) > claim.tolerance
+            ]
+            if misses:
+                _, q, j, when = max(misses, key=lambda m: m[0])
+                given = ", ".join(f"{k}={v}" for k, v in when.items())
+                more = f"; and in {len(misses) - 1} more rows" if len(misses) > 1 else ""
+                out.append(
+                    (
+                        where,
+                        f"'{claim.indicator}' puts {claim.threshold:g} at quantile {q:.3f} where "
+                        f"{given} (indicators.{claim.indicator}.params[{j}]), not "
+                        f"{claim.quantile:g} (within {claim.tolerance:g}){more}",
+                    )
+                )
+    return out
+
+
 def _check_calendar(node: Node, name: str) -> list[tuple[Loc, str]]:
     loc: Loc = ("nodes", name)
     out: list[tuple[Loc, str]] = []
-    for key in ("parents", "probabilities", "dynamic"):
+    for key in ("parents", "probabilities", "dynamic", "thresholds"):
         if key in node.model_fields_set and getattr(node, key):
             out.append(((*loc, key), f"a calendar node takes no {key}: the calendar sets it"))
     cal = node.calendar or {}

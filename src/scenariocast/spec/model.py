@@ -130,6 +130,31 @@ class Dynamic(_Strict):
     rationale: str = ""
 
 
+class Threshold(_Strict):
+    """What a state's definition says about one indicator, as a quantile of its readings.
+
+    Under the state, ``threshold`` (a value as reported, before ``read_as``) is the
+    ``quantile`` quantile of a reading's distribution: a state defined as "rice below 15,000
+    KPW/kg" might say that 15,000 is the 0.9 quantile of a rice reading in that state. The claim
+    must hold, within ``tolerance``, in every ``params`` row of the indicator where the node is
+    in the state.
+    """
+
+    indicator: Name = Field(description="A continuous indicator that depends on the node.")
+    threshold: float = Field(
+        allow_inf_nan=False, description="A value as reported (in the indicator's unit)."
+    )
+    quantile: float = Field(
+        gt=0.0, lt=1.0, description="The probability that a reading in the state is below it."
+    )
+    tolerance: float = Field(
+        default=0.05,
+        gt=0.0,
+        lt=0.5,
+        description="How far the indicator's quantile may be from `quantile` in any row.",
+    )
+
+
 class Node(_Strict):
     """A scenario variable with named states."""
 
@@ -159,6 +184,12 @@ class Node(_Strict):
         description="A node set by the calendar: state -> the months (1-12) in which it holds, "
         "every month in exactly one state (for example a lean season). It takes no parents and "
         "no probabilities.",
+    )
+    thresholds: dict[Name, list[Threshold]] | None = Field(
+        default=None,
+        description="The states' definitions in numbers: state -> claims that a value of a "
+        "continuous indicator is a stated quantile of its readings in that state. Validation "
+        "checks every claim against the indicator's params.",
     )
     strength: float | None = Field(
         default=None,
