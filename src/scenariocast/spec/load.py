@@ -508,7 +508,14 @@ def _check_thresholds(
                 (abs(q - claim.quantile), q, j, row.when)
                 for j, row in enumerate(ind.params)
                 if row.when.get(name) == state
-                for q in [reading_cdf(ind.kind, row.then, ind.read_as, claim.threshold)]
+                for q in [
+                    reading_cdf(
+                        ind.kind,
+                        {k: mean_of(v) for k, v in row.then.items()},
+                        ind.read_as,
+                        claim.threshold,
+                    )
+                ]
                 if abs(q - claim.quantile) > claim.tolerance
             ]
             if misses:
