@@ -77,7 +77,7 @@ def test_quarter_starts(lean_year: object) -> None:
         dt.date(2026, 7, 1),
         dt.date(2026, 10, 1),
     )
-    static = load_tree(ROOT / "scenarios" / "example-harvest.yaml")
+    static = load_tree(ROOT / "examples" / "example-harvest.yaml")
     with pytest.raises(QueryError, match="no horizon"):
         quarter_starts(static)
 
