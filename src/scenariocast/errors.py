@@ -105,3 +105,7 @@ class EvidenceConflictError(ScenariocastError):
 
 class QueryError(ScenariocastError):
     """A bad request to an engine: unknown node or state in --given, unknown outcome..."""
+
+
+class ReportError(ScenariocastError):
+    """A report that cannot be written: the output folder cannot be created or written."""
