@@ -22,8 +22,11 @@ from scenariocast.spec.load import load_tree
 from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
+    import os
+
     from scenariocast.analysis.explain import Explanation
     from scenariocast.ledger import Ledger
+    from scenariocast.report.document import ProbabilityReport, ReportFiles
 
 ENGINES = ("exact",)
 
@@ -82,14 +85,38 @@ def forecast(
         Only readings observed on or before this day count (default: today).
     engine
         ``"exact"``.
+    record
+        Write a snapshot of the forecast to the ledger (when ``evidence`` is a ledger).
     """
+    t = _tree(tree)
+    return _forecast(
+        t,
+        _readings(evidence),
+        evidence,
+        given=given,
+        as_of=as_of,
+        engine=engine,
+        record=record,
+        model=None,
+    )
+
+
+def _forecast(
+    t: Tree,
+    readings: Sequence[Reading],
+    evidence: Ledger | Sequence[Reading] | None,
+    *,
+    given: Mapping[str, str] | None,
+    as_of: dt.date | None,
+    engine: str,
+    record: bool,
+    model: ExactModel | None,
+) -> ForecastResult:
     from scenariocast.ledger import Ledger, readings_hash
 
-    if engine not in ENGINES:
+    if engine != "exact":  # the one engine so far; ENGINES lists them
         raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
-    t = _tree(tree)
-    readings = _readings(evidence)
-    result = ExactModel(t).forecast(readings, given=given, as_of=as_of)
+    result = (model or ExactModel(t)).forecast(readings, given=given, as_of=as_of)
     used = set(result.evidence.reading_ids)
     digest = readings_hash([r for r in readings if r.id in used])
     result = replace(result, readings_hash=digest)
@@ -123,3 +150,90 @@ def explain(
     from scenariocast.analysis.explain import explain as _explain
 
     return _explain(_tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes)
+
+
+def report(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    engine: str = "exact",
+    as_of: dt.date | None = None,
+    record: bool = True,
+) -> ProbabilityReport:
+    """A probability report of ``tree`` on the evidence: forecast, explanation and timeline.
+
+    The forecast is made with ``engine`` and, when ``evidence`` is a ledger and ``record`` is
+    true, recorded there as a snapshot, so that the next report can say what changed since this
+    one. The change column compares with the newest earlier snapshot of the same tree that
+    assumed nothing (a what-if is not a report), as of a day no later than this one, that is
+    not this very forecast again. Which reports moved the forecast (:func:`explain`) and the
+    probabilities by observed date (:func:`~scenariocast.analysis.timeline.outcome_timeline`)
+    are computed exactly, whatever the engine. Write the files with
+    :meth:`~scenariocast.report.document.ProbabilityReport.write`.
+
+    Parameters
+    ----------
+    tree
+        A loaded tree or the path of a scenario file.
+    evidence
+        A :class:`~scenariocast.ledger.Ledger` or a list of readings.
+    engine
+        ``"exact"`` (the PyMC engine will be ``"pymc"``).
+    as_of
+        Only readings observed on or before this day count (default: today).
+    record
+        Record the forecast in the ledger as a snapshot.
+    """
+    from scenariocast.analysis.explain import explain as _explain
+    from scenariocast.analysis.timeline import outcome_timeline
+    from scenariocast.ledger import Ledger
+    from scenariocast.report.content import previous_report
+    from scenariocast.report.document import build_report
+
+    t = _tree(tree)
+    readings = _readings(evidence)
+    history = evidence.history(t.id) if isinstance(evidence, Ledger) else []
+    day = as_of or dt.date.today()
+    model = ExactModel(t)
+    result = _forecast(
+        t, readings, evidence, given=None, as_of=day, engine=engine, record=record, model=model
+    )
+    explanation = _explain(t, readings, as_of=day, model=model)
+    dates = sorted(
+        {
+            r.observed.end
+            for r in readings
+            if r.indicator in t.indicators and not r.retracted and r.observed.end <= day
+        }
+    )
+    timeline = outcome_timeline(t, readings, dates=dates, model=model)
+    return build_report(
+        t,
+        result,
+        explanation,
+        timeline,
+        readings=readings,
+        previous=previous_report(history, result),
+    )
+
+
+def write_report(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None,
+    out: str | os.PathLike[str],
+    *,
+    engine: str = "exact",
+    as_of: dt.date | None = None,
+    record: bool = True,
+) -> ReportFiles:
+    """Make the report of :func:`report` and write it into the folder ``out``.
+
+    ``out`` is checked before anything is computed or recorded: a folder that cannot be written
+    raises :class:`~scenariocast.errors.ReportError` with the ledger unchanged. The files are
+    written all or none (``report.html``, ``report.md``, ``forecast.json``, ``figures/``).
+    """
+    from scenariocast.report.output import check_output
+
+    t = _tree(tree)
+    check_output(out)
+    return report(t, evidence, engine=engine, as_of=as_of, record=record).write(out)
