@@ -989,13 +989,10 @@ def _summary(result: ForecastResult, tree: Tree, readings: Sequence[Reading]) ->
     ev = result.evidence
     mine = sum(1 for r in readings if r.indicator in tree.indicators)
     if result.n_observations == 0:
-        return (
-            f"No reading counts yet ({_plural(mine, 'reading')} of this tree's indicators in the "
-            "ledger): the probabilities are the tree's prior."
-        )
+        return f"no reading counts yet ({_plural(mine, 'reading')} of this tree in the ledger)"
     return (
-        f"{_plural(result.n_observations, 'observation')} in {_plural(len(ev.reports), 'report')} "
-        f"count, from {_plural(len(ev.reading_ids), 'reading')} of the ledger."
+        f"evidence: {_plural(len(ev.reading_ids), 'reading')} in "
+        f"{_plural(len(ev.reports), 'report')} count"
     )
 
 
