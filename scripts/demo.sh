@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, start to finish: validate the shipped trees, import the shipped evidence into a
-# fresh ledger, forecast the main tree and show which readings moved it.
+# fresh ledger, forecast the main tree, show which readings moved it, and write the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sc=.venv/bin/scenariocast
@@ -22,3 +22,6 @@ $sc forecast "$tree"
 echo
 echo "== scenariocast explain $tree   (the readings that moved each outcome most)"
 $sc explain "$tree" --top 3
+echo
+echo "== scenariocast report $tree --out build/demo-report   (the page a forecaster sends)"
+$sc report "$tree" --out build/demo-report

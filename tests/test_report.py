@@ -696,3 +696,18 @@ def test_dynamic_example_on_the_command_line(env: dict[str, str], tmp_path: Path
     data = json.loads((out / "forecast.json").read_text())
     assert data["steps"] and (out / "figures" / "paths.svg").exists()
     shutil.rmtree(out)
+
+
+def test_a_tree_without_outcomes_or_indicators_still_reports() -> None:
+    tree = parse_tree(
+        "nodes:\n  a: {states: [x, y], probabilities: {x: 0.3, y: 0.7}}\n"
+        "  b:\n    states: [u, v]\n    parents: [a]\n    probabilities:\n"
+        "      - {when: {a: x}, then: {u: 0.9, v: 0.1}}\n"
+        "      - {when: {a: y}, then: {u: 0.2, v: 0.8}}\n",
+        file="bare.yaml",
+    )
+    rep = make_report(tree, [], as_of=dt.date(2026, 1, 1))
+    html, md = rep.html(), rep.markdown()
+    assert "This tree has no outcomes" in html and "This tree has no outcomes" in md
+    assert list(rep.figures) == ["tree"]
+    assert "56.0%" in html  # the most probable scenario: a = y, b = v

@@ -430,7 +430,7 @@ def _trajectory(
     timeline: Timeline, result: ForecastResult, movers: Sequence[Mover]
 ) -> Trajectory | None:
     dates = tuple(d for d in timeline.dates[1:] if d is not None)
-    if not dates:
+    if not dates or not timeline.outcomes:
         return None
     series = {o: tuple(v[1:]) for o, v in timeline.outcomes.items()}
     marks: dict[str, tuple[Mark, ...]] = {}
