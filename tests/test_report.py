@@ -14,6 +14,7 @@ import sys
 from html import unescape
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -434,10 +435,10 @@ def _with(result: ForecastResult, *, converged: bool, intervals: bool = True) ->
     diagnostics = {
         "converged": converged,
         "reasons": [] if converged else ["R-hat 1.08 for rationing (above 1.01)", "12 divergences"],
-        "rhat_max": 1.002 if converged else 1.08,
+        "rhat_max": np.float64(1.002 if converged else 1.08),
         "ess_bulk_min": 1850.0 if converged else 95.0,
         "ess_tail_min": 1500.0 if converged else 120.0,
-        "divergences": 0 if converged else 12,
+        "divergences": np.int64(0 if converged else 12),
         "chains": 4,
     }
     return dataclasses.replace(
@@ -488,6 +489,8 @@ def test_a_sampler_that_did_not_converge_is_the_first_thing_said() -> None:
     html = bad.html()
     assert html.index("did not converge") < html.index('id="headline"')
     assert "Not converged." in html and "not met" in html
+    assert bad.content.diagnostics is not None
+    assert [r.ok for r in bad.content.diagnostics.rows][:4] == [False, False, False, False]
     md = bad.markdown()
     assert md.index("did not converge") < md.index("## Where the probabilities stand")
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import string
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from scenariocast.analysis.explain import Contribution, Explanation
@@ -457,7 +459,7 @@ def _notices(tree: Tree, result: ForecastResult, readings: Sequence[Reading]) ->
     out: list[Notice] = []
     diag = result.diagnostics
     if diag and diag.get("converged") is False:
-        reasons = tuple(str(r) for r in diag.get("reasons", ()) or ())
+        reasons = _reasons(diag)
         out.append(
             Notice(
                 "danger",
@@ -755,7 +757,7 @@ def _diagnostics(result: ForecastResult) -> Diagnostics | None:
 
     def num(key: str) -> float | None:
         v = d.get(key)
-        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+        return float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else None
 
     if (v := num("rhat_max")) is not None:
         rows.append(DiagnosticRow("Largest R-hat", f"{v:.3f}", "below 1.01", v < 1.01))
@@ -766,8 +768,9 @@ def _diagnostics(result: ForecastResult) -> Diagnostics | None:
         rows.append(DiagnosticRow("Divergent transitions", f"{v:,.0f}", "none", v == 0))
     known = {"converged", "reasons", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"}
     for key, value in d.items():
-        if key not in known and isinstance(value, str | int | float | bool):
-            rows.append(DiagnosticRow(label(key), str(value), "", None))
+        if key not in known and isinstance(value, str | numbers.Real):
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            rows.append(DiagnosticRow(label(key), shown, "", None))
     conv = d.get("converged")
     converged = conv if isinstance(conv, bool) else None
     if converged is True:
@@ -784,8 +787,15 @@ def _diagnostics(result: ForecastResult) -> Diagnostics | None:
         )
     else:
         verdict = "The engine did not say whether the sampler converged."
-    reasons = tuple(str(r) for r in d.get("reasons", ()) or ())
-    return Diagnostics(converged, verdict, tuple(rows), reasons)
+    return Diagnostics(converged, verdict, tuple(rows), _reasons(d))
+
+
+def _reasons(diagnostics: Mapping[str, Any]) -> tuple[str, ...]:
+    """The sampler's reasons for its verdict: a list of sentences, or one."""
+    reasons = diagnostics.get("reasons") or ()
+    if isinstance(reasons, str):
+        return (reasons,)
+    return tuple(str(r) for r in reasons)
 
 
 def _method(
