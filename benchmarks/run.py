@@ -38,6 +38,7 @@ import numpy as np
 
 from scenariocast.engines.exact import ExactModel
 from scenariocast.evidence.likelihood import logsumexp
+from scenariocast.evidence.select import select_evidence
 from scenariocast.testing import (
     random_dynamic_tree_spec,
     random_readings,
@@ -80,7 +81,8 @@ def in_process() -> list[str]:
         model.forecast(readings, as_of=FAR)
         warm.append(median_time(lambda m=model, r=readings: m.forecast(r, as_of=FAR), 10))
         cold.append(median_time(lambda t=tree, r=readings: ExactModel(t).forecast(r, as_of=FAR), 5))
-        cliques.append(max(len(c) for c in model.jt.cliques))
+        jt = model.query(select_evidence(tree, readings, FAR)).structure.jt
+        cliques.append(max(len(c) for c in jt.cliques))
     w, c = statistics.median(warm), statistics.median(cold)
     lines.append(
         f"in-process, 40-node trees (5 seeds, largest clique {min(cliques)}-{max(cliques)} nodes):"
