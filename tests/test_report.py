@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scenariocast.analysis.explain import explain
-from scenariocast.analysis.indicators import predictions, reported
+from scenariocast.analysis.indicators import predictions, reported, t_quantile
 from scenariocast.analysis.timeline import outcome_timeline
 from scenariocast.api import report as make_report
 from scenariocast.cli import app
@@ -714,3 +714,11 @@ def test_a_tree_without_outcomes_or_indicators_still_reports() -> None:
     assert "This tree has no outcomes" in html and "This tree has no outcomes" in md
     assert list(rep.figures) == ["tree"]
     assert "56.0%" in html  # the most probable scenario: a = y, b = v
+
+
+@pytest.mark.parametrize("nu", [0.5, 1.0, 2.0, 4.0, 7.5, 30.0, 1000.0])
+@pytest.mark.parametrize("q", [0.6, 0.95, 0.999])
+def test_student_t_quantile_against_scipy(nu: float, q: float) -> None:
+    from scipy import stats
+
+    assert t_quantile(q, nu) == pytest.approx(stats.t.ppf(q, nu), rel=1e-10)
