@@ -540,7 +540,9 @@ def _notices(tree: Tree, result: ForecastResult, readings: Sequence[Reading]) ->
                     ),
                 )
             )
-    return out
+    # what a reader must know first: a sampler that failed, then that these are priors
+    rank = {"danger": 0, "info": 1, "warning": 2}
+    return sorted(out, key=lambda n: rank[n.level])
 
 
 def _headlines(
