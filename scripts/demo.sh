@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, start to finish: validate the shipped trees, import the shipped evidence into a
 # fresh ledger, forecast the main tree month by month (as of today, and as it stood in January),
-# ask a what-if about one month, show which readings moved each outcome, and the back-test.
+# ask a what-if about one month, show which readings moved each outcome, the back-test, and
+# write the report a forecaster sends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sc=.venv/bin/scenariocast
@@ -31,3 +32,5 @@ $sc explain "$tree" --top 3
 echo
 echo "== python scripts/backtest.py   (2024 and 2025: forecasts at each quarter's start, Brier scores)"
 .venv/bin/python scripts/backtest.py
+echo "== scenariocast report $tree --out build/demo-report   (the page a forecaster sends)"
+$sc report "$tree" --out build/demo-report

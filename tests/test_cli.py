@@ -66,6 +66,7 @@ def test_version_and_help() -> None:
         "forecast",
         "history",
         "explain",
+        "report",
     ]:
         r = CliRunner().invoke(app, [cmd, "--help"])
         assert r.exit_code == 0, cmd
@@ -290,7 +291,7 @@ def test_twenty_observe_processes_at_once(env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("command", ["forecast", "explain"])
-def test_commands_that_do_not_sample_import_neither_pymc_arviz_nor_pandas(
+def test_commands_that_do_not_sample_import_neither_pymc_arviz_pandas_nor_report_libraries(
     env: dict[str, str], command: str
 ) -> None:
     observe_ok(env)
@@ -299,7 +300,8 @@ def test_commands_that_do_not_sample_import_neither_pymc_arviz_nor_pandas(
         "from scenariocast.cli import app\n"
         f"sys.argv = ['scenariocast', '{command}', {str(EXAMPLE)!r}, '--json']\n"
         "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "heavy = sorted(m for m in ('pymc', 'arviz', 'pytensor', 'pandas') if m in sys.modules)\n"
+        "heavy = ('pymc', 'arviz', 'pytensor', 'pandas', 'jinja2', 'matplotlib')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], env={**env}, capture_output=True, text=True)

@@ -2,7 +2,10 @@
 
 The API is imported lazily so that ``import scenariocast`` stays cheap::
 
-    from scenariocast import load_tree, Ledger, forecast, explain
+    from scenariocast import load_tree, Ledger, forecast, explain, write_report
+
+(The report object itself comes from ``scenariocast.api.report``: ``scenariocast.report`` is the
+package that lays reports out.)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ _EXPORTS = {
     "forecast": "scenariocast.api",
     "explain": "scenariocast.api",
     "parse_given": "scenariocast.api",
+    "write_report": "scenariocast.api",
     "Ledger": "scenariocast.ledger",
     "ForecastResult": "scenariocast.engines.result",
     "Explanation": "scenariocast.analysis.explain",
@@ -39,11 +43,12 @@ __all__ = [
     "forecast",
     "load_tree",
     "parse_given",
+    "write_report",
 ]
 
 if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
-    from scenariocast.api import explain, forecast, parse_given
+    from scenariocast.api import explain, forecast, parse_given, write_report
     from scenariocast.engines.result import ForecastResult
     from scenariocast.errors import ScenariocastError
     from scenariocast.evidence.catalog import Catalog

@@ -98,12 +98,43 @@ def forecast(
         (a :class:`~scenariocast.errors.LedgerError` if the ledger cannot be written).
         ``False``: never.
     """
+    return _forecast(
+        _tree(tree),
+        _readings(evidence),
+        evidence,
+        given=given,
+        as_of=as_of,
+        engine=engine,
+        record=record,
+        model=None,
+        draws=draws,
+        chains=chains,
+        seed=seed,
+        progress=progress,
+        save=save,
+    )
+
+
+def _forecast(
+    t: Tree,
+    readings: Sequence[Reading],
+    evidence: Ledger | Sequence[Reading] | None,
+    *,
+    given: Mapping[str, str] | None,
+    as_of: dt.date | None,
+    engine: str,
+    record: bool | None,
+    model: ExactModel | None,
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int | None = None,
+    progress: bool = False,
+    save: str | Path | None = None,
+) -> ForecastResult:
     from scenariocast.ledger import Ledger, readings_hash
 
     if engine not in ENGINES:
         raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
-    t = _tree(tree)
-    readings = _readings(evidence)
     if engine == "pymc":
         run = sample(
             t,
@@ -114,12 +145,13 @@ def forecast(
             chains=chains,
             seed=seed,
             progress=progress,
+            model=model,
         )
         if save is not None:
             run.save(save)
         result = run.result
     else:
-        result = ExactModel(t).forecast(readings, given=given, as_of=as_of)
+        result = (model or ExactModel(t)).forecast(readings, given=given, as_of=as_of)
         used = set(result.evidence.reading_ids)
         digest = readings_hash([r for r in readings if r.id in used])
         result = replace(result, readings_hash=digest)
@@ -141,6 +173,7 @@ def sample(
     seed: int | None = None,
     progress: bool = False,
     sampler: str = "nutpie",
+    model: ExactModel | None = None,
 ) -> PosteriorRun:
     """The PyMC engine: the posterior of the tree's numbers, its result and its DataTree.
 
@@ -154,7 +187,8 @@ def sample(
 
     t = _tree(tree)
     readings = _readings(evidence)
-    point = ExactModel(t).forecast(readings, given=given, as_of=as_of)
+    exact = model or ExactModel(t)
+    point = exact.forecast(readings, given=given, as_of=as_of)
     used = set(point.evidence.reading_ids)
     digest = readings_hash([r for r in readings if r.id in used])
     if seed is None:
@@ -170,6 +204,7 @@ def sample(
         sampler=sampler,
         progress=progress,
         readings_hash=digest,
+        exact=exact,
     )
 
 
@@ -220,3 +255,110 @@ def explain(
     from scenariocast.analysis.explain import explain as _explain
 
     return _explain(_tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes)
+
+
+def report(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    engine: str = "exact",
+    as_of: dt.date | None = None,
+    record: bool = True,
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int | None = None,
+) -> ProbabilityReport:
+    """A probability report of ``tree`` on the evidence: forecast, explanation and timeline.
+
+    The forecast is made with ``engine`` and, when ``evidence`` is a ledger and ``record`` is
+    true, recorded there as a snapshot, so that the next report can say what changed since this
+    one. The change column compares with the newest earlier snapshot of the same tree that
+    assumed nothing (a what-if is not a report), as of a day no later than this one, that is
+    not this very forecast again. Which reports moved the forecast (:func:`explain`) and the
+    probabilities by observed date (:func:`~scenariocast.analysis.timeline.outcome_timeline`)
+    are computed exactly, whatever the engine. Write the files with
+    :meth:`~scenariocast.report.document.ProbabilityReport.write`.
+
+    Parameters
+    ----------
+    tree
+        A loaded tree or the path of a scenario file.
+    evidence
+        A :class:`~scenariocast.ledger.Ledger` or a list of readings.
+    engine
+        ``"exact"`` or ``"pymc"`` (its intervals and diagnostics then appear in the report;
+        ``draws``, ``chains`` and ``seed`` as for :func:`sample`).
+    as_of
+        Only readings observed on or before this day count (default: today).
+    record
+        Record the forecast in the ledger as a snapshot.
+    """
+    from scenariocast.analysis.explain import explain as _explain
+    from scenariocast.analysis.timeline import outcome_timeline
+    from scenariocast.ledger import Ledger
+    from scenariocast.report.content import previous_report
+    from scenariocast.report.document import build_report
+
+    t = _tree(tree)
+    readings = _readings(evidence)
+    history = evidence.history(t.id) if isinstance(evidence, Ledger) else []
+    day = as_of or dt.date.today()
+    model = ExactModel(t)
+    result = _forecast(
+        t,
+        readings,
+        evidence,
+        given=None,
+        as_of=day,
+        engine=engine,
+        record=record,
+        model=model,
+        draws=draws,
+        chains=chains,
+        seed=seed,
+    )
+    explanation = _explain(t, readings, as_of=day, model=model)
+    dates = sorted(
+        {
+            r.observed.end
+            for r in readings
+            if r.indicator in t.indicators and not r.retracted and r.observed.end <= day
+        }
+    )
+    timeline = outcome_timeline(t, readings, dates=dates, model=model)
+    return build_report(
+        t,
+        result,
+        explanation,
+        timeline,
+        readings=readings,
+        previous=previous_report(history, result),
+    )
+
+
+def write_report(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None,
+    out: str | os.PathLike[str],
+    *,
+    engine: str = "exact",
+    as_of: dt.date | None = None,
+    record: bool = True,
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int | None = None,
+) -> ReportFiles:
+    """Make the report of :func:`report` and write it into the folder ``out``.
+
+    ``out`` is checked before anything is computed or recorded: a folder that cannot be written
+    raises :class:`~scenariocast.errors.ReportError` with the ledger unchanged. The files are
+    written all or none (``report.html``, ``report.md``, ``forecast.json``, ``figures/``).
+    """
+    from scenariocast.report.output import check_output
+
+    t = _tree(tree)
+    check_output(out)
+    made = report(
+        t, evidence, engine=engine, as_of=as_of, record=record, draws=draws, chains=chains, seed=seed
+    )
+    return made.write(out)

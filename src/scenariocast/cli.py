@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -107,6 +108,15 @@ AsOfOption = Annotated[
         "--as-of", help="Count only readings observed on or before this day (YYYY-MM-DD)."
     ),
 ]
+
+
+class Engine(StrEnum):
+    """The engines ``--engine`` accepts."""
+
+    exact = "exact"
+    pymc = "pymc"
+
+
 TreeArgument = Annotated[Path, typer.Argument(help="A scenario file (YAML).", show_default=False)]
 
 
@@ -536,6 +546,36 @@ def explain(
             _print_json(expl.to_dict())
         else:
             typer.echo(render_explanation(expl, outcome=outcome, top=top))
+
+
+@app.command()
+def report(
+    tree: TreeArgument,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to write report.html, report.md, forecast.json and figures/ into "
+            "(created if needed; the report's own files in it are replaced).",
+            show_default=False,
+        ),
+    ],
+    engine: Annotated[
+        Engine,
+        typer.Option(help="Inference engine: exact, or pymc (credible intervals, diagnostics)."),
+    ] = Engine.exact,
+    as_of: AsOfOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write a probability report: one HTML page to send, the same in Markdown, and the JSON."""
+    from scenariocast.api import write_report
+
+    with _errors():
+        files = write_report(tree, _ledger(db), out, engine=engine.value, as_of=_as_of(as_of))
+        typer.echo(f"wrote {files.html}")
+        typer.echo(f"wrote {files.markdown} (figures in {files.markdown.parent / 'figures'})")
+        typer.echo(f"wrote {files.json}")
 
 
 @app.command()

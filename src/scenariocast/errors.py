@@ -152,3 +152,7 @@ def escape_controls(text: str) -> str:
 
 class PosteriorMismatchError(ScenariocastError):
     """A saved posterior that belongs to another tree or to other readings."""
+
+
+class ReportError(ScenariocastError):
+    """A report that cannot be written: the output folder cannot be created or written."""

@@ -23,7 +23,7 @@ class OutcomeForecast:
     probability: float
     prior: float
     resolve_by: dt.date
-    interval: tuple[float, float] | None = None  # credible interval, from the PyMC engine
+    interval: tuple[float, float] | None = None  # 90% credible interval, from the PyMC engine
     timing: str | None = None  # for an outcome on a dynamic node: end, ever or at_least
     k: int | None = None  # with timing at_least
 
@@ -50,7 +50,9 @@ class StepForecast:
     """A dynamic node's distribution at one step of the horizon.
 
     ``estimated`` is true up to the step of the as-of date (the distribution given every counted
-    reading, those observed later included) and false after it (a prediction).
+    reading, those observed later included) and false after it (a prediction). ``intervals``
+    holds a 90% credible interval of each state's probability when the engine gives one (the
+    PyMC engine); the exact engine leaves it empty.
     """
 
     step: int
