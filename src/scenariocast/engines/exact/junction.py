@@ -58,25 +58,36 @@ def _elimination_order(
     eliminating the past first keeps every clique within one step's reach, so their size does
     not grow with the number of steps). Scores are kept in a heap and recomputed only for the
     variables an elimination touches (the eliminated variable's neighbours, and the common
-    neighbours of each edge it adds).
+    neighbours of each edge it adds), and for a variable of a later group (phase and rank) only
+    once its group comes up: an entry found stale when it reaches the top is scored again and
+    put back, so the order is exactly min-fill within each group.
     """
     adj = [set(a) for a in adj]
     log_cards = [float(np.log(c)) for c in cards]
     ranks = list(rank) if rank is not None else [0] * n
 
+    def group(v: int) -> tuple[int, int]:
+        return (1 if v in last else 0, ranks[v])
+
     def key(v: int) -> tuple[int, int, int, float, int]:
         weight = log_cards[v] + sum(log_cards[u] for u in adj[v])
-        return (1 if v in last else 0, ranks[v], _fill(adj, v), round(weight, 9), v)
+        return (*group(v), _fill(adj, v), round(weight, 9), v)
 
     heap = [key(v) for v in range(n)]
     heapq.heapify(heap)
     current = {k[-1]: k for k in heap}
+    stale: set[int] = set()
     order: list[int] = []
     done: set[int] = set()
     while heap:
         k = heapq.heappop(heap)
         v = k[-1]
         if v in done or current[v] != k:
+            continue
+        if v in stale:  # touched while its group waited: score it now
+            stale.discard(v)
+            current[v] = key(v)
+            heapq.heappush(heap, current[v])
             continue
         nb = adj[v]
         touched = set(nb)
@@ -90,9 +101,14 @@ def _elimination_order(
         adj[v] = set()
         done.add(v)
         order.append(v)
+        now = group(v)
         for u in touched - done:
-            current[u] = key(u)
-            heapq.heappush(heap, current[u])
+            if group(u) == now:
+                stale.discard(u)
+                current[u] = key(u)
+                heapq.heappush(heap, current[u])
+            else:
+                stale.add(u)
     return order
 
 
