@@ -307,7 +307,7 @@ class ExactModel:
                 assert steps is not None
                 never = np.where(in_set, -np.inf, 0.0)
                 masks = [((net.var_of[(o.node, t)],), never) for t in range(steps.n)]
-                log_never = jt.log_z([*factors, *masks], cal.batch)
+                log_never = cal.log_z_with(masks)
                 p = -np.expm1(log_never - cal.log_z)
             else:
                 counter_jt, counter = self._counter(query, oid)
