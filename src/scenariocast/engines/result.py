@@ -49,8 +49,9 @@ class Scenario:
 class StepForecast:
     """A dynamic node's distribution at one step of the horizon.
 
-    ``estimated`` is true up to the step of the as-of date (the distribution given every counted
-    reading, those observed later included) and false after it (a prediction). ``intervals``
+    ``estimated`` is true for the steps the readings inform: up to the step of the as-of date
+    and no later than the newest step a counted reading belongs to (the distribution given every
+    counted reading, those observed later included); later steps are predicted. ``intervals``
     holds a 90% credible interval of each state's probability when the engine gives one (the
     PyMC engine); the exact engine leaves it empty.
     """
