@@ -316,7 +316,7 @@ def test_the_command_line_forecasts_with_pymc_and_strict_fails_unconverged(
     assert {"mean", "ci_low", "ci_high"} <= set(data["outcomes"]["severe"])
     assert (tmp_path / "p.nc").exists()
     result = runner.invoke(app, ["forecast", str(tree), "--engine", "stan"], env=env)
-    assert result.exit_code == 1 and "unknown engine 'stan'" in result.stderr
+    assert result.exit_code == 2 and "'stan' is not one of 'exact', 'pymc'" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ class Calibrated:
     up: tuple[FloatArray, ...] = ()  # the upward messages
 
     def log_z_with(self, extra: Sequence[Factor]) -> Any:
-        """log Z with ``extra`` factors added, reusing the upward pass below them.
+        """The log normaliser with ``extra`` factors added, reusing the upward pass below them.
 
         Cliques eliminated before the first clique ``extra`` touches send the same messages as
         in this calibration, so the pass starts there (for a tree unrolled over time, the years

@@ -295,7 +295,6 @@ class ExactModel:
         """
         net = query.network
         steps = self.tree.steps
-        jt = query.structure.jt
         out: dict[str, FloatArray] = {}
         for oid, o in self.tree.outcomes.items():
             node = self.tree.nodes[o.node]
