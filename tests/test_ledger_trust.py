@@ -66,9 +66,7 @@ def _fill(ledger: Ledger, catalog: Catalog) -> None:
         "rice_price", "5600", observed="2025-11-16", source="wire", report="s-1", catalog=catalog
     )
     forecast(EXAMPLE_TREE, ledger, as_of=dt.date(2026, 1, 1))
-    wrong = ledger.resolve(
-        "rationing_returns", True, on="2026-01-02", source="a rumour", by="ana"
-    )
+    wrong = ledger.resolve("rationing_returns", True, on="2026-01-02", source="a rumour", by="ana")
     ledger.retract_resolution(wrong.id, reason="the rumour was denied", by="bo")
     ledger.resolve(
         "rationing_returns", False, on="2026-01-03", source="the year's record", note="no\nsign"

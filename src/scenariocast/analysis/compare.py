@@ -396,7 +396,16 @@ def structure_differences(
             continue
         if x.kind != y.kind:
             out.append(Difference("time", name, f"{x.kind} in '{a.id}'; {y.kind} in '{b.id}'"))
-        if set(x.parents) == set(y.parents):
+        same_parents = set(x.parents) == set(y.parents) and all(
+            na[p].states == nb[p].states for p in x.parents
+        )
+        if not same_parents and set(x.parents) == set(y.parents):
+            out.append(
+                Difference(
+                    "probabilities", name, "the same parents, with other states: not compared"
+                )
+            )
+        if same_parents:
             diff = float(np.max(np.abs(_aligned(x.cpt, x.parents, y.parents) - y.cpt)))
             if diff > 1e-12:
                 out.append(

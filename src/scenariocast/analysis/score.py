@@ -14,7 +14,7 @@ For each tree and each resolved outcome:
   resolution day, replayed from the ledger (readings observed by then);
 - the **time-averaged Brier score** over the question's open period: the mean, over every day
   from the day the question opened (the horizon's first day; for a tree without a horizon, the
-  day of the first reading it counts) to the day before the resolution, of the Brier score of
+  day of its first reading) to the day before the resolution, of the Brier score of
   the forecast as it stood that day. The forecast changes only on days a reading was observed
   or dropped out of a window, so it is computed on those days (``analysis.timeline``) and
   weighted by how long each stood;
@@ -56,7 +56,6 @@ from scenariocast.engines.exact import ExactModel
 from scenariocast.errors import QueryError
 from scenariocast.evidence.catalog import question_of
 from scenariocast.evidence.readings import Reading
-from scenariocast.evidence.select import select_evidence
 from scenariocast.ledger.records import OutcomeResolution, Snapshot
 from scenariocast.spec.tree import Tree
 
@@ -151,14 +150,21 @@ def resolved_questions(
 def opening_day(tree: Tree, readings: Sequence[Reading], resolved_on: dt.date) -> dt.date:
     """The first day of a question's open period, before its resolution day.
 
-    The horizon's first day; for a tree without a horizon, the day of the first reading it
-    counts the day before the resolution (the day before the resolution, if none).
+    The horizon's first day; for a tree without a horizon, the day its first reading was
+    observed (of its indicators, from its sources, not retracted; the day before the
+    resolution, if none).
     """
     last = resolved_on - DAY
     if tree.steps is not None:
         return min(tree.steps.start, last)
-    evidence = select_evidence(tree, readings, last)
-    days = [o.reading.observed.end for o in evidence.observations]
+    days = [
+        r.observed.end
+        for r in readings
+        if r.indicator in tree.indicators
+        and r.source in tree.sources
+        and not r.retracted
+        and r.observed.end <= last
+    ]
     return min(days) if days else last
 
 
