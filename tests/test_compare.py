@@ -302,18 +302,17 @@ def _wrong_numbers(seed: int) -> Tree:
     """The tree of ``random_tree_spec(seed)`` with every node's table drawn again."""
     spec = random_tree_spec(seed, 5)
     rng = np.random.default_rng(seed)
-    for name, node in spec["nodes"].items():
-        states = node["states"]
 
-        def fresh(k: int = len(states)) -> dict[str, float]:
-            p = rng.dirichlet([1.0] * k)
-            return {s: float(x) for s, x in zip(states, p, strict=True)}
+    def fresh(states: list[str]) -> dict[str, float]:
+        p = rng.dirichlet([1.0] * len(states))
+        return {s: float(x) for s, x in zip(states, p, strict=True)}
 
+    for node in spec["nodes"].values():
         if isinstance(node["probabilities"], dict):
-            node["probabilities"] = fresh()
+            node["probabilities"] = fresh(node["states"])
         else:
             for row in node["probabilities"]:
-                row["then"] = fresh()
+                row["then"] = fresh(node["states"])
     spec["id"] = "wrong-numbers"
     return tree_from_dict(spec)
 

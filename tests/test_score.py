@@ -273,7 +273,7 @@ def test_which_resolution_answers_which_question() -> None:
     assert list(resolved_questions(old, resolutions)) == ["china_realignment"]
     assert resolved_questions(nk, resolutions) == {}  # 2025 is not in the 2026 question's period
     two = [*resolutions, _res(3, "china_realignment", True, "2025-10-01")]
-    with pytest.raises(ScoreError, match="2 resolutions that stand: #1 .* #3"):
+    with pytest.raises(ScoreError, match=r"2 resolutions that stand: #1 .* #3"):
         resolved_questions(old, two)
 
 
