@@ -189,9 +189,7 @@ def test_the_nk_comparison_page(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     (out).mkdir()
     (out / "notes.txt").write_text("kept")
-    _, err = run(
-        env, "compare", str(NK), str(NK_CHINA), "--as-of", "2026-01-15", "--out", str(out)
-    )
+    _, err = run(env, "compare", str(NK), str(NK_CHINA), "--as-of", "2026-01-15", "--out", str(out))
     assert sorted(p.name for p in out.iterdir()) == ["compare.html", "compare.json", "notes.txt"]
     data = json.loads((out / "compare.json").read_text())
     html = (out / "compare.html").read_text()
