@@ -1001,76 +1001,11 @@ def backtest(
             resolutions=resolutions_file,
         )
         if as_json:
-            _print_json(_backtest_dict(result))
+            _print_json(result.to_dict())
             return
-        from scenariocast.analysis.timeline import Timeline
-        from scenariocast.report.compare_text import render_trajectory
-        from scenariocast.report.text import table
+        from scenariocast.report.compare_text import render_backtest_run
 
-        timeline = Timeline(
-            result.tree_id,
-            (None, *result.dates),
-            {o: (result.priors[o], *p) for o, p in result.probabilities.items()},
-            (0, *result.n_observations),
-        )
-        typer.echo(f"{result.tree_id}: the forecast replayed at {len(result.dates)} dates")
-        typer.echo(render_trajectory(timeline))
-        rows = []
-        for oid in result.probabilities:
-            res = result.resolutions.get(oid)
-            if res is None:
-                continue
-            happened = "not settled" if res.happened is None else ("yes" if res.happened else "no")
-            b, pb = result.brier(oid), result.prior_brier(oid)
-            rows.append(
-                [
-                    oid,
-                    happened,
-                    len(result.scored(oid)),
-                    "-" if b is None else f"{b:.3f}",
-                    "-" if pb is None else f"{pb:.3f}",
-                ]
-            )
-        if rows:
-            typer.echo("")
-            typer.echo(
-                table(
-                    ["outcome", "happened", "forecasts scored", "Brier", "Brier of the prior"], rows
-                )
-            )
-        else:
-            typer.echo(
-                "no resolution of this tree's outcomes: record one with scenariocast resolve"
-            )
-
-
-def _backtest_dict(result: Any) -> dict[str, Any]:
-    return {
-        "tree": result.tree_id,
-        "trajectory": [
-            {
-                "as_of": d.isoformat(),
-                "n_observations": result.n_observations[k] if result.n_observations else None,
-                "outcomes": {o: p[k] for o, p in result.probabilities.items()},
-            }
-            for k, d in enumerate(result.dates)
-        ],
-        "prior": dict(result.priors),
-        "scores": {
-            oid: {
-                "happened": res.happened,
-                "basis": res.basis,
-                "record": res.record,
-                "resolved_on": (
-                    result.resolved_on[oid].isoformat() if oid in result.resolved_on else None
-                ),
-                "forecasts_scored": len(result.scored(oid)),
-                "brier": result.brier(oid),
-                "prior_brier": result.prior_brier(oid),
-            }
-            for oid, res in result.resolutions.items()
-        },
-    }
+        typer.echo(render_backtest_run(result))
 
 
 ledger_app = typer.Typer(

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -141,6 +141,35 @@ class BacktestResult:
             return None
         scored = self.scored(outcome)
         return brier_score(scored, res.happened) if scored else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (the ``backtest --json`` output)."""
+        return {
+            "tree": self.tree_id,
+            "trajectory": [
+                {
+                    "as_of": d.isoformat(),
+                    "n_observations": self.n_observations[k] if self.n_observations else None,
+                    "outcomes": {o: p[k] for o, p in self.probabilities.items()},
+                }
+                for k, d in enumerate(self.dates)
+            ],
+            "prior": dict(self.priors),
+            "scores": {
+                oid: {
+                    "happened": res.happened,
+                    "basis": res.basis,
+                    "record": res.record,
+                    "resolved_on": (
+                        self.resolved_on[oid].isoformat() if oid in self.resolved_on else None
+                    ),
+                    "forecasts_scored": len(self.scored(oid)),
+                    "brier": self.brier(oid),
+                    "prior_brier": self.prior_brier(oid),
+                }
+                for oid, res in self.resolutions.items()
+            },
+        }
 
     def prior_brier(self, outcome: str) -> float | None:
         """The Brier score of the prior, as if it had been forecast at every date."""

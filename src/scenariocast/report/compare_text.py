@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from scenariocast.analysis.backtest import BacktestResult
 from scenariocast.analysis.compare import Comparison
 from scenariocast.analysis.pool import Pool
 from scenariocast.analysis.score import Scores
@@ -239,3 +240,41 @@ def render_trajectory(timeline: Timeline) -> str:
             ]
         )
     return table(["as of", "readings", *ids], rows)
+
+
+def render_backtest_run(result: BacktestResult) -> str:
+    """A back-test on the ledger: the trajectory, then each resolved outcome's scores."""
+    timeline = Timeline(
+        result.tree_id,
+        (None, *result.dates),
+        {o: (result.priors[o], *p) for o, p in result.probabilities.items()},
+        (0, *result.n_observations) if result.n_observations else (0,) * (len(result.dates) + 1),
+    )
+    out = [
+        f"{result.tree_id}: the forecast replayed at {len(result.dates)} dates",
+        render_trajectory(timeline),
+    ]
+    rows: list[list[object]] = []
+    for oid in result.probabilities:
+        res = result.resolutions.get(oid)
+        if res is None:
+            continue
+        happened = "not settled" if res.happened is None else ("yes" if res.happened else "no")
+        b, pb = result.brier(oid), result.prior_brier(oid)
+        rows.append(
+            [
+                oid,
+                happened,
+                len(result.scored(oid)),
+                "-" if b is None else f"{b:.3f}",
+                "-" if pb is None else f"{pb:.3f}",
+            ]
+        )
+    out.append("")
+    if rows:
+        out.append(
+            table(["outcome", "happened", "forecasts scored", "Brier", "Brier of the prior"], rows)
+        )
+    else:
+        out.append("no resolution of this tree's outcomes: record one with scenariocast resolve")
+    return "\n".join(out)
