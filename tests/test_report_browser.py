@@ -229,6 +229,7 @@ def test_the_nk_comparison_in_chromium(browser: Any, tmp_path: Path) -> None:
         weights = {w["tree"]: float(w["weight"]) for w in seen["weights"]}
         assert weights == data["evidence"]["posterior_weight"]
         assert "Readings left out of the Bayes factor" in seen["text"]
+        assert SCRIPT in seen["text"]  # a hostile note among the deciding reports, as text
 
 
 def _open_page(browser: Any, html: Path, shot: Path, *, media: str) -> dict[str, Any]:
