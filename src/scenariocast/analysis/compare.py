@@ -724,7 +724,14 @@ def compare(
     prepared = {t.id: (models or {}).get(t.id) or ExactModel(t) for t in trees}
     common = common_evidence(trees, readings, day)
     full = {t.id: prepared[t.id].forecast(readings, as_of=day, top=0) for t in trees}
-    on_common = {t.id: prepared[t.id].forecast(common.readings, as_of=day, top=0) for t in trees}
+    ids = {r.id for r in common.readings}
+    on_common = {
+        # a tree that counts exactly the common readings has its forecast already
+        t.id: full[t.id]
+        if _counted(full[t.id].evidence) == ids
+        else prepared[t.id].forecast(common.readings, as_of=day, top=0)
+        for t in trees
+    }
     scores = {t.id: report_scores(prepared[t.id], common.evidence[t.id]) for t in trees}
     log_ml = {tid: math.fsum(s) for tid, s in scores.items()}
     weight = posterior_weights(log_ml, prior)
