@@ -14,7 +14,7 @@ from scenariocast.ledger import Ledger
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_TREE = ROOT / "examples" / "example-harvest.yaml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ledger"
-TABLES = ("readings", "retractions", "snapshots")
+TABLES = ("readings", "retractions", "snapshots", "resolutions", "resolution_retractions")
 
 
 def example_catalog() -> Catalog:

@@ -25,9 +25,14 @@ from scenariocast.spec.tree import Tree
 if TYPE_CHECKING:
     import os
 
+    from scenariocast.analysis.backtest import BacktestResult
+    from scenariocast.analysis.compare import Comparison
     from scenariocast.analysis.explain import Explanation
+    from scenariocast.analysis.pool import Pool
+    from scenariocast.analysis.score import Scores
     from scenariocast.engines.pymc import PosteriorRun
     from scenariocast.ledger import Ledger
+    from scenariocast.ledger.records import OutcomeResolution, Snapshot
     from scenariocast.report.document import ProbabilityReport, ReportFiles
 
 ENGINES = ("exact", "pymc")
@@ -76,6 +81,7 @@ def forecast(
     seed: int | None = None,
     progress: bool = False,
     save: str | Path | None = None,
+    by: str | None = None,
 ) -> ForecastResult:
     """Posterior probabilities of ``tree``'s nodes and outcomes given the evidence.
 
@@ -100,6 +106,9 @@ def forecast(
         forecast on a ledger this user cannot write to. ``True``: record it, what-if or not
         (a :class:`~scenariocast.errors.LedgerError` if the ledger cannot be written).
         ``False``: never.
+    by
+        Who made the forecast, recorded with the snapshot (default: ``$SCENARIOCAST_USER``,
+        else the operating system's user).
     """
     return _forecast(
         _tree(tree),
@@ -115,6 +124,7 @@ def forecast(
         seed=seed,
         progress=progress,
         save=save,
+        by=by,
     )
 
 
@@ -133,6 +143,7 @@ def _forecast(
     seed: int | None = None,
     progress: bool = False,
     save: str | Path | None = None,
+    by: str | None = None,
 ) -> ForecastResult:
     from scenariocast.ledger import Ledger, readings_hash
 
@@ -161,7 +172,7 @@ def _forecast(
     if record is None:
         record = not given and isinstance(evidence, Ledger) and evidence.accepts_writes
     if record and isinstance(evidence, Ledger):
-        record_forecast(t, evidence, result)
+        record_forecast(t, evidence, result, by=by)
     return result
 
 
@@ -211,8 +222,12 @@ def sample(
     )
 
 
-def record_forecast(tree: Tree, ledger: Ledger, result: ForecastResult) -> int:
+def record_forecast(
+    tree: Tree, ledger: Ledger, result: ForecastResult, *, by: str | None = None
+) -> int:
     """Record ``result``, a forecast of ``tree``, in ``ledger``'s history; return its id.
+
+    ``by`` is who made it (default: ``$SCENARIOCAST_USER``, else the operating system's user).
 
     Raises
     ------
@@ -243,6 +258,7 @@ def record_forecast(tree: Tree, ledger: Ledger, result: ForecastResult) -> int:
                 else {}
             ),
         },
+        created_by=by,
     )
 
 
@@ -270,6 +286,7 @@ def report(
     draws: int = 1000,
     chains: int = 2,
     seed: int | None = None,
+    by: str | None = None,
 ) -> ProbabilityReport:
     """A probability report of ``tree`` on the evidence: forecast, explanation and timeline.
 
@@ -295,6 +312,9 @@ def report(
         Only readings observed on or before this day count (default: today).
     record
         Record the forecast in the ledger as a snapshot.
+    by
+        Who made the report, recorded with its snapshot (default: ``$SCENARIOCAST_USER``,
+        else the operating system's user).
     """
     from scenariocast.analysis.explain import explain as _explain
     from scenariocast.analysis.timeline import outcome_timeline
@@ -319,6 +339,7 @@ def report(
         draws=draws,
         chains=chains,
         seed=seed,
+        by=by,
     )
     explanation = _explain(t, readings, as_of=day, model=model)
     dates = sorted(
@@ -350,6 +371,7 @@ def write_report(
     draws: int = 1000,
     chains: int = 2,
     seed: int | None = None,
+    by: str | None = None,
 ) -> ReportFiles:
     """Make the report of :func:`report` and write it into the folder ``out``.
 
@@ -370,5 +392,141 @@ def write_report(
         draws=draws,
         chains=chains,
         seed=seed,
+        by=by,
     )
     return made.write(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing, pooling, scoring
+
+
+def _ledger_parts(
+    evidence: Ledger | Sequence[Reading] | None,
+) -> tuple[list[Reading], list[OutcomeResolution], list[Snapshot]]:
+    from scenariocast.ledger import Ledger
+
+    if isinstance(evidence, Ledger):
+        return evidence.readings(), evidence.resolutions(), evidence.history()
+    return _readings(evidence), [], []
+
+
+def compare(
+    trees: Sequence[Tree | str | Path],
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    as_of: dt.date | None = None,
+    weights: Sequence[float] | Mapping[str, float] | None = None,
+) -> Comparison:
+    """Compare trees on one ledger: outcomes, structure, evidence fit, Bayes factors.
+
+    See :mod:`scenariocast.analysis.compare`. ``weights`` are the trees' prior weights (equal
+    by default), in order or by tree id.
+    """
+    from scenariocast.analysis.compare import compare as _compare
+
+    return _compare([_tree(t) for t in trees], _readings(evidence), as_of=as_of, weights=weights)
+
+
+def pool(
+    trees: Sequence[Tree | str | Path],
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    method: str = "linear",
+    weights: Sequence[float] | Mapping[str, float] | None = None,
+    as_of: dt.date | None = None,
+    extremize: float | None = None,
+    resolutions: Sequence[OutcomeResolution] | None = None,
+) -> Pool:
+    """The pooled forecast of the outcomes the trees share (:mod:`scenariocast.analysis.pool`).
+
+    The extremized pool fits its factor on the ledger's resolutions when there are enough (or
+    on ``resolutions``, when ``evidence`` is a list of readings).
+    """
+    from scenariocast.analysis.pool import pool as _pool
+
+    readings, recorded, _ = _ledger_parts(evidence)
+    return _pool(
+        [_tree(t) for t in trees],
+        readings,
+        method=method,
+        weights=weights,
+        as_of=as_of,
+        extremize=extremize,
+        resolutions=list(resolutions) if resolutions is not None else recorded,
+    )
+
+
+def score(
+    trees: Sequence[Tree | str | Path],
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    resolutions: Sequence[OutcomeResolution] | None = None,
+    weights: Sequence[float] | Mapping[str, float] | None = None,
+    extremize: float | None = None,
+    pools: bool = True,
+    bins: int = 10,
+) -> Scores:
+    """Score the trees (and their pools) on the resolved outcomes.
+
+    With a ledger, its resolutions and recorded forecasts are used; with a list of readings,
+    give ``resolutions``. See :mod:`scenariocast.analysis.score`.
+    """
+    from scenariocast.analysis.score import score as _score
+
+    readings, recorded, snapshots = _ledger_parts(evidence)
+    return _score(
+        [_tree(t) for t in trees],
+        readings,
+        list(resolutions) if resolutions is not None else recorded,
+        snapshots=snapshots,
+        weights=weights,
+        extremize=extremize,
+        pools=pools,
+        bins=bins,
+    )
+
+
+def backtest(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    as_of: dt.date | None = None,
+    every: str = "reading",
+    resolutions: str | Path | None = None,
+) -> BacktestResult:
+    """Replay the ledger in observed order: the tree's forecast at each date, scored.
+
+    ``every`` is ``reading`` (each day a reading was observed), ``month`` or ``quarter``.
+    The forecasts are scored against the ledger's resolutions, or against a resolutions file
+    (``resolutions``: the back-test's YAML, the tree's year taken from its horizon).
+    """
+    from scenariocast.analysis.backtest import Resolution, load_resolutions, replay_dates
+    from scenariocast.analysis.backtest import backtest as _backtest
+    from scenariocast.analysis.score import resolved_questions
+
+    t = _tree(tree)
+    readings, recorded, _ = _ledger_parts(evidence)
+    day = as_of or dt.date.today()
+    dates = replay_dates(t, readings, as_of=day, every=every)
+    resolved_on: dict[str, dt.date] = {}
+    if resolutions is not None:
+        by_year = load_resolutions(resolutions)
+        year = t.steps.start.year if t.steps is not None else None
+        if year is None or year not in by_year:
+            years = ", ".join(str(y) for y in sorted(by_year)) or "none"
+            raise QueryError(
+                f"{resolutions} has no resolutions for the year of tree '{t.id}' "
+                f"({year if year is not None else 'no horizon'}; years: {years})"
+            )
+        chosen = {o: r for o, r in by_year[year].items() if o in t.outcomes}
+    else:
+        chosen = {}
+        for oid, res in resolved_questions(t, recorded).items():
+            chosen[oid] = Resolution(
+                happened=res.happened,
+                basis="settled",
+                record=f"{res.source} (resolution #{res.id})",
+            )
+            resolved_on[oid] = res.resolved_on
+    return _backtest(t, readings, chosen, dates=dates, resolved_on=resolved_on)

@@ -1,9 +1,10 @@
 """The hash chain that makes the ledger tamper-evident.
 
-Every entry (a reading, a retraction, a snapshot) has a place in one sequence, ``entry`` 1, 2,
-3, ... across the three tables, and a ``hash``: the sha256 of the previous entry's hash, the
-table and the entry's content. Changing, deleting or inserting an entry behind the tool's back
-breaks the chain from that entry on, and :func:`first_break` finds where.
+Every entry (a reading, a retraction, a snapshot, a resolution, the retraction of a resolution)
+has a place in one sequence, ``entry`` 1, 2, 3, ... across the tables, and a ``hash``: the
+sha256 of the previous entry's hash, the table and the entry's content. Changing, deleting or
+inserting an entry behind the tool's back breaks the chain from that entry on, and
+:func:`first_break` finds where.
 
 The content hashed is every column of the row except ``entry`` and ``hash`` themselves, in the
 fixed order of :data:`FIELDS`, as JSON with dates in ISO form. This definition is part of the
@@ -55,10 +56,27 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "readings_hash",
         "payload",
     ),
+    "resolutions": (
+        "id",
+        "outcome",
+        "answer",
+        "resolved_on",
+        "source",
+        "note",
+        "entered_at",
+        "entered_by",
+    ),
+    "resolution_retractions": ("resolution_id", "reason", "retracted_at", "retracted_by"),
 }
 
 #: The column that names an entry in messages, per table.
-KEY = {"readings": "id", "retractions": "reading_id", "snapshots": "id"}
+KEY = {
+    "readings": "id",
+    "retractions": "reading_id",
+    "snapshots": "id",
+    "resolutions": "id",
+    "resolution_retractions": "resolution_id",
+}
 
 
 def _iso(value: Any) -> str:
@@ -87,6 +105,10 @@ def describe(table: str, row: Mapping[str, Any]) -> str:
         return f"reading #{key}"
     if table == "retractions":
         return f"the retraction of reading #{key}"
+    if table == "resolutions":
+        return f"resolution #{key}"
+    if table == "resolution_retractions":
+        return f"the retraction of resolution #{key}"
     return f"snapshot #{key}"
 
 

@@ -40,11 +40,24 @@ from scenariocast.errors import (
     ReadingError,
     escape_controls,
 )
-from scenariocast.evidence.readings import ObservedDate, Reading, check_entry_date
+from scenariocast.evidence.readings import (
+    EARLIEST,
+    ObservedDate,
+    Reading,
+    check_entry_date,
+    parse_day,
+)
 from scenariocast.ledger.chain import GENESIS, entry_hash
 from scenariocast.ledger.migrate import REVISIONS, read_revision
-from scenariocast.ledger.records import Snapshot
-from scenariocast.ledger.schema import SCHEMA_REVISION, readings, retractions, snapshots
+from scenariocast.ledger.records import OutcomeResolution, Snapshot
+from scenariocast.ledger.schema import (
+    SCHEMA_REVISION,
+    readings,
+    resolution_retractions,
+    resolutions,
+    retractions,
+    snapshots,
+)
 
 if TYPE_CHECKING:
     from scenariocast.evidence.catalog import Catalog
@@ -52,6 +65,8 @@ if TYPE_CHECKING:
     from scenariocast.ledger.transfer import ExportReport, Verification
 
 ENV_VAR = "SCENARIOCAST_DB"
+#: Who records entries when ``--by`` is not given; then the operating system's user.
+USER_ENV_VAR = "SCENARIOCAST_USER"
 TIMEOUT_ENV_VAR = "SCENARIOCAST_LOCK_TIMEOUT"
 #: How long a writer waits for another writer to finish, in seconds.
 LOCK_TIMEOUT_S = 30.0
@@ -68,7 +83,14 @@ def default_path() -> Path:
 
 
 def current_user() -> str:
-    """The operating system's user name, or ``"unknown"``."""
+    """Who is recording: ``$SCENARIOCAST_USER``, else the operating system's user name.
+
+    ``"unknown"`` when neither is known. A team sharing one ledger (where every member may run
+    as the same service account) sets ``SCENARIOCAST_USER`` in each member's profile.
+    """
+    named = os.environ.get(USER_ENV_VAR, "").strip()
+    if named:
+        return named
     try:
         return getpass.getuser() or "unknown"
     except Exception:
@@ -189,6 +211,8 @@ class LedgerCounts:
     readings: int
     retracted: int
     snapshots: int
+    resolutions: int = 0
+    resolutions_retracted: int = 0
 
 
 class Ledger:
@@ -592,7 +616,7 @@ class Ledger:
     def _chain_head(conn: Connection) -> tuple[int, str]:
         """The last entry's number and hash (0 and the genesis hash for an empty ledger)."""
         best = (0, GENESIS)
-        for table in (readings, retractions, snapshots):
+        for table in (readings, retractions, snapshots, resolutions, resolution_retractions):
             row = conn.execute(
                 sa.select(table.c.entry, table.c.hash)
                 .where(table.c.entry.is_not(None))
@@ -965,13 +989,19 @@ class Ledger:
             return int(conn.execute(query).scalar() or 0)
 
     def counts(self) -> LedgerCounts:
-        """How many readings, retractions and snapshots the ledger holds (fast at any size)."""
+        """How many readings, retractions, snapshots and resolutions the ledger holds."""
         with self._read() as conn:
             n = [
                 int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-                for t in (readings, retractions, snapshots)
+                for t in (readings, retractions, snapshots, resolutions, resolution_retractions)
             ]
-        return LedgerCounts(readings=n[0], retracted=n[1], snapshots=n[2])
+        return LedgerCounts(
+            readings=n[0],
+            retracted=n[1],
+            snapshots=n[2],
+            resolutions=n[3],
+            resolutions_retracted=n[4],
+        )
 
     def retract(self, reading_id: int, *, reason: str, by: str | None = None) -> Reading:
         """Mark a reading as retracted, keeping it and the reason in the ledger.
@@ -1100,6 +1130,176 @@ class Ledger:
                 )
             )
         return out
+
+    # -----------------------------------------------------------------------------------------
+    # resolutions
+
+    def resolve(
+        self,
+        outcome: str,
+        happened: bool,
+        *,
+        on: dt.date | str,
+        source: str,
+        note: str | None = None,
+        by: str | None = None,
+        catalog: Catalog | None = None,
+    ) -> OutcomeResolution:
+        """Record how a question turned out; return the resolution as stored, with its id.
+
+        ``on`` is the day the question was settled (the event, or the end of its period for a
+        no). With ``catalog`` (the trees in ``scenarios/``) the outcome must be one a tree asks
+        over a period holding ``on``. A question already resolved (a resolution of the same
+        outcome, not retracted, in the period of the questions it answers; any date without
+        a catalog) is refused: retract that one first.
+
+        Raises
+        ------
+        QueryError
+            For an outcome no tree in ``catalog`` asks, or asks over another period.
+        ReadingError
+            For a bad date (before 1900, in the future), an empty source, or a control
+            character in a name.
+        LedgerError
+            If the question is already resolved, or the ledger cannot be written.
+        """
+        name = _clean(outcome, "outcome")
+        src = _clean(source, "source")
+        if name is None:
+            raise ReadingError("a resolution needs an outcome id")
+        if src is None:
+            raise ReadingError(f"{name}: a resolution needs a source (what settles it)")
+        day = on if isinstance(on, dt.date) else parse_day(on)
+        if day < EARLIEST:
+            raise ReadingError(f"date '{day}' is before {EARLIEST.year}")
+        if day > today() + dt.timedelta(days=1):
+            raise ReadingError(
+                f"date '{day}' is in the future (today is {today()}); a resolution records how "
+                "a question turned out"
+            )
+        lo: dt.date | None = None
+        hi: dt.date | None = None
+        if catalog is not None:
+            lo, hi = catalog.resolution_window(name, day)
+        row: dict[str, Any] = {
+            "outcome": name,
+            "answer": "yes" if happened else "no",
+            "resolved_on": day,
+            "source": src,
+            "note": _clean(note, "note", multiline=True),
+            "entered_by": _clean(by, "by") or current_user(),
+        }
+        with self._write() as conn:
+            query = self._resolution_select().where(
+                resolutions.c.outcome == name,
+                resolution_retractions.c.resolution_id.is_(None),
+            )
+            if lo is not None:
+                query = query.where(resolutions.c.resolved_on >= lo)
+            if hi is not None:
+                query = query.where(resolutions.c.resolved_on <= hi)
+            standing = [self._resolution(dict(r)) for r in conn.execute(query).mappings()]
+            if standing:
+                s = standing[0]
+                raise LedgerError(
+                    f"'{name}' is already resolved: resolution #{s.id} says {s.answer} on "
+                    f"{s.resolved_on} ({s.source}, recorded by {s.entered_by}); retract it first "
+                    f"with `scenariocast retract-resolution {s.id} --reason ...`"
+                )
+            entry, previous = self._chain_head(conn)
+            next_id = int(conn.execute(sa.select(sa.func.max(resolutions.c.id))).scalar() or 0) + 1
+            row.update({"id": next_id, "entered_at": utc_now(), "entry": entry + 1})
+            row["hash"] = entry_hash(previous, "resolutions", row)
+            conn.execute(resolutions.insert().values(**row))
+            return self._get_resolution(conn, next_id)
+
+    def retract_resolution(
+        self, resolution_id: int, *, reason: str, by: str | None = None
+    ) -> OutcomeResolution:
+        """Retract a resolution: it answers nothing from now on, and stays with the reason.
+
+        Raises
+        ------
+        ReadingError
+            If ``reason`` is empty.
+        LedgerError
+            If there is no such resolution or it is already retracted.
+        """
+        why = _clean(reason, "reason", multiline=True)
+        if why is None:
+            raise ReadingError("a retraction needs a reason")
+        if not 0 < resolution_id <= MAX_ID:
+            raise LedgerError(f"no resolution with id {resolution_id}")
+        with self._write(create=False) as conn:
+            current = self._get_resolution(conn, resolution_id)
+            if current.retracted:
+                raise LedgerError(
+                    f"resolution {resolution_id} is already retracted ({current.retraction_reason})"
+                )
+            entry, previous = self._chain_head(conn)
+            row: dict[str, Any] = {
+                "resolution_id": resolution_id,
+                "reason": why,
+                "retracted_at": utc_now(),
+                "retracted_by": _clean(by, "by") or current_user(),
+                "entry": entry + 1,
+            }
+            row["hash"] = entry_hash(previous, "resolution_retractions", row)
+            conn.execute(resolution_retractions.insert().values(**row))
+            return self._get_resolution(conn, resolution_id)
+
+    def resolutions(
+        self, *, outcome: str | None = None, include_retracted: bool = True
+    ) -> list[OutcomeResolution]:
+        """The resolutions recorded, in the order entered (retracted ones marked)."""
+        query = self._resolution_select()
+        if outcome is not None:
+            query = query.where(resolutions.c.outcome == outcome)
+        if not include_retracted:
+            query = query.where(resolution_retractions.c.resolution_id.is_(None))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(resolutions.c.id)).mappings().all()
+        return [self._resolution(dict(r)) for r in rows]
+
+    @staticmethod
+    def _resolution_select() -> sa.Select[Any]:
+        return sa.select(
+            resolutions,
+            resolution_retractions.c.resolution_id.label("retracted_id"),
+            resolution_retractions.c.reason.label("retraction_reason"),
+            resolution_retractions.c.retracted_by,
+        ).select_from(
+            resolutions.outerjoin(
+                resolution_retractions,
+                resolution_retractions.c.resolution_id == resolutions.c.id,
+            )
+        )
+
+    @staticmethod
+    def _resolution(row: Mapping[str, Any]) -> OutcomeResolution:
+        return OutcomeResolution(
+            id=int(row["id"]),
+            outcome=row["outcome"],
+            happened=row["answer"] == "yes",
+            resolved_on=_date(row["resolved_on"]),
+            source=row["source"],
+            note=row["note"],
+            entered_at=_aware(_datetime(row["entered_at"])),
+            entered_by=row["entered_by"],
+            retracted=row["retracted_id"] is not None,
+            retraction_reason=row["retraction_reason"],
+            retracted_by=row["retracted_by"],
+        )
+
+    def _get_resolution(self, conn: Connection, resolution_id: int) -> OutcomeResolution:
+        row = (
+            conn.execute(self._resolution_select().where(resolutions.c.id == resolution_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise LedgerError(f"no resolution with id {resolution_id}")
+        return self._resolution(dict(row))
 
     # -----------------------------------------------------------------------------------------
     # verification, export and restore

@@ -1,6 +1,7 @@
 """Verifying a ledger, exporting it to CSV files, and restoring an export into an empty ledger.
 
-An export is a folder with ``readings.csv``, ``retractions.csv`` and ``snapshots.csv``: every
+An export is a folder with ``readings.csv``, ``retractions.csv``, ``snapshots.csv``,
+``resolutions.csv`` and ``resolution_retractions.csv``: every
 column of every row, including each entry's place in the hash chain and its hash. Restoring it
 into an empty ledger (SQLite or PostgreSQL, whichever it came from) re-creates the ledger
 exactly: the same ids, the same chain, the same forecasts. An export that was edited does not
@@ -32,8 +33,11 @@ if TYPE_CHECKING:
 
     from scenariocast.ledger.store import Ledger
 
-_INTS = {"id", "links", "reading_id", "n_readings", "entry"}
-_DATES = {"observed_start", "observed_end", "as_of"}
+_INTS = {"id", "links", "reading_id", "resolution_id", "n_readings", "entry"}
+_DATES = {"observed_start", "observed_end", "as_of", "resolved_on"}
+#: Tables added after the first exports were written: an export without their files (made
+#: before revision 0004) restores with none of their rows.
+_LATER = ("resolutions", "resolution_retractions")
 _TIMES = {"entered_at", "retracted_at", "created_at"}
 
 
@@ -82,7 +86,7 @@ class Verification:
     entries
         How many entries follow one another, unbroken, from the first.
     total
-        How many rows the three tables hold.
+        How many rows the tables hold.
     head
         The hash of the last unbroken entry: record it to detect later removal of entries.
     integrity
@@ -160,6 +164,7 @@ class ExportReport:
     retractions: int
     snapshots: int
     head: str
+    resolutions: int = 0
 
 
 def _text(value: Any) -> str:
@@ -203,7 +208,12 @@ def export(ledger: Ledger, folder: str | Path) -> ExportReport:
     except OSError as exc:
         raise LedgerError(f"cannot write the export to {out}: {exc.strerror or exc}") from None
     return ExportReport(
-        out, len(rows["readings"]), len(rows["retractions"]), len(rows["snapshots"]), check.head
+        out,
+        len(rows["readings"]),
+        len(rows["retractions"]),
+        len(rows["snapshots"]),
+        check.head,
+        len(rows["resolutions"]),
     )
 
 
@@ -291,7 +301,7 @@ def restore(ledger: Ledger, folder: str | Path) -> ExportReport:
         If the export does not verify, or the ledger is not empty.
     """
     src = Path(folder)
-    missing = [f"{t}.csv" for t in TABLES if not (src / f"{t}.csv").is_file()]
+    missing = [f"{t}.csv" for t in TABLES if t not in _LATER and not (src / f"{t}.csv").is_file()]
     if missing:
         raise ImportProblemsError(
             [
@@ -303,7 +313,10 @@ def restore(ledger: Ledger, folder: str | Path) -> ExportReport:
             ],
             subject=str(src),
         )
-    rows = {table: _parse(table, src / f"{table}.csv") for table in TABLES}
+    rows = {
+        table: _parse(table, src / f"{table}.csv") if (src / f"{table}.csv").is_file() else []
+        for table in TABLES
+    }
     check = first_break(_entries(rows))
     if check.problem is not None:
         raise LedgerError(f"the export in {src} does not verify, nothing restored: {check.problem}")
@@ -323,12 +336,17 @@ def restore(ledger: Ledger, folder: str | Path) -> ExportReport:
         for table in TABLES:
             _insert_all(conn, table, sorted(rows[table], key=_sort_key(table)))
     return ExportReport(
-        src, len(rows["readings"]), len(rows["retractions"]), len(rows["snapshots"]), check.head
+        src,
+        len(rows["readings"]),
+        len(rows["retractions"]),
+        len(rows["snapshots"]),
+        check.head,
+        len(rows["resolutions"]),
     )
 
 
 def _sort_key(table: str) -> Any:
-    key = "reading_id" if table == "retractions" else "id"
+    key = {"retractions": "reading_id", "resolution_retractions": "resolution_id"}.get(table, "id")
     return lambda row: row[key]
 
 

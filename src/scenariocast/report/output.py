@@ -4,7 +4,8 @@ The files are written into a new temporary folder beside the target and moved in
 when every one of them is complete, so a failure (a full disk, a bad figure) leaves no
 half-written report. A new folder is moved into place whole. In an existing folder only the
 report's own files are replaced (``report.html``, ``report.md``, ``forecast.json`` and the
-``figures`` folder), each by a rename, the page last; anything else in it is left alone.
+``figures`` folder; ``compare.html`` and ``compare.json`` for a comparison of trees), each by a
+rename, the page last; anything else in it is left alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from scenariocast.errors import ReportError
 
 #: The report's own files in its folder; the page is moved last.
 FIGURES = "figures"
-ORDER = ("report.md", "forecast.json", "report.html")
+ORDER = ("report.md", "forecast.json", "compare.json", "report.html", "compare.html")
 
 
 def _why(exc: OSError) -> str:
@@ -88,7 +89,8 @@ def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict
 
 def _replace_into(tmp: Path, path: Path, files: Mapping[str, bytes]) -> None:
     """Move the new files from ``tmp`` into the existing folder ``path``."""
-    if (tmp / FIGURES).is_dir() or (path / FIGURES).exists():
+    owns_figures = "report.html" in files or any(rel.startswith(FIGURES + "/") for rel in files)
+    if owns_figures and ((tmp / FIGURES).is_dir() or (path / FIGURES).exists()):
         old = tmp / ".old-figures"
         if (path / FIGURES).exists():
             (path / FIGURES).rename(old)

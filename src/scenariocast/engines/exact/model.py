@@ -368,12 +368,16 @@ class ExactModel:
         tables: Mapping[str, tuple[FloatArray, FloatArray | None]] | None = None,
         batch: int | None = None,
         reports: Sequence[Factor] | None = None,
+        *,
+        left_out: bool = True,
     ) -> tuple[FloatArray, FloatArray]:
         """Each report's log-likelihood with the states summed out, two ways.
 
         Returns ``(in_order, left_out)``, each of shape ``(reports[, batch])``: ``in_order[i]``
         is ``log p(report i | reports before it)`` (in the order observed; they add up to the
-        log evidence) and ``left_out[i]`` is ``log p(report i | every other report)``.
+        log evidence) and ``left_out[i]`` is ``log p(report i | every other report)``. With
+        ``left_out=False`` only the first is computed (the second comes back empty), at half
+        the cost: what comparing trees needs.
         """
         net = query.network
         jt = query.structure.jt
@@ -383,14 +387,16 @@ class ExactModel:
         n = len(evidence)
         totals = [jt.log_z([*base, *merge_factors(evidence[:k])], batch) for k in range(n + 1)]
         in_order = np.array([totals[k + 1] - totals[k] for k in range(n)])
+        if not left_out:
+            return in_order, np.empty((0,))
         full = totals[n]
-        left_out = np.array(
+        left = np.array(
             [
                 full - jt.log_z([*base, *merge_factors(evidence[:i] + evidence[i + 1 :])], batch)
                 for i in range(n)
             ]
         )
-        return in_order, left_out
+        return in_order, left
 
     def _counter(self, query: Query, oid: str) -> tuple[JunctionTree, list[Factor]]:
         """The junction tree with a counter of the steps the outcome's node is in its states.
