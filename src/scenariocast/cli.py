@@ -227,6 +227,8 @@ def validate(
             f"ok: {path} ({tree.id}: {len(tree.nodes)} nodes, {len(tree.outcomes)} outcomes, "
             f"{len(tree.indicators)} indicators)"
         )
+        for n in tree.notes:
+            _note(str(n))
     if problems:
         _fail(problems)
 
@@ -239,6 +241,52 @@ def show(tree: TreeArgument) -> None:
 
     with _errors():
         typer.echo(render_tree(load_tree(tree)))
+
+
+@app.command()
+def convert(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="IN",
+            help="A network (.bif, .xml/.xmlbif, .net, .xdsl) or a scenario tree (.yaml).",
+            show_default=False,
+        ),
+    ],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT",
+            help="The file to write, in the format of its extension.",
+            show_default=False,
+        ),
+    ],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            max=0.5,
+            help="How far a row of the network may sum from 1 and still be read (renormalised, "
+            "with a note).",
+        ),
+    ] = 1e-3,
+) -> None:
+    """Convert between BIF, XMLBIF, Hugin NET, GeNIe XDSL and scenario trees (by extension).
+
+    What the target format cannot hold, and what changed on the way, is listed as notes.
+    """
+    from scenariocast.interop import NAMES
+    from scenariocast.interop import convert as run
+
+    with _errors():
+        done = run(source, target, tolerance=tolerance)
+        for line in done.notes:
+            _note(line)
+        typer.echo(
+            f"wrote {done.target} ({NAMES[done.target_format]}, {done.nodes} nodes) from "
+            f"{done.source} ({NAMES[done.source_format]})"
+        )
 
 
 @app.command()
