@@ -67,3 +67,18 @@ def test_every_marginal_agrees_with_pgmpy(name: str) -> None:
         assert worst < TOLERANCE, (name, case["evidence"], worst)
         for v, s in given.items():  # an observed node is certain in its state
             assert result.nodes[v][s] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_prepared_model_gives_what_forecast_gives() -> None:
+    from scenariocast import Model, forecast
+
+    net, tree = _network("alarm")
+    nodes, states = _ids(net)
+    model = Model(tree)
+    for case in REFERENCES["alarm"]:
+        given = {nodes[v]: states[v][s] for v, s in case["evidence"].items()}
+        once = forecast(tree, given=given, record=False)
+        again = model.forecast(given=given)
+        assert again.nodes == once.nodes
+        assert again.top_scenarios == once.top_scenarios
+        assert model.forecast(given=given, top=0).top_scenarios == ()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scenariocast.engines.exact import ExactModel
+from scenariocast.engines.exact.model import TOP_SCENARIOS
 from scenariocast.engines.result import ForecastResult
 from scenariocast.errors import QueryError
 from scenariocast.evidence.readings import Reading
@@ -128,6 +129,7 @@ def _forecast(
     engine: str,
     record: bool | None,
     model: ExactModel | None,
+    top: int = TOP_SCENARIOS,
     draws: int = 1000,
     chains: int = 2,
     seed: int | None = None,
@@ -154,7 +156,7 @@ def _forecast(
             run.save(save)
         result = run.result
     else:
-        result = (model or ExactModel(t)).forecast(readings, given=given, as_of=as_of)
+        result = (model or ExactModel(t)).forecast(readings, given=given, as_of=as_of, top=top)
         used = set(result.evidence.reading_ids)
         digest = readings_hash([r for r in readings if r.id in used])
         result = replace(result, readings_hash=digest)
@@ -163,6 +165,54 @@ def _forecast(
     if record and isinstance(evidence, Ledger):
         record_forecast(t, evidence, result)
     return result
+
+
+class Model:
+    """A tree compiled once for many forecasts with the exact engine.
+
+    :func:`forecast` compiles the tree (the network over its horizon, the junction trees, the
+    prior) on every call; a model keeps what it compiled, so that a notebook, a sweep of
+    what-ifs or an analysis reuses it::
+
+        >>> from scenariocast import Model
+        >>> model = Model("scenarios/nk-2026.yaml")
+        >>> for state in ("mild", "severe"):
+        ...     print(model.forecast(ledger, given={"food_shock": state}).outcomes)
+
+    A model is tied to the tree it was built from; load the tree again (and build a new model)
+    after editing the file.
+    """
+
+    def __init__(self, tree: Tree | str | Path) -> None:
+        self.tree = _tree(tree)
+        self._exact = ExactModel(self.tree)
+
+    def forecast(
+        self,
+        evidence: Ledger | Sequence[Reading] | None = None,
+        *,
+        given: Mapping[str, str] | None = None,
+        as_of: dt.date | None = None,
+        top: int = TOP_SCENARIOS,
+        record: bool | None = False,
+    ) -> ForecastResult:
+        """Posterior probabilities of the nodes and outcomes, as :func:`forecast` gives them.
+
+        ``top`` is the number of most probable scenarios listed (0 skips their search, which
+        is the fastest when only the marginals are wanted). ``record`` is ``False`` by
+        default (a model is for many queries); ``None`` records as :func:`forecast` does.
+        """
+        return _forecast(
+            self.tree,
+            _readings(evidence),
+            evidence,
+            given=given,
+            as_of=as_of,
+            engine="exact",
+            record=record,
+            model=self._exact,
+            top=top,
+        )
 
 
 def sample(
