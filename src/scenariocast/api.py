@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from scenariocast.report.document import ProbabilityReport, ReportFiles
 
 ENGINES = ("exact", "pymc")
+#: The value of virtual or soft evidence on a node: ``{state: number}`` or ``"a=0.2,b=0.8"``.
+NodeValue = str | Mapping[str, float]
 
 
 def _tree(tree: Tree | str | Path) -> Tree:
@@ -44,6 +46,24 @@ def _readings(evidence: Ledger | Sequence[Reading] | None) -> list[Reading]:
     if isinstance(evidence, Sequence):
         return list(evidence)
     return evidence.readings()
+
+
+def parse_node_evidence(items: Sequence[str], option: str) -> dict[str, str]:
+    """Turn ``["node=a:0.2,b:0.8", "node@2026-06=a=2,b=1", ...]`` into node -> value text.
+
+    The node is what comes before the first ``=``; the value is checked against the tree by
+    the engine (states joined to numbers by ``:`` or ``=``, separated by commas).
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        node, sep, value = item.partition("=")
+        if not sep or not node.strip() or not value.strip():
+            raise QueryError(f"{option} takes NODE=STATE:NUMBER,STATE:NUMBER,..., got '{item}'")
+        key = "@".join(part.strip() for part in node.split("@", 1))
+        if key in out:
+            raise QueryError(f"{option} names '{key}' twice")
+        out[key] = value.strip()
+    return out
 
 
 def parse_given(items: Sequence[str]) -> dict[str, str]:
@@ -69,6 +89,8 @@ def forecast(
     evidence: Ledger | Sequence[Reading] | None = None,
     *,
     given: Mapping[str, str] | None = None,
+    virtual: Mapping[str, NodeValue] | None = None,
+    soft: Mapping[str, NodeValue] | None = None,
     as_of: dt.date | None = None,
     engine: str = "exact",
     record: bool | None = None,
@@ -88,7 +110,14 @@ def forecast(
         A :class:`~scenariocast.ledger.Ledger` (its readings are used and, if ``record``, a
         snapshot of the forecast is written to it) or a list of readings.
     given
-        Assumptions: node -> state.
+        Assumptions (hard evidence, a what-if): node -> state; ``node@date`` for a dynamic
+        node at one step.
+    virtual
+        Virtual (likelihood) evidence: node -> likelihood ratio per state, as a mapping or
+        ``"a=2,b=1"`` (exact engine; see :mod:`scenariocast.evidence.nodes`).
+    soft
+        Soft evidence (Jeffrey's rule): node -> the distribution its marginal must have
+        (exact engine).
     as_of
         Only readings observed on or before this day count (default: today).
     engine
@@ -97,16 +126,18 @@ def forecast(
         ``draws``, ``chains``, ``seed``, ``progress`` and ``save`` it takes).
     record
         Whether a snapshot of the forecast is written to the ledger's history. ``None`` (the
-        default): a forecast is recorded, a what-if (with ``given``) is not, and neither is a
-        forecast on a ledger this user cannot write to. ``True``: record it, what-if or not
-        (a :class:`~scenariocast.errors.LedgerError` if the ledger cannot be written).
-        ``False``: never.
+        default): a forecast is recorded, a what-if (with ``given``, ``virtual`` or ``soft``)
+        is not, and neither is a forecast on a ledger this user cannot write to. ``True``:
+        record it, what-if or not (a :class:`~scenariocast.errors.LedgerError` if the ledger
+        cannot be written). ``False``: never.
     """
     return _forecast(
         _tree(tree),
         _readings(evidence),
         evidence,
         given=given,
+        virtual=virtual,
+        soft=soft,
         as_of=as_of,
         engine=engine,
         record=record,
@@ -127,6 +158,8 @@ def _forecast(
     given: Mapping[str, str] | None,
     as_of: dt.date | None,
     engine: str,
+    virtual: Mapping[str, NodeValue] | None = None,
+    soft: Mapping[str, NodeValue] | None = None,
     record: bool | None,
     model: ExactModel | None,
     top: int = TOP_SCENARIOS,
@@ -141,6 +174,11 @@ def _forecast(
     if engine not in ENGINES:
         raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
     if engine == "pymc":
+        if virtual or soft:
+            raise QueryError(
+                "virtual and soft evidence on nodes are for the exact engine; "
+                "the PyMC engine takes readings and --given"
+            )
         run = sample(
             t,
             readings,
@@ -156,12 +194,15 @@ def _forecast(
             run.save(save)
         result = run.result
     else:
-        result = (model or ExactModel(t)).forecast(readings, given=given, as_of=as_of, top=top)
+        result = (model or ExactModel(t)).forecast(
+            readings, given=given, as_of=as_of, top=top, virtual=virtual, soft=soft
+        )
         used = set(result.evidence.reading_ids)
         digest = readings_hash([r for r in readings if r.id in used])
         result = replace(result, readings_hash=digest)
     if record is None:
-        record = not given and isinstance(evidence, Ledger) and evidence.accepts_writes
+        what_if = bool(given or virtual or soft)
+        record = not what_if and isinstance(evidence, Ledger) and evidence.accepts_writes
     if record and isinstance(evidence, Ledger):
         record_forecast(t, evidence, result)
     return result
@@ -192,6 +233,8 @@ class Model:
         evidence: Ledger | Sequence[Reading] | None = None,
         *,
         given: Mapping[str, str] | None = None,
+        virtual: Mapping[str, NodeValue] | None = None,
+        soft: Mapping[str, NodeValue] | None = None,
         as_of: dt.date | None = None,
         top: int = TOP_SCENARIOS,
         record: bool | None = False,
@@ -207,6 +250,8 @@ class Model:
             _readings(evidence),
             evidence,
             given=given,
+            virtual=virtual,
+            soft=soft,
             as_of=as_of,
             engine="exact",
             record=record,

@@ -102,6 +102,25 @@ GivenOption = Annotated[
         metavar="NODE=STATE",
     ),
 ]
+VirtualOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--virtual",
+        help="Virtual (likelihood) evidence on a node, NODE=STATE:RATIO,STATE:RATIO,... "
+        "(repeatable; NODE@DATE for one step): how much more likely the report is in each "
+        "state. Exact engine.",
+        metavar="NODE=S:R,...",
+    ),
+]
+SoftOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--soft",
+        help="Soft evidence on a node (Jeffrey's rule), NODE=STATE:P,STATE:P,... summing to 1 "
+        "(repeatable): the node's probabilities after the update. Exact engine.",
+        metavar="NODE=S:P,...",
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -491,6 +510,8 @@ def retract(
 def forecast(
     tree: TreeArgument,
     given: GivenOption = None,
+    virtual: VirtualOption = None,
+    soft: SoftOption = None,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
@@ -498,8 +519,8 @@ def forecast(
         bool,
         typer.Option(
             "--record",
-            help="Record a what-if (--given) in the history too; forecasts without --given "
-            "are always recorded.",
+            help="Record a what-if (--given, --virtual, --soft) in the history too; forecasts "
+            "without them are always recorded.",
         ),
     ] = False,
     engine: EngineOption = Engine.exact,
@@ -523,7 +544,7 @@ def forecast(
     import sys
 
     from scenariocast.api import forecast as run
-    from scenariocast.api import parse_given, record_forecast
+    from scenariocast.api import parse_given, parse_node_evidence, record_forecast
     from scenariocast.errors import LedgerBusyError
     from scenariocast.report.text import render_forecast
     from scenariocast.spec.load import load_tree
@@ -532,11 +553,15 @@ def forecast(
     with _errors():
         ledger = _ledger(db)
         assumed = parse_given(given or [])
+        likelihoods = parse_node_evidence(virtual or [], "--virtual")
+        revised = parse_node_evidence(soft or [], "--soft")
         loaded = load_tree(tree)
         result = run(
             loaded,
             ledger,
             given=assumed,
+            virtual=likelihoods,
+            soft=revised,
             as_of=_as_of(as_of),
             record=False,
             engine=engine.value,
@@ -546,7 +571,7 @@ def forecast(
             progress=not as_json and sys.stderr.isatty(),
             save=save,
         )
-        if record or not assumed:
+        if record or not (assumed or likelihoods or revised):
             if record or ledger.accepts_writes:
                 try:
                     record_forecast(loaded, ledger, result)

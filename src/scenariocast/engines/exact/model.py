@@ -19,7 +19,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -38,11 +38,16 @@ from scenariocast.engines.exact.network import (
 from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario, StepForecast
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood
+from scenariocast.evidence.nodes import Finding, findings_from
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Evidence, Report, select_evidence
 from scenariocast.spec.tree import Tree
 
 TOP_SCENARIOS = 5
+#: Rounds of iterative proportional fitting for soft findings, and how close each marginal
+#: must come to its target.
+SOFT_ITERATIONS = 500
+SOFT_TOLERANCE = 1e-10
 
 _Scopes = frozenset[tuple[int, ...]]
 
@@ -283,6 +288,7 @@ class ExactModel:
         assumptions = parse_assumptions(self.tree, dict(given or {}))
         steps = [o.step for o in evidence.observations if o.step is not None]
         steps += [t for a in assumptions for t in a.steps if t is not None]
+        steps += [t for f in evidence.findings for t in f.steps if t is not None]
         net = self.network(min(steps, default=0), max(steps, default=0))
         unions = [self._report_scope(net, rep) for rep in evidence.reports]
         base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
@@ -557,35 +563,52 @@ class ExactModel:
         as_of: dt.date | None = None,
         readings_hash: str = "",
         top: int = TOP_SCENARIOS,
+        virtual: Mapping[str, str | Mapping[str, float]] | None = None,
+        soft: Mapping[str, str | Mapping[str, float]] | None = None,
     ) -> ForecastResult:
-        """Posterior of every node and outcome given the readings and assumptions.
+        """Posterior of every node and outcome given the readings, findings and assumptions.
 
-        ``top`` is the number of most probable scenarios to find (0 skips the search). The
-        assumptions are hard evidence: the tables are reduced by them before calibration, so
-        that every clique is smaller.
+        ``given`` assumes nodes in states (hard evidence, a what-if); ``virtual`` gives
+        likelihood ratios on a node's states and ``soft`` the distribution a node's marginal
+        must have (Jeffrey's rule), each ``node`` or ``node@date`` -> ``{state: number}`` (see
+        :mod:`scenariocast.evidence.nodes`).
+        ``top`` is the number of most probable scenarios to find (0 skips the search). Hard
+        evidence reduces the tables before calibration, so that every clique is smaller.
         """
         as_of = as_of or dt.date.today()
         evidence = select_evidence(self.tree, readings, as_of)
+        extra = [
+            *findings_from(self.tree, "virtual", dict(virtual or {})),
+            *findings_from(self.tree, "soft", dict(soft or {})),
+        ]
+        if extra:
+            evidence = replace(evidence, findings=(*evidence.findings, *extra))
         query = self.query(evidence, given)
         base = list(query.base)
         observed = self.observed(query, query.assumptions)
         if any(state < 0 for state in observed.values()):
             raise self._impossible(query)
-        reduced = self.reduced(query.structure, observed)
         if query.assumptions:
-            prior = self.posterior(query, base, reduced)
+            prior = self.posterior(query, base, self.reduced(query.structure, observed))
             if not math.isfinite(prior.log_z):
                 raise self._impossible(query)
             prior_p = self.outcome_probabilities(query, base, prior.calibrated)
         else:
             prior, prior_p = self._prior(query, as_of)
         factors = query.factors()
-        post = self.posterior(query, factors, reduced) if query.report_factors else prior
-        if not math.isfinite(post.log_z):
-            raise conflict_error(self.tree, query)
+        if evidence.findings:
+            reduced = self.reduced(query.structure, observed)
+            post, factors, log_z = self._posterior_with_findings(query, factors, reduced)
+        elif query.report_factors:
+            post = self.posterior(query, factors, self.reduced(query.structure, observed))
+            if not math.isfinite(post.log_z):
+                raise conflict_error(self.tree, query)
+            log_z = post.log_z
+        else:
+            post, log_z = prior, prior.log_z
         post_p = (
             self.outcome_probabilities(query, factors, post.calibrated)
-            if query.report_factors
+            if post is not prior
             else prior_p
         )
         outcomes = {
@@ -607,7 +630,7 @@ class ExactModel:
             as_of=as_of,
             given=query.given,
             evidence=evidence,
-            log_evidence=post.log_z - prior.log_z,
+            log_evidence=log_z - prior.log_z,
             outcomes=outcomes,
             nodes=post.nodes,
             prior_nodes=prior.nodes,
@@ -616,6 +639,78 @@ class ExactModel:
             steps=self._steps(query, post.calibrated, prior.calibrated),
             now_step=self._now_label(as_of),
         )
+
+    def _posterior_with_findings(
+        self, query: Query, factors: list[Factor], structure: Structure
+    ) -> tuple[Posterior, list[Factor], float]:
+        """The posterior with the readings and the findings on nodes.
+
+        A virtual finding is a factor ``log(lambda)`` over the node (at each of its steps). Soft
+        findings are fitted by iterative proportional fitting: each node's factor is scaled by
+        its target over its current marginal until every marginal is its target (one round for
+        one node, as Jeffrey's rule). Returns the posterior, every factor (over the whole
+        network) and the log normaliser without the soft findings (Jeffrey's rule is a
+        revision, not a likelihood).
+        """
+        net = query.network
+        extra: list[Factor] = []
+        soft: list[tuple[Finding, int]] = []
+        for f in query.evidence.findings:
+            variables = [net.var_of[net.at(f.node, t)] for t in f.steps]
+            if f.kind == "soft":
+                soft += [(f, v) for v in variables]
+                continue
+            with np.errstate(divide="ignore"):
+                lam = np.log(np.asarray(f.values, dtype=np.float64))
+            extra += [((v,), lam) for v in variables]
+        every = [*factors, *extra]
+        post = self.posterior(query, every, structure)
+        if not math.isfinite(post.log_z):
+            if extra:
+                raise self._conflict(query, "the virtual evidence rules every scenario out")
+            raise conflict_error(self.tree, query)
+        log_z = post.log_z
+        if not soft:
+            return post, every, log_z
+        fitted: dict[int, FloatArray] = {v: np.zeros(net.cards[v]) for _, v in soft}
+        targets = [(f, v, np.asarray(f.values, dtype=np.float64)) for f, v in soft]
+        soft_factors: list[Factor] = []
+        for _ in range(SOFT_ITERATIONS):
+            worst = 0.0
+            for f, v, q in targets:
+                m = post.calibrated.marginal(v)
+                if np.any((q > 0) & (m <= 0)):
+                    states = self.tree.nodes[f.node].states
+                    shown = ", ".join(
+                        s for s, a, b in zip(states, q, m, strict=True) if a > 0 and b <= 0
+                    )
+                    raise self._conflict(
+                        query,
+                        f"soft evidence on {f.key} gives probability to {shown}, which the "
+                        "other evidence rules out",
+                    )
+                off = float(np.abs(m - q).max())
+                worst = max(worst, off)
+                if off < SOFT_TOLERANCE:
+                    continue
+                with np.errstate(divide="ignore"):
+                    step = np.where(q > 0, np.log(np.where(q > 0, q, 1.0)) - np.log(m), -np.inf)
+                fitted[v] = fitted[v] + step
+                soft_factors = [((u,), table) for u, table in fitted.items()]
+                post = self.posterior(query, [*every, *soft_factors], structure)
+            if worst < SOFT_TOLERANCE:
+                break
+        else:
+            raise self._conflict(
+                query,
+                f"the soft findings cannot all hold at once (still {worst:.2g} off after "
+                f"{SOFT_ITERATIONS} rounds)",
+            )
+        return post, [*every, *soft_factors], log_z
+
+    def _conflict(self, query: Query, why: str) -> EvidenceConflictError:
+        shown = "; ".join(f.describe() for f in query.evidence.findings[:6])
+        return EvidenceConflictError(f"{why} in tree '{self.tree.id}' ({shown})")
 
     def _impossible(self, query: Query) -> EvidenceConflictError:
         shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
