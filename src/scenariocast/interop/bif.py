@@ -94,7 +94,7 @@ def read(text: str, file: str) -> RawNetwork:
         child, line = _name(item.children[0])
         found = raw.variables.get(child)
         if found is None:
-            raw.problem(f"a probability table for an unknown variable '{child}'", line)
+            raw.unknown_table("a probability table for an unknown variable", child, line)
             continue
         var = found
         if var.has_table:

@@ -113,7 +113,7 @@ def read(text: str, file: str) -> RawNetwork:
         child = str(heads[0])
         found = raw.variables.get(child)
         if found is None:
-            raw.problem(f"a potential for an unknown node '{child}'", line)
+            raw.unknown_table("a potential for an unknown node", child, line)
             continue
         var = found
         if var.has_table:

@@ -11,6 +11,7 @@ writers take, and what :func:`network_from_tree` makes of a scenario tree.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
 import re
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from scenariocast.errors import NetworkFileError, Problem
+from scenariocast.errors import NetworkFileError, Problem, did_you_mean
 
 FloatArray = NDArray[np.float64]
 
@@ -108,6 +109,7 @@ class RawVariable:
     label: str | None = None
     description: str = ""
     has_table: bool = False
+    misnamed: bool = False  # a table names it with a typo (reported there, not again)
 
 
 @dataclass
@@ -123,6 +125,18 @@ class RawNetwork:
     def problem(self, message: str, line: int | None) -> None:
         """Record a problem at ``line``."""
         self.problems.append(Problem(message, file=self.file, line=line))
+
+    def unknown_table(self, what: str, name: str, line: int | None) -> None:
+        """Record a table for an unknown variable, with the closest name as a hint.
+
+        The variable the hint names, if it has no table of its own, is not reported again for
+        having none: one typo is one problem.
+        """
+        close = difflib.get_close_matches(name, list(self.variables), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        self.problem(f"{what} '{name}'{hint}", line)
+        if close:
+            self.variables[close[0]].misnamed = True
 
     def add(self, var: RawVariable) -> None:
         """Add a variable; a second definition of one name is a problem."""
@@ -242,7 +256,7 @@ def finish(raw: RawNetwork, *, tolerance: float = DEFAULT_TOLERANCE) -> Network:
         for i, p in enumerate(var.parents):
             line = var.parent_lines[i] if i < len(var.parent_lines) else var.table_line
             if p not in variables:
-                problem(f"'{name}' has an unknown parent '{p}'", line)
+                problem(f"'{name}' has an unknown parent '{p}'{did_you_mean(p, variables)}", line)
                 ok = False
             elif p == name:
                 problem(f"'{name}' is its own parent", line)
@@ -251,8 +265,17 @@ def finish(raw: RawNetwork, *, tolerance: float = DEFAULT_TOLERANCE) -> Network:
                 problem(f"'{name}' lists parent '{p}' twice", line)
                 ok = False
         parents_ok[name] = ok
-        if not var.has_table:
-            problem(f"variable '{name}' has no probability table", var.line)
+    untabled = [name for name, var in variables.items() if not var.has_table and not var.misnamed]
+    if len(untabled) == 1:
+        problem(f"variable '{untabled[0]}' has no probability table", variables[untabled[0]].line)
+    elif untabled:
+        shown = ", ".join(f"'{n}'" for n in untabled[:4])
+        more = f" and {len(untabled) - 4} more" if len(untabled) > 4 else ""
+        problem(
+            f"{len(untabled)} variables have no probability table: {shown}{more} "
+            "(is the file cut short?)",
+            variables[untabled[0]].line,
+        )
     if not problems:
         problems.extend(Problem(msg, file=raw.file, line=line) for msg, line in _cycles(variables))
     tables: dict[str, FloatArray] = {}
@@ -308,13 +331,18 @@ def _table(
         row_line = {c: var.table_line for c in _combos(cards)}
     else:
         default: RawRow | None = None
+        broken = False  # a row with a problem is not also reported as missing
         for row in var.rows:
             if len(row.values) != k:
-                what = "the default row" if row.parents is None else f"row {row.parents}"
+                what = (
+                    "the default row" if row.parents is None else f"row ({', '.join(row.parents)})"
+                )
+                n = len(row.values)
                 problem(
-                    f"{what} of '{var.name}' has {len(row.values)} numbers for {k} states",
+                    f"{what} of '{var.name}' has {n} number{'s' if n != 1 else ''} for {k} states",
                     row.line,
                 )
+                broken = True
                 continue
             if row.parents is None:
                 default = row
@@ -325,11 +353,13 @@ def _table(
                     f"{len(var.parents)} parents",
                     row.line,
                 )
+                broken = True
                 continue
             combo: list[int] = []
             for p, s in zip(var.parents, row.parents, strict=True):
                 if s not in states[p].states:
                     problem(f"a row of '{var.name}': parent '{p}' has no state '{s}'", row.line)
+                    broken = True
                     break
                 combo.append(states[p].states.index(s))
             else:
@@ -343,6 +373,8 @@ def _table(
                     continue
                 table[key] = row.values
                 row_line[key] = row.line
+        if broken:
+            return None, None
         missing = [c for c in _combos(cards) if c not in row_line]
         if missing and default is not None:
             for c in missing:

@@ -5,6 +5,7 @@ A syntax error (a file cut short, a tag left open) is one problem with its line.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scenariocast.errors import Problem
@@ -29,8 +30,13 @@ def parse_xml(data: bytes, file: str) -> tuple[Any, Problem | None]:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        message = str(exc.msg or exc).split(", line ")[0]
-        if "Premature end" in message or "EndTag" in message or "end of data" in message:
+        message = re.sub(r"(,? line \d+)*(, column \d+)?$", "", str(exc.msg or exc).strip())
+        text = data.rstrip()
+        last_line = text.count(b"\n") + 1
+        # an error on the last line of a file that does not end with its root's closing tag is
+        # a file cut short, whatever the parser calls it
+        cut = (exc.lineno or 0) >= last_line and not text.endswith(b">")
+        if cut or "Premature end" in message or "EndTag" in message or "end of data" in message:
             message = f"the file ends too early (cut short?): {message}"
         else:
             message = f"not well-formed XML: {message}"

@@ -46,7 +46,7 @@ def read(data: bytes, file: str) -> RawNetwork:
         target = text_of(child(el, "FOR"))
         found = raw.variables.get(target)
         if found is None:
-            raw.problem(f"a <DEFINITION> for an unknown variable '{target}'", el.sourceline)
+            raw.unknown_table("a <DEFINITION> for an unknown variable", target, el.sourceline)
             continue
         var = found
         if var.has_table:
