@@ -2,7 +2,7 @@
 
 The API is imported lazily so that ``import scenariocast`` stays cheap::
 
-    from scenariocast import load_tree, Ledger, forecast, explain, write_report
+    from scenariocast import load_tree, Ledger, forecast, explain, write_report, Model
 
 (The report object itself comes from ``scenariocast.api.report``: ``scenariocast.report`` is the
 package that lays reports out.)
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_tree": "scenariocast.spec.load",
     "forecast": "scenariocast.api",
+    "Model": "scenariocast.api",
     "explain": "scenariocast.api",
     "parse_given": "scenariocast.api",
     "write_report": "scenariocast.api",
@@ -35,6 +36,7 @@ __all__ = [
     "Explanation",
     "ForecastResult",
     "Ledger",
+    "Model",
     "ObservedDate",
     "Reading",
     "ScenariocastError",
@@ -48,7 +50,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
-    from scenariocast.api import explain, forecast, parse_given, write_report
+    from scenariocast.api import Model, explain, forecast, parse_given, write_report
     from scenariocast.engines.result import ForecastResult
     from scenariocast.errors import ScenariocastError
     from scenariocast.evidence.catalog import Catalog

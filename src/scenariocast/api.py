@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scenariocast.engines.exact import ExactModel
+from scenariocast.engines.exact.model import TOP_SCENARIOS
 from scenariocast.engines.result import ForecastResult
 from scenariocast.errors import QueryError
 from scenariocast.evidence.readings import Reading
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from scenariocast.report.document import ProbabilityReport, ReportFiles
 
 ENGINES = ("exact", "pymc")
+#: The value of virtual or soft evidence on a node: ``{state: number}`` or ``"a=0.2,b=0.8"``.
+NodeValue = str | Mapping[str, float]
 
 
 def _tree(tree: Tree | str | Path) -> Tree:
@@ -48,6 +51,24 @@ def _readings(evidence: Ledger | Sequence[Reading] | None) -> list[Reading]:
     if isinstance(evidence, Sequence):
         return list(evidence)
     return evidence.readings()
+
+
+def parse_node_evidence(items: Sequence[str], option: str) -> dict[str, str]:
+    """Turn ``["node=a:0.2,b:0.8", "node@2026-06=a=2,b=1", ...]`` into node -> value text.
+
+    The node is what comes before the first ``=``; the value is checked against the tree by
+    the engine (states joined to numbers by ``:`` or ``=``, separated by commas).
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        node, sep, value = item.partition("=")
+        if not sep or not node.strip() or not value.strip():
+            raise QueryError(f"{option} takes NODE=STATE:NUMBER,STATE:NUMBER,..., got '{item}'")
+        key = "@".join(part.strip() for part in node.split("@", 1))
+        if key in out:
+            raise QueryError(f"{option} names '{key}' twice")
+        out[key] = value.strip()
+    return out
 
 
 def parse_given(items: Sequence[str]) -> dict[str, str]:
@@ -73,6 +94,8 @@ def forecast(
     evidence: Ledger | Sequence[Reading] | None = None,
     *,
     given: Mapping[str, str] | None = None,
+    virtual: Mapping[str, NodeValue] | None = None,
+    soft: Mapping[str, NodeValue] | None = None,
     as_of: dt.date | None = None,
     engine: str = "exact",
     record: bool | None = None,
@@ -93,7 +116,14 @@ def forecast(
         A :class:`~scenariocast.ledger.Ledger` (its readings are used and, if ``record``, a
         snapshot of the forecast is written to it) or a list of readings.
     given
-        Assumptions: node -> state.
+        Assumptions (hard evidence, a what-if): node -> state; ``node@date`` for a dynamic
+        node at one step.
+    virtual
+        Virtual (likelihood) evidence: node -> likelihood ratio per state, as a mapping or
+        ``"a=2,b=1"`` (exact engine; see :mod:`scenariocast.evidence.nodes`).
+    soft
+        Soft evidence (Jeffrey's rule): node -> the distribution its marginal must have
+        (exact engine).
     as_of
         Only readings observed on or before this day count (default: today).
     engine
@@ -102,10 +132,10 @@ def forecast(
         ``draws``, ``chains``, ``seed``, ``progress`` and ``save`` it takes).
     record
         Whether a snapshot of the forecast is written to the ledger's history. ``None`` (the
-        default): a forecast is recorded, a what-if (with ``given``) is not, and neither is a
-        forecast on a ledger this user cannot write to. ``True``: record it, what-if or not
-        (a :class:`~scenariocast.errors.LedgerError` if the ledger cannot be written).
-        ``False``: never.
+        default): a forecast is recorded, a what-if (with ``given``, ``virtual`` or ``soft``)
+        is not, and neither is a forecast on a ledger this user cannot write to. ``True``:
+        record it, what-if or not (a :class:`~scenariocast.errors.LedgerError` if the ledger
+        cannot be written). ``False``: never.
     by
         Who made the forecast, recorded with the snapshot (default: ``$SCENARIOCAST_USER``,
         else the operating system's user).
@@ -115,6 +145,8 @@ def forecast(
         _readings(evidence),
         evidence,
         given=given,
+        virtual=virtual,
+        soft=soft,
         as_of=as_of,
         engine=engine,
         record=record,
@@ -136,8 +168,11 @@ def _forecast(
     given: Mapping[str, str] | None,
     as_of: dt.date | None,
     engine: str,
+    virtual: Mapping[str, NodeValue] | None = None,
+    soft: Mapping[str, NodeValue] | None = None,
     record: bool | None,
     model: ExactModel | None,
+    top: int = TOP_SCENARIOS,
     draws: int = 1000,
     chains: int = 2,
     seed: int | None = None,
@@ -150,6 +185,11 @@ def _forecast(
     if engine not in ENGINES:
         raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
     if engine == "pymc":
+        if virtual or soft:
+            raise QueryError(
+                "virtual and soft evidence on nodes are for the exact engine; "
+                "the PyMC engine takes readings and --given"
+            )
         run = sample(
             t,
             readings,
@@ -165,15 +205,70 @@ def _forecast(
             run.save(save)
         result = run.result
     else:
-        result = (model or ExactModel(t)).forecast(readings, given=given, as_of=as_of)
+        result = (model or ExactModel(t)).forecast(
+            readings, given=given, as_of=as_of, top=top, virtual=virtual, soft=soft
+        )
         used = set(result.evidence.reading_ids)
         digest = readings_hash([r for r in readings if r.id in used])
         result = replace(result, readings_hash=digest)
     if record is None:
-        record = not given and isinstance(evidence, Ledger) and evidence.accepts_writes
+        what_if = bool(given or virtual or soft)
+        record = not what_if and isinstance(evidence, Ledger) and evidence.accepts_writes
     if record and isinstance(evidence, Ledger):
         record_forecast(t, evidence, result, by=by)
     return result
+
+
+class Model:
+    """A tree compiled once for many forecasts with the exact engine.
+
+    :func:`forecast` compiles the tree (the network over its horizon, the junction trees, the
+    prior) on every call; a model keeps what it compiled, so that a notebook, a sweep of
+    what-ifs or an analysis reuses it::
+
+        >>> from scenariocast import Model
+        >>> model = Model("scenarios/nk-2026.yaml")
+        >>> for state in ("mild", "severe"):
+        ...     print(model.forecast(ledger, given={"food_shock": state}).outcomes)
+
+    A model is tied to the tree it was built from; load the tree again (and build a new model)
+    after editing the file.
+    """
+
+    def __init__(self, tree: Tree | str | Path) -> None:
+        self.tree = _tree(tree)
+        self._exact = ExactModel(self.tree)
+
+    def forecast(
+        self,
+        evidence: Ledger | Sequence[Reading] | None = None,
+        *,
+        given: Mapping[str, str] | None = None,
+        virtual: Mapping[str, NodeValue] | None = None,
+        soft: Mapping[str, NodeValue] | None = None,
+        as_of: dt.date | None = None,
+        top: int = TOP_SCENARIOS,
+        record: bool | None = False,
+    ) -> ForecastResult:
+        """Posterior probabilities of the nodes and outcomes, as :func:`forecast` gives them.
+
+        ``top`` is the number of most probable scenarios listed (0 skips their search, which
+        is the fastest when only the marginals are wanted). ``record`` is ``False`` by
+        default (a model is for many queries); ``None`` records as :func:`forecast` does.
+        """
+        return _forecast(
+            self.tree,
+            _readings(evidence),
+            evidence,
+            given=given,
+            virtual=virtual,
+            soft=soft,
+            as_of=as_of,
+            engine="exact",
+            record=record,
+            model=self._exact,
+            top=top,
+        )
 
 
 def sample(

@@ -102,6 +102,25 @@ GivenOption = Annotated[
         metavar="NODE=STATE",
     ),
 ]
+VirtualOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--virtual",
+        help="Virtual (likelihood) evidence on a node, NODE=STATE:RATIO,STATE:RATIO,... "
+        "(repeatable; NODE@DATE for one step): how much more likely the report is in each "
+        "state. Exact engine.",
+        metavar="NODE=S:R,...",
+    ),
+]
+SoftOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--soft",
+        help="Soft evidence on a node (Jeffrey's rule), NODE=STATE:P,STATE:P,... summing to 1 "
+        "(repeatable): the node's probabilities after the update. Exact engine.",
+        metavar="NODE=S:P,...",
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -245,6 +264,8 @@ def validate(
             f"ok: {path} ({tree.id}: {len(tree.nodes)} nodes, {len(tree.outcomes)} outcomes, "
             f"{len(tree.indicators)} indicators)"
         )
+        for n in tree.notes:
+            _note(str(n))
     if problems:
         _fail(problems)
 
@@ -257,6 +278,52 @@ def show(tree: TreeArgument) -> None:
 
     with _errors():
         typer.echo(render_tree(load_tree(tree)))
+
+
+@app.command()
+def convert(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="IN",
+            help="A network (.bif, .xml/.xmlbif, .net, .xdsl) or a scenario tree (.yaml).",
+            show_default=False,
+        ),
+    ],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT",
+            help="The file to write, in the format of its extension.",
+            show_default=False,
+        ),
+    ],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            max=0.5,
+            help="How far a row of the network may sum from 1 and still be read (renormalised, "
+            "with a note).",
+        ),
+    ] = 1e-3,
+) -> None:
+    """Convert between BIF, XMLBIF, Hugin NET, GeNIe XDSL and scenario trees (by extension).
+
+    What the target format cannot hold, and what changed on the way, is listed as notes.
+    """
+    from scenariocast.interop import NAMES
+    from scenariocast.interop import convert as run
+
+    with _errors():
+        done = run(source, target, tolerance=tolerance)
+        for line in done.notes:
+            _note(line)
+        typer.echo(
+            f"wrote {done.target} ({NAMES[done.target_format]}, {done.nodes} nodes) from "
+            f"{done.source} ({NAMES[done.source_format]})"
+        )
 
 
 @app.command()
@@ -470,6 +537,8 @@ def retract(
 def forecast(
     tree: TreeArgument,
     given: GivenOption = None,
+    virtual: VirtualOption = None,
+    soft: SoftOption = None,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
@@ -477,8 +546,8 @@ def forecast(
         bool,
         typer.Option(
             "--record",
-            help="Record a what-if (--given) in the history too; forecasts without --given "
-            "are always recorded.",
+            help="Record a what-if (--given, --virtual, --soft) in the history too; forecasts "
+            "without them are always recorded.",
         ),
     ] = False,
     engine: EngineOption = Engine.exact,
@@ -503,7 +572,7 @@ def forecast(
     import sys
 
     from scenariocast.api import forecast as run
-    from scenariocast.api import parse_given, record_forecast
+    from scenariocast.api import parse_given, parse_node_evidence, record_forecast
     from scenariocast.errors import LedgerBusyError
     from scenariocast.report.text import render_forecast
     from scenariocast.spec.load import load_tree
@@ -512,11 +581,15 @@ def forecast(
     with _errors():
         ledger = _ledger(db)
         assumed = parse_given(given or [])
+        likelihoods = parse_node_evidence(virtual or [], "--virtual")
+        revised = parse_node_evidence(soft or [], "--soft")
         loaded = load_tree(tree)
         result = run(
             loaded,
             ledger,
             given=assumed,
+            virtual=likelihoods,
+            soft=revised,
             as_of=_as_of(as_of),
             record=False,
             engine=engine.value,
@@ -526,7 +599,7 @@ def forecast(
             progress=not as_json and sys.stderr.isatty(),
             save=save,
         )
-        if record or not assumed:
+        if record or not (assumed or likelihoods or revised):
             if record or ledger.accepts_writes:
                 try:
                     record_forecast(loaded, ledger, result, by=by)

@@ -132,6 +132,11 @@ class ForecastResult:
             "as_of": self.as_of.isoformat(),
             "engine": self.engine,
             "given": dict(self.given),
+            **(
+                {"findings": [f.to_dict() for f in self.evidence.findings]}
+                if self.evidence.findings
+                else {}
+            ),
             "n_observations": self.n_observations,
             "n_reports": len(self.evidence.reports),
             "n_readings_used": len(self.evidence.reading_ids),

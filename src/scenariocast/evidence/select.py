@@ -30,6 +30,7 @@ import numpy as np
 
 from scenariocast.errors import ScenariocastError
 from scenariocast.evidence.likelihood import transform
+from scenariocast.evidence.nodes import Finding
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.values import parse_value
 from scenariocast.spec.tree import Tree
@@ -132,6 +133,8 @@ class Evidence:
     as_of: dt.date
     reports: tuple[Report, ...] = ()
     stale: tuple[Stale, ...] = ()
+    #: evidence on nodes (virtual, soft), given with the query (evidence/nodes.py)
+    findings: tuple[Finding, ...] = ()
 
     @property
     def reading_ids(self) -> tuple[int, ...]:

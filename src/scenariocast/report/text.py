@@ -163,6 +163,8 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
     warning = render_convergence(result)
     if result.given:
         head += "\nAssuming " + ", ".join(f"{k} = {v}" for k, v in result.given.items())
+    if ev.findings:
+        head += "\nEvidence on nodes: " + "; ".join(f.describe() for f in ev.findings)
     lines = [
         *warning,
         head,

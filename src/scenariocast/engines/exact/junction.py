@@ -414,3 +414,63 @@ class JunctionTree:
                 if np.isfinite(new):
                     heapq.heappush(heap, (-new, next(counter), nxt - 1, (*assigned, val)))
         return results
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """Variables observed in one state (hard evidence), taken out of the factors.
+
+    Each factor over an observed variable is sliced at its state and loses that axis; a factor
+    left with no variable is a constant, added to the log normaliser. An observed variable keeps
+    its number but has one state (cardinality 1) and no factor, so the junction tree of the
+    reduced factors has smaller cliques and no edge through it.
+    """
+
+    observed: tuple[tuple[int, int], ...] = ()  # (variable, state), sorted
+
+    @property
+    def states(self) -> dict[int, int]:
+        """Variable -> its observed state."""
+        return dict(self.observed)
+
+    @property
+    def variables(self) -> frozenset[int]:
+        """The observed variables."""
+        return frozenset(v for v, _ in self.observed)
+
+    def cards(self, cards: Sequence[int]) -> tuple[int, ...]:
+        """The cardinalities with every observed variable at 1."""
+        states = self.states
+        return tuple(1 if v in states else int(c) for v, c in enumerate(cards))
+
+    def scope(self, scope: Sequence[int]) -> tuple[int, ...]:
+        """``scope`` without the observed variables."""
+        states = self.states
+        return tuple(v for v in scope if v not in states)
+
+    def apply(self, factors: Iterable[Factor]) -> tuple[list[Factor], float]:
+        """The factors sliced at the observed states, and the sum of those left constant."""
+        states = self.states
+        out: list[Factor] = []
+        const = 0.0
+        for scope, values in factors:
+            if not any(v in states for v in scope):
+                out.append((scope, values))
+                continue
+            index = tuple(states[v] if v in states else slice(None) for v in scope)
+            kept = tuple(v for v in scope if v not in states)
+            sliced = np.asarray(values[index], dtype=np.float64)
+            if kept:
+                out.append((kept, sliced))
+            else:
+                const += float(sliced)
+        return out, const
+
+    def expand(self, var: int, marginal: FloatArray, card: int) -> FloatArray:
+        """A variable's marginal over all its states (one-hot for an observed variable)."""
+        state = self.states.get(var)
+        if state is None:
+            return marginal
+        out = np.zeros(card)
+        out[state] = 1.0
+        return out

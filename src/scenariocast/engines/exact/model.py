@@ -19,11 +19,17 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from scenariocast.engines.exact.junction import Calibrated, Factor, FloatArray, JunctionTree
+from scenariocast.engines.exact.junction import (
+    Calibrated,
+    Factor,
+    FloatArray,
+    JunctionTree,
+    Reduction,
+)
 from scenariocast.engines.exact.network import (
     Assumption,
     Network,
@@ -32,42 +38,104 @@ from scenariocast.engines.exact.network import (
 from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario, StepForecast
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood
+from scenariocast.evidence.nodes import Finding, findings_from
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Evidence, Report, select_evidence
 from scenariocast.spec.tree import Tree
 
 TOP_SCENARIOS = 5
+#: Rounds of iterative proportional fitting for soft findings, and how close each marginal
+#: must come to its target.
+SOFT_ITERATIONS = 500
+SOFT_TOLERANCE = 1e-10
 
 _Scopes = frozenset[tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class Belief:
+    """One calibration of a structure (reduced by hard evidence, or not) and its constant.
+
+    Reads like a :class:`~.junction.Calibrated` of the whole network: ``marginal`` gives every
+    variable's marginal over all its states (one-hot for an observed one) and ``log_z`` includes
+    the factors the reduction turned into constants.
+    """
+
+    structure: Structure
+    cal: Calibrated
+    const: float
+    factors: tuple[Factor, ...]  # the reduced factors calibrated
+
+    batch = None
+
+    @property
+    def log_z(self) -> float:
+        """Log of the total (unnormalised) probability."""
+        return float(self.cal.log_z) + self.const
+
+    @property
+    def reduction(self) -> Reduction:
+        """The hard evidence taken out of the factors."""
+        return self.structure.reduction
+
+    def marginal(self, var: int) -> FloatArray:
+        """The variable's marginal over all its states."""
+        card = self.structure.network.cards[var]
+        return self.reduction.expand(var, self.cal.marginal(var), card)
+
+    def log_z_with(self, extra: Sequence[Factor]) -> float:
+        """The log normaliser with ``extra`` factors (over the whole network's variables)."""
+        reduced, const = self.reduction.apply(extra)
+        if not math.isfinite(const):
+            return -math.inf
+        return float(self.cal.log_z_with(reduced)) + const + self.const
 
 
 @dataclass(frozen=True)
 class Posterior:
     """Node marginals and log normalising constant of one calibration."""
 
-    calibrated: Calibrated
+    calibrated: Belief
     nodes: dict[str, dict[str, float]]
 
     @property
     def log_z(self) -> float:
         """Log of the total (unnormalised) probability."""
-        return float(self.calibrated.log_z)
+        return self.calibrated.log_z
 
 
-@dataclass(frozen=True)
+@dataclass
 class Structure:
     """A network with the junction tree for its factors and the readings' scopes.
 
     ``reports`` keeps the factor of each report already seen on this structure (a report's
     factor depends only on its readings and the prior), so that forecasting again after a new
-    reading computes only the new report's.
+    reading computes only the new report's. A structure reduced by hard evidence
+    (``reduction``) has the junction tree of the reduced factors; ``full`` is then the
+    structure it was reduced from, which holds the tree's prior.
     """
 
     network: Network
     scopes: tuple[tuple[int, ...], ...]
     jt: JunctionTree
-    prior: Calibrated  # the tree's prior, without assumptions or evidence
     reports: dict[tuple[object, ...], Factor] = field(default_factory=dict)
+    reduction: Reduction = field(default_factory=Reduction)
+    full: Structure | None = None
+    _prior: Calibrated | None = field(default=None, repr=False)
+
+    @property
+    def prior(self) -> Calibrated:
+        """The tree's prior, without assumptions or evidence, on the full structure (kept)."""
+        if self.full is not None:
+            return self.full.prior
+        if self._prior is None:
+            self._prior = self.jt.calibrate(self.network.factors)
+        return self._prior
+
+    def calibrate(self, factors: Sequence[Factor]) -> Belief:
+        """Calibrate on ``factors`` (over the whole network), reduced by the hard evidence."""
+        reduced, const = self.reduction.apply(factors)
+        return Belief(self, self.jt.calibrate(reduced), const, tuple(reduced))
 
 
 @dataclass(frozen=True)
@@ -125,10 +193,13 @@ class ExactModel:
         self.tree = tree
         self._networks: dict[tuple[int, int], Network] = {}
         self._structures: dict[tuple[int, int, _Scopes], Structure] = {}
-        self._counters: dict[tuple[int, int, _Scopes, str], tuple[JunctionTree, list[Factor]]] = {}
+        self._counters: dict[
+            tuple[int, int, _Scopes, str, frozenset[int]], tuple[JunctionTree, list[Factor]]
+        ] = {}
         self._priors: dict[
             tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, FloatArray]]
         ] = {}
+        self._reduced_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -169,8 +240,38 @@ class ExactModel:
                 rank=net.ranks if net.timed else None,
                 last=set(keep) if net.timed else frozenset(),
             )
-            self._structures[key] = Structure(net, scopes, jt, jt.calibrate(net.factors))
+            self._structures[key] = Structure(net, scopes, jt)
         return self._structures[key]
+
+    def reduced(self, structure: Structure, observed: Mapping[int, int]) -> Structure:
+        """``structure`` with the variables ``observed`` (variable -> state) taken out.
+
+        The junction tree depends only on which variables are observed, so it is built once per
+        set of them; the states are sliced per query.
+        """
+        if not observed:
+            return structure
+        net = structure.network
+        reduction = Reduction(tuple(sorted(observed.items())))
+        key = (net.lo, net.hi, frozenset(structure.scopes), reduction.variables)
+        jt = self._reduced_trees.get(key)
+        if jt is None:
+            keep = set(self._end_variables(net)) - reduction.variables if net.timed else set()
+            jt = JunctionTree(
+                reduction.cards(net.cards),
+                [reduction.scope(sc) for sc in structure.scopes],
+                rank=net.ranks if net.timed else None,
+                last=keep,
+            )
+            self._reduced_trees[key] = jt
+        return Structure(
+            net,
+            structure.scopes,
+            jt,
+            structure.reports,
+            reduction=reduction,
+            full=structure,
+        )
 
     def _end_variables(self, net: Network) -> tuple[int, ...]:
         """The static variables and the dynamic ones at the horizon's last step."""
@@ -187,6 +288,7 @@ class ExactModel:
         assumptions = parse_assumptions(self.tree, dict(given or {}))
         steps = [o.step for o in evidence.observations if o.step is not None]
         steps += [t for a in assumptions for t in a.steps if t is not None]
+        steps += [t for f in evidence.findings for t in f.steps if t is not None]
         net = self.network(min(steps, default=0), max(steps, default=0))
         unions = [self._report_scope(net, rep) for rep in evidence.reports]
         base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
@@ -264,11 +366,16 @@ class ExactModel:
 
     # -- queries -----------------------------------------------------------------------------
 
-    def posterior(self, query: Query, factors: Sequence[Factor]) -> Posterior:
-        """Calibrate on ``factors`` and read off every node's marginal (now, for dynamic)."""
-        return self._marginals(query, query.structure.jt.calibrate(factors))
+    def posterior(
+        self, query: Query, factors: Sequence[Factor], structure: Structure | None = None
+    ) -> Posterior:
+        """Calibrate on ``factors`` and read off every node's marginal (now, for dynamic).
 
-    def _marginals(self, query: Query, cal: Calibrated) -> Posterior:
+        ``structure`` is the query's structure reduced by hard evidence (default: the query's).
+        """
+        return self._marginals(query, (structure or query.structure).calibrate(factors))
+
+    def _marginals(self, query: Query, cal: Belief) -> Posterior:
         nodes: dict[str, dict[str, float]] = {}
         if np.isfinite(cal.log_z):
             net = query.network
@@ -287,7 +394,7 @@ class ExactModel:
         return min(max(steps.index(as_of), 0), steps.n - 1)
 
     def outcome_probabilities(
-        self, query: Query, factors: Sequence[Factor], cal: Calibrated
+        self, query: Query, factors: Sequence[Factor], cal: Calibrated | Belief
     ) -> dict[str, FloatArray]:
         """The probability of every outcome given ``factors`` (calibrated as ``cal``).
 
@@ -309,12 +416,14 @@ class ExactModel:
                 log_never = cal.log_z_with(masks)
                 p = -np.expm1(log_never - cal.log_z)
             else:
-                counter_jt, counter = self._counter(query, oid)
+                reduction = getattr(cal, "reduction", Reduction())
+                counter_jt, counter = self._counter(query, oid, reduction)
                 k = int(o.k or 1)
                 last = len(net.cards) + (steps.n - 1 if steps else 0)
                 hit = np.full(k + 1, -np.inf)
                 hit[k] = 0.0
-                log_hit = counter_jt.log_z([*factors, *counter, ((last,), hit)], cal.batch)
+                every, const = reduction.apply([*factors, *counter, ((last,), hit)])
+                log_hit = counter_jt.log_z(every, cal.batch) + const
                 p = np.exp(log_hit - cal.log_z)
             out[oid] = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
         return out
@@ -398,14 +507,18 @@ class ExactModel:
         )
         return in_order, left
 
-    def _counter(self, query: Query, oid: str) -> tuple[JunctionTree, list[Factor]]:
+    def _counter(
+        self, query: Query, oid: str, reduction: Reduction | None = None
+    ) -> tuple[JunctionTree, list[Factor]]:
         """The junction tree with a counter of the steps the outcome's node is in its states.
 
         Counter ``c_t`` (``k + 1`` states, the last meaning "k or more") is deterministic:
-        ``c_0 = [x_0 in S]``, ``c_t = min(k, c_{t-1} + [x_t in S])``.
+        ``c_0 = [x_0 in S]``, ``c_t = min(k, c_{t-1} + [x_t in S])``. With ``reduction``, the
+        tree of the factors reduced by that hard evidence.
         """
         s = query.structure
-        key = (s.network.lo, s.network.hi, frozenset(s.scopes), oid)
+        reduction = reduction or Reduction()
+        key = (s.network.lo, s.network.hi, frozenset(s.scopes), oid, reduction.variables)
         if key in self._counters:
             return self._counters[key]
         o = self.tree.outcomes[oid]
@@ -426,24 +539,27 @@ class ExactModel:
         factors: list[Factor] = [((net.var_of[(o.node, 0)], base), first)]
         for t in range(1, steps.n):
             factors.append(((base + t - 1, net.var_of[(o.node, t)], base + t), step))
-        cards = (*net.cards, *([k + 1] * steps.n))
+        cards = (*reduction.cards(net.cards), *([k + 1] * steps.n))
         ranks = [*net.ranks, *range(steps.n)]  # a counter goes with its step
-        jt = JunctionTree(cards, [*s.scopes, *(scope for scope, _ in factors)], rank=ranks)
+        scopes = [reduction.scope(sc) for sc in [*s.scopes, *(scope for scope, _ in factors)]]
+        jt = JunctionTree(cards, [sc for sc in scopes if sc], rank=ranks)
         self._counters[key] = (jt, factors)
         return jt, factors
 
-    def _top_tree(self, query: Query) -> tuple[JunctionTree, tuple[int, ...]]:
-        """A junction tree that sums over the past and maximises over the horizon's end.
-
-        The structure's own, built with the end's variables last (see :meth:`structure`).
-        """
-        s = query.structure
-        net = s.network
-        if not net.timed:
-            return s.jt, tuple(range(len(net.cards)))
-        return s.jt, self._end_variables(net)
-
     # -- the forecast ------------------------------------------------------------------------
+
+    def observed(self, query: Query, assumptions: Sequence[Assumption] = ()) -> dict[int, int]:
+        """The variables the assumptions fix, and their states (hard evidence)."""
+        net = query.network
+        out: dict[int, int] = {}
+        for a in assumptions:
+            for t in a.steps:
+                var = net.var_of[net.at(a.node, t)]
+                if out.get(var, a.state) != a.state:
+                    out[var] = -1  # two states at once: nothing is possible
+                else:
+                    out[var] = a.state
+        return out
 
     def forecast(
         self,
@@ -453,32 +569,52 @@ class ExactModel:
         as_of: dt.date | None = None,
         readings_hash: str = "",
         top: int = TOP_SCENARIOS,
+        virtual: Mapping[str, str | Mapping[str, float]] | None = None,
+        soft: Mapping[str, str | Mapping[str, float]] | None = None,
     ) -> ForecastResult:
-        """Posterior of every node and outcome given the readings and assumptions.
+        """Posterior of every node and outcome given the readings, findings and assumptions.
 
-        ``top`` is the number of most probable scenarios to find (0 skips the search).
+        ``given`` assumes nodes in states (hard evidence, a what-if); ``virtual`` gives
+        likelihood ratios on a node's states and ``soft`` the distribution a node's marginal
+        must have (Jeffrey's rule), each ``node`` or ``node@date`` -> ``{state: number}`` (see
+        :mod:`scenariocast.evidence.nodes`).
+        ``top`` is the number of most probable scenarios to find (0 skips the search). Hard
+        evidence reduces the tables before calibration, so that every clique is smaller.
         """
         as_of = as_of or dt.date.today()
         evidence = select_evidence(self.tree, readings, as_of)
+        extra = [
+            *findings_from(self.tree, "virtual", dict(virtual or {})),
+            *findings_from(self.tree, "soft", dict(soft or {})),
+        ]
+        if extra:
+            evidence = replace(evidence, findings=(*evidence.findings, *extra))
         query = self.query(evidence, given)
         base = list(query.base)
+        observed = self.observed(query, query.assumptions)
+        if any(state < 0 for state in observed.values()):
+            raise self._impossible(query)
         if query.assumptions:
-            prior = self.posterior(query, base)
+            prior = self.posterior(query, base, self.reduced(query.structure, observed))
             if not math.isfinite(prior.log_z):
-                shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
-                raise EvidenceConflictError(
-                    f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
-                )
+                raise self._impossible(query)
             prior_p = self.outcome_probabilities(query, base, prior.calibrated)
         else:
             prior, prior_p = self._prior(query, as_of)
         factors = query.factors()
-        post = self.posterior(query, factors) if query.report_factors else prior
-        if not math.isfinite(post.log_z):
-            raise conflict_error(self.tree, query)
+        if evidence.findings:
+            reduced = self.reduced(query.structure, observed)
+            post, factors, log_z = self._posterior_with_findings(query, factors, reduced)
+        elif query.report_factors:
+            post = self.posterior(query, factors, self.reduced(query.structure, observed))
+            if not math.isfinite(post.log_z):
+                raise conflict_error(self.tree, query)
+            log_z = post.log_z
+        else:
+            post, log_z = prior, prior.log_z
         post_p = (
             self.outcome_probabilities(query, factors, post.calibrated)
-            if query.report_factors
+            if post is not prior
             else prior_p
         )
         outcomes = {
@@ -500,14 +636,92 @@ class ExactModel:
             as_of=as_of,
             given=query.given,
             evidence=evidence,
-            log_evidence=post.log_z - prior.log_z,
+            log_evidence=log_z - prior.log_z,
             outcomes=outcomes,
             nodes=post.nodes,
             prior_nodes=prior.nodes,
-            top_scenarios=self._scenarios(query, factors, post.log_z, top),
+            top_scenarios=self._scenarios(query, post.calibrated, top),
             readings_hash=readings_hash,
             steps=self._steps(query, post.calibrated, prior.calibrated),
             now_step=self._now_label(as_of),
+        )
+
+    def _posterior_with_findings(
+        self, query: Query, factors: list[Factor], structure: Structure
+    ) -> tuple[Posterior, list[Factor], float]:
+        """The posterior with the readings and the findings on nodes.
+
+        A virtual finding is a factor ``log(lambda)`` over the node (at each of its steps). Soft
+        findings are fitted by iterative proportional fitting: each node's factor is scaled by
+        its target over its current marginal until every marginal is its target (one round for
+        one node, as Jeffrey's rule). Returns the posterior, every factor (over the whole
+        network) and the log normaliser without the soft findings (Jeffrey's rule is a
+        revision, not a likelihood).
+        """
+        net = query.network
+        extra: list[Factor] = []
+        soft: list[tuple[Finding, int]] = []
+        for f in query.evidence.findings:
+            variables = [net.var_of[net.at(f.node, t)] for t in f.steps]
+            if f.kind == "soft":
+                soft += [(f, v) for v in variables]
+                continue
+            with np.errstate(divide="ignore"):
+                lam = np.log(np.asarray(f.values, dtype=np.float64))
+            extra += [((v,), lam) for v in variables]
+        every = [*factors, *extra]
+        post = self.posterior(query, every, structure)
+        if not math.isfinite(post.log_z):
+            if extra:
+                raise self._conflict(query, "the virtual evidence rules every scenario out")
+            raise conflict_error(self.tree, query)
+        log_z = post.log_z
+        if not soft:
+            return post, every, log_z
+        fitted: dict[int, FloatArray] = {v: np.zeros(net.cards[v]) for _, v in soft}
+        targets = [(f, v, np.asarray(f.values, dtype=np.float64)) for f, v in soft]
+        soft_factors: list[Factor] = []
+        for _ in range(SOFT_ITERATIONS):
+            worst = 0.0
+            for f, v, q in targets:
+                m = post.calibrated.marginal(v)
+                if np.any((q > 0) & (m <= 0)):
+                    states = self.tree.nodes[f.node].states
+                    shown = ", ".join(
+                        s for s, a, b in zip(states, q, m, strict=True) if a > 0 and b <= 0
+                    )
+                    raise self._conflict(
+                        query,
+                        f"soft evidence on {f.key} gives probability to {shown}, which the "
+                        "other evidence rules out",
+                    )
+                off = float(np.abs(m - q).max())
+                worst = max(worst, off)
+                if off < SOFT_TOLERANCE:
+                    continue
+                with np.errstate(divide="ignore"):
+                    step = np.where(q > 0, np.log(np.where(q > 0, q, 1.0)) - np.log(m), -np.inf)
+                fitted[v] = fitted[v] + step
+                soft_factors = [((u,), table) for u, table in fitted.items()]
+                post = self.posterior(query, [*every, *soft_factors], structure)
+            if worst < SOFT_TOLERANCE:
+                break
+        else:
+            raise self._conflict(
+                query,
+                f"the soft findings cannot all hold at once (still {worst:.2g} off after "
+                f"{SOFT_ITERATIONS} rounds)",
+            )
+        return post, [*every, *soft_factors], log_z
+
+    def _conflict(self, query: Query, why: str) -> EvidenceConflictError:
+        shown = "; ".join(f.describe() for f in query.evidence.findings[:6])
+        return EvidenceConflictError(f"{why} in tree '{self.tree.id}' ({shown})")
+
+    def _impossible(self, query: Query) -> EvidenceConflictError:
+        shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
+        return EvidenceConflictError(
+            f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
         )
 
     def _prior(self, query: Query, as_of: dt.date) -> tuple[Posterior, dict[str, FloatArray]]:
@@ -515,8 +729,9 @@ class ExactModel:
         s = query.structure
         key = (s.network.lo, s.network.hi, frozenset(s.scopes), self._now_step(as_of))
         if key not in self._priors:
-            prior = self._marginals(query, s.prior)  # the structure's prior calibration
-            self._priors[key] = (prior, self.outcome_probabilities(query, query.base, s.prior))
+            belief = Belief(s, s.prior, 0.0, tuple(query.network.factors))
+            prior = self._marginals(query, belief)  # the structure's prior calibration
+            self._priors[key] = (prior, self.outcome_probabilities(query, query.base, belief))
         return self._priors[key]
 
     def _now_label(self, as_of: dt.date) -> str | None:
@@ -525,25 +740,27 @@ class ExactModel:
             return None
         return steps.label(self._now_step(as_of))
 
-    def _scenarios(
-        self, query: Query, factors: Sequence[Factor], log_z: float, top: int
-    ) -> tuple[Scenario, ...]:
+    def _scenarios(self, query: Query, belief: Belief, top: int) -> tuple[Scenario, ...]:
+        """The ``top`` most probable scenarios (dynamic nodes at the horizon's end)."""
         if top <= 0:
             return ()
-        jt, keep = self._top_tree(query)
+        s = belief.structure
         net = query.network
+        keep = self._end_variables(net) if net.timed else tuple(range(len(net.cards)))
+        observed = s.reduction.states
         out: list[Scenario] = []
-        for values, score in jt.top_k(factors, top):
+        for values, score in s.jt.top_k(belief.factors, top):
             states = {}
             for v in keep:
                 name, _ = net.names[v]
-                states[name] = self.tree.nodes[name].states[values[v]]
+                states[name] = self.tree.nodes[name].states[observed.get(v, values[v])]
             ordered = {n: states[n] for n in self.tree.nodes if n in states}
-            out.append(Scenario(states=ordered, probability=float(math.exp(score - log_z))))
+            p = math.exp(score + belief.const - belief.log_z)
+            out.append(Scenario(states=ordered, probability=float(p)))
         return tuple(out)
 
     def _steps(
-        self, query: Query, post: Calibrated, prior: Calibrated
+        self, query: Query, post: Belief, prior: Belief
     ) -> dict[str, tuple[StepForecast, ...]]:
         steps = self.tree.steps
         net = query.network
