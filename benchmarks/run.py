@@ -256,6 +256,7 @@ def ledger(n: int = 100_000) -> list[str]:
         f"  forecast, 200 readings        {f_small:6.2f} s",
         f"  forecast, {n:,} readings    {f_big:6.2f} s  = {f_big / f_small:4.1f}x the forecast"
         " with 200 (target <= 3x)",
+    ]
 
 
 def report() -> list[str]:
@@ -295,7 +296,17 @@ def main() -> None:
         for line in ledger():
             print(line)
         return
-    for line in [*in_process(), "", *in_process_dynamic(), "", *cli(), "", *report(), "", *ledger()]:
+    for line in [
+        *in_process(),
+        "",
+        *in_process_dynamic(),
+        "",
+        *cli(),
+        "",
+        *report(),
+        "",
+        *ledger(),
+    ]:
         print(line)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
     from scenariocast.engines.pymc import PosteriorRun
     from scenariocast.ledger import Ledger
+    from scenariocast.report.document import ProbabilityReport, ReportFiles
 
 ENGINES = ("exact", "pymc")
 
@@ -359,6 +361,13 @@ def write_report(
     t = _tree(tree)
     check_output(out)
     made = report(
-        t, evidence, engine=engine, as_of=as_of, record=record, draws=draws, chains=chains, seed=seed
+        t,
+        evidence,
+        engine=engine,
+        as_of=as_of,
+        record=record,
+        draws=draws,
+        chains=chains,
+        seed=seed,
     )
     return made.write(out)
