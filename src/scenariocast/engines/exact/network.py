@@ -107,22 +107,13 @@ class Network:
     def place(self, axes: Sequence[NodeAt], table: Any) -> Factor | None:
         """A log-table with one axis per (node, step) in ``axes`` as a factor on variables.
 
-        Axes of calendar nodes are sliced at the calendar's state for their step. ``None`` when
-        no variable is left.
+        Axes of calendar nodes are sliced at the calendar's state for their step (any further
+        axes of ``table`` are kept). ``None`` when no variable is left.
         """
-        index: list[int | slice] = []
-        kept: list[int] = []
-        for node, step in axes:
-            compiled = self.tree.nodes[node]
-            if compiled.kind == "calendar":
-                index.append(self.calendar_state(node, step or 0))
-            else:
-                index.append(slice(None))
-                kept.append(self.var_of[self.at(node, step)])
-        values = table[tuple(index)]
+        index, kept = self.placement(axes)
         if not kept:
             return None
-        return (tuple(kept), values)
+        return (kept, table[index])
 
     @property
     def ranks(self) -> list[int]:
@@ -142,6 +133,41 @@ class Network:
             self.var_of[self.at(n, step)] for n in nodes if self.tree.nodes[n].kind != "calendar"
         )
 
+    def prior_terms(self) -> list[PriorTerm]:
+        """Where each of :meth:`prior_factors`'s factors comes from, in the same order.
+
+        A term is one node's table at one step: its ``probabilities`` (``start``: a static
+        node, or a dynamic one at step 0), its transition (``transition``, steps 1 on) or the
+        backward chain (``backward``, steps before 0), placed on the (node, step) ``axes``.
+        """
+        out: list[PriorTerm] = []
+        for name, node in self.tree.nodes.items():
+            if node.kind == "static":
+                axes: list[NodeAt] = [*[(p, None) for p in node.parents], (name, None)]
+                out.append(PriorTerm(name, "start", tuple(axes)))
+            elif node.kind == "dynamic":
+                axes = [*[(p, 0) for p in node.parents], (name, 0)]
+                out.append(PriorTerm(name, "start", tuple(axes)))
+                for t in range(1, self.hi + 1):
+                    axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
+                    out.append(PriorTerm(name, "transition", tuple(axes)))
+                for t in range(self.lo, 0):
+                    axes = [(name, t), *[(p, t + 1) for p in node.parents], (name, t + 1)]
+                    out.append(PriorTerm(name, "backward", tuple(axes)))
+        return [term for term in out if self.placement(term.axes)[1]]
+
+    def placement(self, axes: Sequence[NodeAt]) -> tuple[tuple[int | slice, ...], tuple[int, ...]]:
+        """How :meth:`place` puts a table on ``axes``: the index into it and the variables kept."""
+        index: list[int | slice] = []
+        kept: list[int] = []
+        for node, step in axes:
+            if self.tree.nodes[node].kind == "calendar":
+                index.append(self.calendar_state(node, step or 0))
+            else:
+                index.append(slice(None))
+                kept.append(self.var_of[self.at(node, step)])
+        return tuple(index), tuple(kept)
+
     def prior_factors(
         self, tables: Mapping[str, tuple[Any, Any]] | None = None, xp: Any = np
     ) -> list[Factor]:
@@ -152,33 +178,32 @@ class Network:
         ``xp`` the ``pytensor.tensor`` module); nodes it does not name keep the tree's.
         """
         out: list[Factor] = []
-        for name, node in self.tree.nodes.items():
-            cpt, transition = (tables or {}).get(name, (node.cpt, node.transition))
-            batched = cpt.ndim > len(node.parents) + 1
-            if node.kind == "static":
-                log_cpt = _log(cpt, xp)
-                f = self.place([*[(p, None) for p in node.parents], (name, None)], log_cpt)
-                if f is not None:
-                    out.append(f)
-            elif node.kind == "dynamic":
-                assert transition is not None
-                log_cpt = _log(cpt, xp)
-                start = self.place([*[(p, 0) for p in node.parents], (name, 0)], log_cpt)
-                if start is not None:
-                    out.append(start)
-                log_t = _log(transition, xp)
-                back = _log(reverse_kernel(cpt, transition, batched=batched, xp=xp), xp)
-                for t in range(1, self.hi + 1):
-                    axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
-                    f = self.place(axes, log_t)
-                    if f is not None:
-                        out.append(f)
-                for t in range(self.lo, 0):
-                    axes = [(name, t), *[(p, t + 1) for p in node.parents], (name, t + 1)]
-                    f = self.place(axes, back)
-                    if f is not None:
-                        out.append(f)
+        logs: dict[tuple[str, str], Any] = {}
+        for term in self.prior_terms():
+            key = (term.node, term.kind)
+            if key not in logs:
+                node = self.tree.nodes[term.node]
+                cpt, transition = (tables or {}).get(term.node, (node.cpt, node.transition))
+                if term.kind == "start":
+                    logs[key] = _log(cpt, xp)
+                elif term.kind == "transition":
+                    logs[key] = _log(transition, xp)
+                else:
+                    batched = cpt.ndim > len(node.parents) + 1
+                    logs[key] = _log(reverse_kernel(cpt, transition, batched=batched, xp=xp), xp)
+            f = self.place(term.axes, logs[key])
+            assert f is not None
+            out.append(f)
         return out
+
+
+@dataclass(frozen=True)
+class PriorTerm:
+    """One prior factor's origin: ``node``'s ``start``, ``transition`` or ``backward`` table."""
+
+    node: str
+    kind: str
+    axes: tuple[NodeAt, ...]
 
 
 @dataclass(frozen=True)
