@@ -360,6 +360,13 @@ def _check_indicator(
 ) -> list[tuple[Loc, str]]:
     loc: Loc = ("indicators", iid)
     out: list[tuple[Loc, str]] = []
+    if ind.source is not None and ind.source not in spec.sources:
+        out.append(
+            (
+                (*loc, "source"),
+                f"unknown source '{ind.source}'{did_you_mean(ind.source, spec.sources)}",
+            )
+        )
     scope_ok = True
     for i, n in enumerate(ind.depends_on):
         if n in broken:

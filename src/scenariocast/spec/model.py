@@ -307,6 +307,11 @@ class Indicator(_Strict):
         description="The newest reading is stale when older than this many days before the "
         "as-of date (default 60 for continuous kinds, 90 for the others).",
     )
+    source: Name | None = Field(
+        default=None,
+        description="The source a reading of this indicator usually comes from (one of the "
+        "tree's sources); `scenariocast watch` assumes it for a reading not yet taken.",
+    )
     cost: float | None = Field(
         default=None,
         gt=0,
