@@ -448,6 +448,13 @@ def test_the_usual_source_is_the_most_frequent_then_the_most_reliable() -> None:
         "wire",
         "no readings yet: the tree's most reliable source",
     )
+    spec = yaml.safe_load(EXAMPLE.read_text())
+    spec["indicators"]["crackdowns"]["source"] = "market_survey"
+    declared = tree_from_dict(spec)
+    assert usual_source(declared, readings, "crackdowns", day) == (
+        "market_survey",
+        "the indicator's source in the tree",
+    )
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
+    from scenariocast.analysis.watch import WatchResult
     from scenariocast.engines.pymc import PosteriorRun
     from scenariocast.ledger import Ledger
     from scenariocast.report.document import ProbabilityReport, ReportFiles
@@ -257,6 +258,41 @@ def explain(
     from scenariocast.analysis.explain import explain as _explain
 
     return _explain(_tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes)
+
+
+def watch(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    as_of: dt.date | None = None,
+    outcomes: Sequence[str] | None = None,
+    source: str | None = None,
+    indicators: Sequence[str] | None = None,
+    readings_per_report: int = 1,
+    model: ExactModel | None = None,
+) -> WatchResult:
+    """What to watch next: the value of a reading of each indicator for each outcome.
+
+    For every indicator (and every node, as a ceiling), given the evidence as of ``as_of``: the
+    expected information gain about each outcome, in bits and as a share of its entropy, the
+    expected change of its probability and the largest change one reading could make; the
+    most informative explained by the readings that would move the outcome most. A reading
+    comes from ``source`` (default: each indicator's usual source) in a report of
+    ``readings_per_report`` readings; in a tree with dynamic nodes it is observed in the step
+    after the as-of date's. See docs/watch-and-sensitivity.md.
+    """
+    from scenariocast.analysis.watch import watch as _watch
+
+    t = _tree(tree)
+    return _watch(
+        model or ExactModel(t),
+        _readings(evidence),
+        as_of=as_of,
+        outcomes=outcomes,
+        source=source,
+        indicators=indicators,
+        readings_per_report=readings_per_report,
+    )
 
 
 def report(

@@ -549,6 +549,54 @@ def explain(
 
 
 @app.command()
+def watch(
+    tree: TreeArgument,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only this outcome (default: every outcome).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="The source every reading would come from (default: each indicator's usual "
+            "source, that of most of its readings, else the tree's most reliable)."
+        ),
+    ] = None,
+    indicator: Annotated[
+        list[str] | None,
+        typer.Option("--indicator", help="Only this indicator (repeatable)."),
+    ] = None,
+    readings: Annotated[
+        int,
+        typer.Option(
+            "--readings", min=1, help="Readings of the indicator in the one report (cities)."
+        ),
+    ] = 1,
+    top: Annotated[int, typer.Option(help="Indicators shown per outcome.", min=1)] = 5,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """What to watch next: what a reading of each indicator would tell about each outcome."""
+    from scenariocast.api import watch as run
+    from scenariocast.report.text import render_watch
+
+    with _errors():
+        result = run(
+            tree,
+            _ledger(db),
+            as_of=_as_of(as_of),
+            outcomes=[outcome] if outcome else None,
+            source=source,
+            indicators=indicator or None,
+            readings_per_report=readings,
+        )
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            typer.echo(render_watch(result, outcome=outcome, top=top))
+
+
+@app.command()
 def report(
     tree: TreeArgument,
     out: Annotated[

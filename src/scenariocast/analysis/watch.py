@@ -138,10 +138,10 @@ class Value:
 class Move:
     """A reading (or a range of them) and the outcome's probability after it.
 
-    ``relation`` is ``at_least`` or ``at_most`` (a reading of ``reading`` or beyond, with
-    probability ``chance``) or ``is`` (exactly that answer, or a node in that state); with
-    ``bound`` the probability after any reading beyond it is at least as far from now
-    (``probability`` is then a bound).
+    ``relation`` is ``at_least`` or ``at_most`` (a reading of ``value`` or beyond, in the units
+    readings are entered in, with probability ``chance``) or ``is`` (exactly the answer
+    ``reading``, or a node in that state); with ``bound`` every reading beyond it moves the
+    outcome at least as far (``probability`` is then a bound).
     """
 
     outcome: str
@@ -150,12 +150,13 @@ class Move:
     chance: float
     probability: float
     bound: bool
+    value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
         return {
             "outcome": self.outcome,
-            "reading": self.reading,
+            "reading": self.value if self.value is not None else self.reading,
             "relation": self.relation,
             "chance": self.chance,
             "probability_after": self.probability,
@@ -721,6 +722,7 @@ def _continuous_moves(
                     chance=TAIL,
                     probability=prob,
                     bound=_bound(post[i], beyond, prob, prob >= now[i]),
+                    value=float(shown),
                 )
             )
         out[oid] = tuple(moves)
@@ -728,7 +730,7 @@ def _continuous_moves(
 
 
 def _count_moves(
-    pts: _Points, post: FloatArray, chance: FloatArray, outcomes: Sequence[str]
+    post: FloatArray, chance: FloatArray, now: FloatArray, outcomes: Sequence[str]
 ) -> dict[str, tuple[Move, ...]]:
     total = chance / chance.sum()
     upper = np.cumsum(total[::-1])[::-1]  # P(T >= k)
@@ -739,7 +741,6 @@ def _count_moves(
     seen = chance > 0
     out: dict[str, tuple[Move, ...]] = {}
     for i, oid in enumerate(outcomes):
-        now = float(post[i] @ total)
         moves = [
             Move(
                 oid,
@@ -747,7 +748,8 @@ def _count_moves(
                 "at_most",
                 float(lower[k_lo]),
                 float(post[i, k_lo]),
-                _bound(post[i], seen & (ks <= k_lo), float(post[i, k_lo]), post[i, k_lo] >= now),
+                _bound(post[i], seen & (ks <= k_lo), float(post[i, k_lo]), post[i, k_lo] >= now[i]),
+                value=float(k_lo),
             ),
             Move(
                 oid,
@@ -755,7 +757,8 @@ def _count_moves(
                 "at_least",
                 float(upper[k_hi]),
                 float(post[i, k_hi]),
-                _bound(post[i], seen & (ks >= k_hi), float(post[i, k_hi]), post[i, k_hi] >= now),
+                _bound(post[i], seen & (ks >= k_hi), float(post[i, k_hi]), post[i, k_hi] >= now[i]),
+                value=float(k_hi),
             ),
         ]
         out[oid] = tuple(moves)
@@ -785,9 +788,10 @@ def usual_source(
 ) -> tuple[str, str]:
     """The source a reading of ``indicator`` would usually come from, and why.
 
-    The source of most of the indicator's readings in the ledger (not retracted, observed by
-    the as-of date, from a source the tree defines; ties go to the more reliable source, then
-    the name); with none, the tree's most reliable source.
+    The indicator's ``source`` in the tree, if it names one; else the source of most of its
+    readings in the ledger (not retracted, observed by the as-of date, from a source the tree
+    defines; ties go to the more reliable source, then the name); else the tree's most reliable
+    source.
 
     Raises
     ------
@@ -799,6 +803,9 @@ def usual_source(
             f"tree '{tree.id}' defines no sources: a reading counts only from a source the tree "
             "defines"
         )
+    declared = tree.indicators[indicator].spec.source
+    if declared is not None:
+        return declared, "the indicator's source in the tree"
     counts = Counter(
         r.source
         for r in readings
@@ -952,7 +959,7 @@ def watch(
     source: str | None = None,
     indicators: Sequence[str] | None = None,
     readings_per_report: int = 1,
-    explain: int = 3,
+    explain: int = 2,
     report_size: int = REPORT_SIZE,
     seed: int = 0,
 ) -> WatchResult:
@@ -1075,7 +1082,8 @@ def watch(
             if kind in CONTINUOUS_KINDS:
                 moves = _continuous_moves(kind, ind, p, beliefs, r, pts, post, chance, wanted)
             elif kind == "count":
-                moves = _count_moves(pts, post, chance, wanted)
+                now_p = np.clip(beliefs.joint.sum(axis=1), 0.0, 1.0)
+                moves = _count_moves(post, chance, now_p, wanted)
             else:
                 moves = _label_moves(pts, post, chance, wanted)
         larger: dict[str, Value] = {}

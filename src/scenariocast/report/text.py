@@ -6,6 +6,7 @@ Also Markdown tables for documents (the back-test table of a README).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from scenariocast.analysis.backtest import BacktestResult
 from scenariocast.analysis.explain import Contribution, Explanation
@@ -14,6 +15,9 @@ from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Stale
 from scenariocast.spec.model import Source, Uncertain
 from scenariocast.spec.tree import Tree
+
+if TYPE_CHECKING:
+    from scenariocast.analysis.watch import Candidate, Move, WatchResult
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -435,3 +439,202 @@ def render_backtest(results: Sequence[BacktestResult]) -> str:
                 [res.tree_id, year, label, "", *blanks, f"{mean:.3f}", "", f"{mean_prior:.3f}"]
             )
     return markdown_table(headers, rows)
+
+
+# -- what to watch next ----------------------------------------------------------------------
+
+
+def _chance_words(p: float) -> str:
+    """``1 chance in 10`` for the tail readings, else a percentage."""
+    if abs(p - 0.1) < 1e-9:
+        return "1 chance in 10"
+    return f"chance {pct(p)}"
+
+
+def _reading_words(cand: Candidate, value: float | None, reading: str) -> str:
+    from scenariocast.report.formatting import number
+
+    if value is None:
+        return f"'{reading}'"
+    unit = f" {cand.unit}" if cand.unit else ""
+    return f"{number(value)}{unit}"
+
+
+def watch_sentences(cand: Candidate, outcome: str, now: float) -> list[str]:
+    """A candidate's effect on ``outcome`` in words: which readings would move it, and how far."""
+    from scenariocast.report.formatting import number
+
+    moves = cand.moves.get(outcome, ())
+    out: list[str] = []
+    when = f" in {cand.step_label}" if cand.step_label else ""
+    name = cand.name
+    if cand.kind == "node":
+        if moves:
+            top = max(moves, key=lambda m: m.probability)
+            out.append(
+                f"If {name}{when} were known to be {top.reading} ({pct(top.chance)} likely now), "
+                f"{outcome} would be {pct(top.probability)} (now {pct(now)})."
+            )
+        return out
+
+    def verb(p: float) -> str:
+        return "raise" if p >= now else "lower"
+
+    def bound(m: Move) -> str:
+        if not m.bound:
+            return ""
+        return " or more" if m.probability >= now else " or less"
+
+    if moves and moves[0].relation in ("at_most", "at_least"):
+        ordered = sorted(moves, key=lambda m: -m.probability)
+        first, second = ordered[0], ordered[-1]
+        rel = {"at_least": "or more", "at_most": "or less"}
+        out.append(
+            f"A {cand.source} reading of {name}{when} of "
+            f"{_reading_words(cand, first.value, first.reading)} {rel[first.relation]} "
+            f"({_chance_words(first.chance)}) would {verb(first.probability)} {outcome} from "
+            f"{pct(now)} to {pct(first.probability)}{bound(first)}; one of "
+            f"{_reading_words(cand, second.value, second.reading)} "
+            f"{rel[second.relation]} ({_chance_words(second.chance)}) would "
+            f"{verb(second.probability)} it to {pct(second.probability)}{bound(second)}."
+        )
+    elif moves:
+        up = max(moves, key=lambda m: m.probability)
+        down = min(moves, key=lambda m: m.probability)
+        out.append(
+            f"A {cand.source} report of {name}{when} saying '{up.reading}' ({pct(up.chance)} "
+            f"likely) would {verb(up.probability)} {outcome} from {pct(now)} to "
+            f"{pct(up.probability)}; '{down.reading}' ({pct(down.chance)}) would "
+            f"{verb(down.probability)} it to {pct(down.probability)}."
+        )
+    if cand.larger and outcome in cand.larger:
+        big, one = cand.larger[outcome], cand.values[outcome]
+        se = f" (±{big.se:.4f})" if big.se else ""
+        tail = ""
+        if cand.effective is not None:
+            tail = (
+                f": its readings share an error, so {cand.larger_size} of them count as "
+                f"{number(cand.effective)} independent readings"
+            )
+        out.append(
+            f"A report of {cand.larger_size} readings (one source, one date) would be worth "
+            f"{big.gain:.4f} bits{se}, against {one.gain:.4f} for one{tail}."
+        )
+    if cand.replaces:
+        ids = ", ".join(f"#{i}" for i in cand.replaces)
+        out.append(
+            f"It would replace reading {ids} (the indicator counts only the latest of a "
+            "source): its value is net of what that reading says."
+        )
+    return out
+
+
+def render_watch(
+    result: WatchResult, *, outcome: str | None = None, top: int = 5, words: int = 2
+) -> str:
+    """What to watch next, for the terminal: a ranking per outcome, the first ``words`` in words."""
+    from scenariocast.report.formatting import points
+
+    lines = [
+        f"What to watch next: {result.tree_id}, as of {result.as_of} "
+        f"({result.n_reports} reports counted)"
+    ]
+    where = (
+        f"observed in {result.step_label} (the step after the as-of date's)"
+        if result.step_label
+        else "added to the evidence"
+    )
+    n = {c.readings for c in result.indicators}
+    per = "one reading" if n == {1} else f"{min(n)} readings"
+    lines.append(
+        f"Each reading {where}, {per} per report, from its usual source: the indicator's "
+        "source in the tree, else that of most of its readings, else (*) the tree's most "
+        "reliable."
+    )
+    lines.append(
+        "gain: the expected information about the outcome, in bits and as a share of its "
+        "uncertainty now; move: the expected size of the change in its probability; largest: "
+        "the largest change one reading could make."
+    )
+    lines += [f"note: {n}" for n in result.notes]
+    wanted = [outcome] if outcome else list(result.outcomes)
+    costed = any(c.cost is not None for c in result.indicators)
+    for oid in wanted:
+        now = result.outcomes[oid]
+        lines += ["", f"{oid}: {pct(now.probability)} now (uncertainty {now.entropy:.2f} bits)"]
+        if now.entropy == 0:
+            lines.append("  certain already: no reading can change it")
+            continue
+        headers = [
+            "rank",
+            "indicator",
+            "source",
+            "reliability",
+            "gain (bits)",
+            "share",
+            "move",
+            "largest",
+        ]
+        if costed:
+            headers += ["cost", "bits/cost"]
+        rows = []
+        ranked = result.ranked(oid)
+        for k, c in enumerate(ranked[:top], start=1):
+            v = c.values[oid]
+            star = "*" if c.source_rule.startswith("no readings") else ""
+            row: list[object] = [
+                k,
+                c.name,
+                f"{c.source}{star}",
+                f"{c.reliability:.2f}",
+                f"{v.gain:.4f}",
+                pct(v.share),
+                points(v.expected_change).lstrip("+"),
+                points(v.largest_change).lstrip("+"),
+            ]
+            if costed:
+                gpc = c.gain_per_cost(oid)
+                row += [
+                    "" if c.cost is None else f"{c.cost:g}",
+                    "" if gpc is None else f"{gpc:.4f}",
+                ]
+            rows.append(row)
+        lines.append(table(headers, rows))
+        for c in ranked[: min(top, words)]:
+            for sentence in watch_sentences(c, oid, now.probability):
+                lines.append(f"  - {sentence}")
+        ceilings = [c for c in result.ceilings(oid)[:3] if c.values[oid].gain > 0]
+        if ceilings:
+            parts = [
+                f"{c.name}{' in ' + c.step_label if c.step_label else ''} "
+                f"{c.values[oid].gain:.3f} bits ({pct(c.values[oid].share)})"
+                for c in ceilings
+            ]
+            lines.append(
+                "  Knowing a node exactly (no reading of it can tell more): " + "; ".join(parts)
+            )
+    if outcome is None and len(result.outcomes) > 1:
+        overall = [c for c in result.overall()[:top] if c.mean_share() > 0]
+        if overall:
+            lines += ["", "Across the outcomes (the mean share of their uncertainty removed):"]
+            lines.append(
+                "  "
+                + "; ".join(
+                    f"{k}. {c.name} {pct(c.mean_share())}" for k, c in enumerate(overall, start=1)
+                )
+            )
+    if costed:
+        lines += ["", "By gain per unit of cost:"]
+        for oid in wanted:
+            ranked = result.by_cost(oid)[:top]
+            lines.append(
+                f"  {oid}: "
+                + "; ".join(
+                    f"{c.name} {c.gain_per_cost(oid):.4f} bits per unit ({c.cost:g})"
+                    for c in ranked
+                )
+            )
+        missing = [c.name for c in result.indicators if c.cost is None]
+        if missing:
+            lines.append(f"  without a cost in the tree: {', '.join(missing)}")
+    return "\n".join(lines)
