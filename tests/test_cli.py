@@ -354,3 +354,27 @@ def test_watch_ranks_indicators_and_says_the_best_in_words(env: dict[str, str]) 
         for i in json.loads(out)["indicators"]
     }
     assert all(more[k] > gains[k] for k in gains)  # a more reliable source tells more
+
+
+def test_sensitivity_prints_what_the_forecast_hinges_on_and_writes_tornado_charts(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    observe_ok(env)
+    out = tmp_path / "sens"
+    code, text, err = run(env, "sensitivity", str(EXAMPLE), *AS_OF, "--top", "5", "--out", str(out))
+    assert code == 0, err
+    assert text.startswith("What the forecast hinges on: example-harvest, as of 2026-04-30")
+    assert "rationing_returns: " in text and "This forecast hinges on these numbers:" in text
+    assert "The tree says:" in text
+    png = (out / "tornado-rationing_returns.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    data = json.loads((out / "sensitivity.json").read_text())
+    bars = data["outcomes"]["rationing_returns"]["tornado"]
+    assert len(bars) == 5 and all(b["exact"] for b in bars)
+    swings = [b["swing"] for b in bars]
+    assert swings == sorted(swings, reverse=True)
+    code, text, err = run(env, "sensitivity", str(EXAMPLE), *AS_OF, "--json", "--top", "3")
+    assert code == 0, err
+    assert json.loads(text)["tree"] == "example-harvest"
+    kinds = {p["kind"] for p in json.loads(text)["parameters"]}
+    assert kinds == {"probability", "indicator", "reliability"}

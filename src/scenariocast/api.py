@@ -25,6 +25,7 @@ from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
+    from scenariocast.analysis.sensitivity import SensitivityResult
     from scenariocast.analysis.watch import WatchResult
     from scenariocast.engines.pymc import PosteriorRun
     from scenariocast.ledger import Ledger
@@ -293,6 +294,46 @@ def watch(
         indicators=indicators,
         readings_per_report=readings_per_report,
     )
+
+
+def sensitivity(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    as_of: dt.date | None = None,
+    outcomes: Sequence[str] | None = None,
+    top: int = 15,
+    engine: str = "exact",
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int | None = None,
+    model: ExactModel | None = None,
+) -> SensitivityResult:
+    """What the forecast hinges on: how each outcome moves with each number in the tree.
+
+    The derivative of every outcome's probability with respect to every table entry,
+    transition, persistence, indicator parameter and reliability, and the outcome's range when
+    the number moves over its interval, recomputed exactly for the ``top`` numbers of each
+    outcome. With ``engine="pymc"`` the PyMC engine's posterior is also checked for power-scaling
+    sensitivity to the prior and the readings (``draws``, ``chains`` and ``seed`` as for
+    :func:`sample`). See docs/watch-and-sensitivity.md.
+    """
+    from scenariocast.analysis.sensitivity import sensitivity as _sensitivity
+
+    if engine not in ENGINES:
+        raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
+    t = _tree(tree)
+    readings = _readings(evidence)
+    exact = model or ExactModel(t)
+    result = _sensitivity(exact, readings, as_of=as_of, outcomes=outcomes, exact=top)
+    if engine == "pymc":
+        from scenariocast.analysis.power_scaling import power_scaling
+
+        run = sample(
+            t, readings, as_of=result.as_of, draws=draws, chains=chains, seed=seed, model=exact
+        )
+        result = replace(result, power_scaling=power_scaling(run.datatree))
+    return result
 
 
 def report(

@@ -946,15 +946,19 @@ def sensitivity(
         effects[o] = row
     notes: list[str] = []
     if exact > 0:
-        chosen: set[int] = set()
-        reserve = exact + max(3, exact // 3)
-        for o in wanted:
-            swings = np.array([e.swing for e in effects[o]])
-            order = np.argsort(-swings, kind="stable")[:reserve]
-            chosen.update(int(i) for i in order if not effects[o][int(i)].exact)
-        picked = sorted(chosen)
-        moves = [(pars[i], v) for i in picked for v in (pars[i].low, pars[i].high)]
-        if moves:
+        # recompute the numbers that look largest, until the first ``exact`` of every outcome
+        # are all recomputed (the first-order estimate decides only which to try)
+        for rounds in range(4):
+            chosen: set[int] = set()
+            reserve = exact + (max(3, exact // 3) if rounds == 0 else 0)
+            for o in wanted:
+                swings = np.array([e.swing for e in effects[o]])
+                order = np.argsort(-swings, kind="stable")[:reserve]
+                chosen.update(int(i) for i in order if not effects[o][int(i)].exact)
+            if not chosen:
+                break
+            picked = sorted(chosen)
+            moves = [(pars[i], v) for i in picked for v in (pars[i].low, pars[i].high)]
             values = _exact(model, query, moves, wanted)
             for k, i in enumerate(picked):
                 for n, o in enumerate(wanted):

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 from scenariocast.analysis.explain import Explanation
+from scenariocast.analysis.sensitivity import SensitivityResult
 from scenariocast.analysis.timeline import Timeline
 from scenariocast.engines.result import ForecastResult
 from scenariocast.evidence.readings import Reading
@@ -143,3 +144,17 @@ def build_report(
         version=__version__,
     )
     return ProbabilityReport(tree, result, explanation, timeline, content)
+
+
+def sensitivity_files(result: SensitivityResult, *, top: int = 15) -> dict[str, bytes]:
+    """The files of ``scenariocast sensitivity --out``.
+
+    A tornado chart (PNG) per outcome and ``sensitivity.json`` (as ``--json`` prints it).
+    """
+    from scenariocast.report.content import hinges
+    from scenariocast.report.figures import tornado_png
+
+    out = {f"tornado-{h.outcome}.png": tornado_png(h) for h in hinges(result, top=top)}
+    text = json.dumps(result.to_dict(top=top), indent=2, ensure_ascii=False, default=str)
+    out["sensitivity.json"] = (text + "\n").encode("utf-8")
+    return out

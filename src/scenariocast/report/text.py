@@ -17,7 +17,8 @@ from scenariocast.spec.model import Source, Uncertain
 from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
-    from scenariocast.analysis.watch import Candidate, Move, WatchResult
+    from scenariocast.analysis.sensitivity import SensitivityResult
+    from scenariocast.analysis.watch import WatchResult
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -444,96 +445,12 @@ def render_backtest(results: Sequence[BacktestResult]) -> str:
 # -- what to watch next ----------------------------------------------------------------------
 
 
-def _chance_words(p: float) -> str:
-    """``1 chance in 10`` for the tail readings, else a percentage."""
-    if abs(p - 0.1) < 1e-9:
-        return "1 chance in 10"
-    return f"chance {pct(p)}"
-
-
-def _reading_words(cand: Candidate, value: float | None, reading: str) -> str:
-    from scenariocast.report.formatting import number
-
-    if value is None:
-        return f"'{reading}'"
-    unit = f" {cand.unit}" if cand.unit else ""
-    return f"{number(value)}{unit}"
-
-
-def watch_sentences(cand: Candidate, outcome: str, now: float) -> list[str]:
-    """A candidate's effect on ``outcome`` in words: which readings would move it, and how far."""
-    from scenariocast.report.formatting import number
-
-    moves = cand.moves.get(outcome, ())
-    out: list[str] = []
-    when = f" in {cand.step_label}" if cand.step_label else ""
-    name = cand.name
-    if cand.kind == "node":
-        if moves:
-            top = max(moves, key=lambda m: m.probability)
-            out.append(
-                f"If {name}{when} were known to be {top.reading} ({pct(top.chance)} likely now), "
-                f"{outcome} would be {pct(top.probability)} (now {pct(now)})."
-            )
-        return out
-
-    def verb(p: float) -> str:
-        return "raise" if p >= now else "lower"
-
-    def bound(m: Move) -> str:
-        if not m.bound:
-            return ""
-        return " or more" if m.probability >= now else " or less"
-
-    if moves and moves[0].relation in ("at_most", "at_least"):
-        ordered = sorted(moves, key=lambda m: -m.probability)
-        first, second = ordered[0], ordered[-1]
-        rel = {"at_least": "or more", "at_most": "or less"}
-        out.append(
-            f"A {cand.source} reading of {name}{when} of "
-            f"{_reading_words(cand, first.value, first.reading)} {rel[first.relation]} "
-            f"({_chance_words(first.chance)}) would {verb(first.probability)} {outcome} from "
-            f"{pct(now)} to {pct(first.probability)}{bound(first)}; one of "
-            f"{_reading_words(cand, second.value, second.reading)} "
-            f"{rel[second.relation]} ({_chance_words(second.chance)}) would "
-            f"{verb(second.probability)} it to {pct(second.probability)}{bound(second)}."
-        )
-    elif moves:
-        up = max(moves, key=lambda m: m.probability)
-        down = min(moves, key=lambda m: m.probability)
-        out.append(
-            f"A {cand.source} report of {name}{when} saying '{up.reading}' ({pct(up.chance)} "
-            f"likely) would {verb(up.probability)} {outcome} from {pct(now)} to "
-            f"{pct(up.probability)}; '{down.reading}' ({pct(down.chance)}) would "
-            f"{verb(down.probability)} it to {pct(down.probability)}."
-        )
-    if cand.larger and outcome in cand.larger:
-        big, one = cand.larger[outcome], cand.values[outcome]
-        se = f" (±{big.se:.4f})" if big.se else ""
-        tail = ""
-        if cand.effective is not None:
-            tail = (
-                f": its readings share an error, so {cand.larger_size} of them count as "
-                f"{number(cand.effective)} independent readings"
-            )
-        out.append(
-            f"A report of {cand.larger_size} readings (one source, one date) would be worth "
-            f"{big.gain:.4f} bits{se}, against {one.gain:.4f} for one{tail}."
-        )
-    if cand.replaces:
-        ids = ", ".join(f"#{i}" for i in cand.replaces)
-        out.append(
-            f"It would replace reading {ids} (the indicator counts only the latest of a "
-            "source): its value is net of what that reading says."
-        )
-    return out
-
-
 def render_watch(
     result: WatchResult, *, outcome: str | None = None, top: int = 5, words: int = 2
 ) -> str:
     """What to watch next, for the terminal: a ranking per outcome, the first ``words`` in words."""
     from scenariocast.report.formatting import points
+    from scenariocast.report.words import watch_sentences
 
     lines = [
         f"What to watch next: {result.tree_id}, as of {result.as_of} "
@@ -637,4 +554,49 @@ def render_watch(
         missing = [c.name for c in result.indicators if c.cost is None]
         if missing:
             lines.append(f"  without a cost in the tree: {', '.join(missing)}")
+    return "\n".join(lines)
+
+
+def render_sensitivity(
+    result: SensitivityResult, *, outcome: str | None = None, top: int = 15, words: int = 5
+) -> str:
+    """What the forecast hinges on, for the terminal: per outcome, the numbers that move it most."""
+    from scenariocast.report.formatting import number
+    from scenariocast.report.words import hinge_sentence
+
+    lines = [
+        f"What the forecast hinges on: {result.tree_id}, as of {result.as_of}",
+        "Each number moved over its interval, the others held: a probability by 0.1 either way "
+        "(the rest of its row in proportion), a number written {mean, sd} by one sd, a mu by a "
+        "quarter of its row's sigma, a sigma, nu or rate by a quarter of itself. "
+        "d/dx: the derivative of the outcome's probability; ~: a first-order estimate.",
+    ]
+    lines += [f"note: {n}" for n in result.notes]
+    wanted = [outcome] if outcome else list(result.probabilities)
+    for oid in wanted:
+        now = result.probabilities[oid]
+        bars = result.tornado(oid, top)
+        lines += ["", f"{oid}: {pct(now)} now. This forecast hinges on these numbers:"]
+        for k, (par, eff) in enumerate(bars[:words], start=1):
+            lines.append(f"  {k}. {hinge_sentence(par, eff, oid, now)}")
+        rows = [
+            [
+                k,
+                par.label,
+                number(par.value) if par.value != 0 else "0",
+                f"{number(par.low)} to {number(par.high)}",
+                f"{'' if eff.exact else '~'}{pct(eff.at_low)}",
+                f"{'' if eff.exact else '~'}{pct(eff.at_high)}",
+                f"{100 * eff.swing:.1f} pp",
+                f"{eff.derivative:+.3g}",
+            ]
+            for k, (par, eff) in enumerate(bars, start=1)
+        ]
+        if rows:
+            lines.append(
+                table(["rank", "number", "value", "interval", "at low", "at high", "swing", "d/dx"],
+                      rows)
+            )  # fmt: skip
+    if result.power_scaling is not None:
+        lines += ["", *result.power_scaling.lines()]
     return "\n".join(lines)
