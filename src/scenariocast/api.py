@@ -353,8 +353,9 @@ def report(
     true, recorded there as a snapshot, so that the next report can say what changed since this
     one. The change column compares with the newest earlier snapshot of the same tree that
     assumed nothing (a what-if is not a report), as of a day no later than this one, that is
-    not this very forecast again. Which reports moved the forecast (:func:`explain`) and the
-    probabilities by observed date (:func:`~scenariocast.analysis.timeline.outcome_timeline`)
+    not this very forecast again. Which reports moved the forecast (:func:`explain`), the
+    probabilities by observed date (:func:`~scenariocast.analysis.timeline.outcome_timeline`),
+    what to watch next (:func:`watch`) and what the forecast hinges on (:func:`sensitivity`)
     are computed exactly, whatever the engine. Write the files with
     :meth:`~scenariocast.report.document.ProbabilityReport.write`.
 
@@ -405,6 +406,14 @@ def report(
         }
     )
     timeline = outcome_timeline(t, readings, dates=dates, model=model)
+    watched, hinged = None, None
+    if t.outcomes:
+        from scenariocast.analysis.sensitivity import sensitivity as _sensitivity
+        from scenariocast.analysis.watch import watch as _watch
+        from scenariocast.report.content import REPORT_TORNADO
+
+        watched = _watch(model, readings, as_of=day)
+        hinged = _sensitivity(model, readings, as_of=day, exact=REPORT_TORNADO)
     return build_report(
         t,
         result,
@@ -412,6 +421,8 @@ def report(
         timeline,
         readings=readings,
         previous=previous_report(history, result),
+        watch=watched,
+        sensitivity=hinged,
     )
 
 

@@ -950,7 +950,7 @@ def sensitivity(
         # are all recomputed (the first-order estimate decides only which to try)
         for rounds in range(4):
             chosen: set[int] = set()
-            reserve = exact + (max(3, exact // 3) if rounds == 0 else 0)
+            reserve = exact + (max(2, exact // 4) if rounds == 0 else 0)
             for o in wanted:
                 swings = np.array([e.swing for e in effects[o]])
                 order = np.argsort(-swings, kind="stable")[:reserve]

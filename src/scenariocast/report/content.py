@@ -38,6 +38,8 @@ TOP_MOVERS = 8
 MARKS_PER_OUTCOME = 3
 #: Readings of one indicator shown against its predictions.
 LATEST_READINGS = 8
+#: Numbers in each tornado chart of the report (the command gives 15).
+REPORT_TORNADO = 6
 
 _EXCLUSION_WORDS = {
     "retracted": "retracted",
@@ -1142,8 +1144,14 @@ def build_content(
     previous: Snapshot | None,
     created_at: dt.datetime,
     version: str,
+    watch: WatchResult | None = None,
+    sensitivity: SensitivityResult | None = None,
 ) -> ReportContent:
-    """Every section of the report, from a forecast and what explains it."""
+    """Every section of the report, from a forecast and what explains it.
+
+    ``watch`` and ``sensitivity`` (computed by the caller) fill "What to watch next" and "What
+    the forecast hinges on"; without them those sections are left out.
+    """
     movers = _movers(explanation, TOP_MOVERS)
     with_readings, quiet = _indicators(tree, result, readings)
     dynamic = bool(result.steps)
@@ -1204,4 +1212,7 @@ def build_content(
         method=_method(tree, result, readings, explanation),
         sources=_sources(tree, result),
         result=result,
+        watch=watch_views(watch) if watch is not None else (),
+        watch_step=watch.step_label if watch is not None else None,
+        hinges=hinges(sensitivity, top=REPORT_TORNADO) if sensitivity is not None else (),
     )

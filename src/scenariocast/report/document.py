@@ -20,6 +20,7 @@ from pathlib import Path
 from scenariocast.analysis.explain import Explanation
 from scenariocast.analysis.sensitivity import SensitivityResult
 from scenariocast.analysis.timeline import Timeline
+from scenariocast.analysis.watch import WatchResult
 from scenariocast.engines.result import ForecastResult
 from scenariocast.evidence.readings import Reading
 from scenariocast.ledger.records import Snapshot
@@ -72,6 +73,9 @@ class ProbabilityReport:
             fig = draw.indicator_figure(view)
             if fig is not None:
                 out[f"indicator-{view.id}"] = fig
+        for hinge in c.hinges:
+            if hinge.bars:
+                out[f"tornado-{hinge.outcome}"] = draw.tornado_figure(hinge)
         return out
 
     def html(self) -> str:
@@ -128,8 +132,14 @@ def build_report(
     readings: Sequence[Reading],
     previous: Snapshot | None,
     created_at: dt.datetime | None = None,
+    watch: WatchResult | None = None,
+    sensitivity: SensitivityResult | None = None,
 ) -> ProbabilityReport:
-    """A report from a forecast, its explanation, the timeline and the previous report."""
+    """A report from a forecast, its explanation, the timeline and the previous report.
+
+    With ``watch`` and ``sensitivity``, the report says what to watch next and what the
+    forecast hinges on.
+    """
     from scenariocast import __version__
 
     created = created_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -142,6 +152,8 @@ def build_report(
         previous=previous,
         created_at=created,
         version=__version__,
+        watch=watch,
+        sensitivity=sensitivity,
     )
     return ProbabilityReport(tree, result, explanation, timeline, content)
 

@@ -650,7 +650,14 @@ def _tornado(fig: Figure, hinge: Hinge) -> str:
     if any(not b.exact for b in bars):
         handles.append(Patch(facecolor="white", edgecolor=MUTED, hatch="///",
                              label="first-order estimate"))  # fmt: skip
-    ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
+    fig.legend(
+        handles=handles,
+        loc="lower right",
+        bbox_to_anchor=(1.0 - 0.3 / WIDTH, 0.0),
+        ncol=len(handles),
+        fontsize=7,
+        frameon=False,
+    )
     return (
         f"Tornado chart of {hinge.outcome} ({pct(now)} now): "
         + "; ".join(
@@ -667,9 +674,9 @@ def tornado_figure(hinge: Hinge) -> FigureFile:
     from matplotlib.figure import Figure
 
     with _style():
-        height = 0.9 + 0.46 * max(1, len(hinge.bars))
+        height = 1.15 + 0.46 * max(1, len(hinge.bars))
         fig = Figure(figsize=(WIDTH, height))
-        fig.subplots_adjust(**_grid(height, left=4.6, right=0.3, top=0.35, bottom=0.55))
+        fig.subplots_adjust(**_grid(height, left=4.6, right=0.3, top=0.35, bottom=0.8))
         alt = _tornado(fig, hinge)
         return _svg(fig, f"tornado-{hinge.outcome}", alt)
 
@@ -679,9 +686,9 @@ def tornado_png(hinge: Hinge, *, dpi: int = 150) -> bytes:
     from matplotlib.figure import Figure
 
     with _style():
-        height = 0.9 + 0.46 * max(1, len(hinge.bars))
+        height = 1.15 + 0.46 * max(1, len(hinge.bars))
         fig = Figure(figsize=(WIDTH, height))
-        fig.subplots_adjust(**_grid(height, left=4.6, right=0.3, top=0.35, bottom=0.55))
+        fig.subplots_adjust(**_grid(height, left=4.6, right=0.3, top=0.35, bottom=0.8))
         _tornado(fig, hinge)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
