@@ -296,17 +296,8 @@ def main() -> None:
         for line in ledger():
             print(line)
         return
-    for line in [
-        *in_process(),
-        "",
-        *in_process_dynamic(),
-        "",
-        *cli(),
-        "",
-        *report(),
-        "",
-        *ledger(),
-    ]:
+    sections = [in_process(), in_process_dynamic(), cli(), report(), ledger()]
+    for line in [line for section in sections for line in [*section, ""]]:
         print(line)
 
 

@@ -16,6 +16,7 @@ import pytest
 from scenariocast.analysis.sensitivity import (
     Parameter,
     SensitivityResult,
+    _exact,
     _moved_indicator,
     _moved_tables,
     parameters,
@@ -24,6 +25,7 @@ from scenariocast.analysis.sensitivity import (
 from scenariocast.engines.exact import ExactModel
 from scenariocast.errors import QueryError
 from scenariocast.evidence.readings import Reading
+from scenariocast.evidence.select import select_evidence
 from scenariocast.spec.model import Source
 from scenariocast.spec.tree import Tree
 from scenariocast.testing import (
@@ -177,6 +179,31 @@ def test_exact_ranges_are_the_forecasts_at_the_ends_of_each_interval(seed: int) 
         assert bars and all(e.exact for _, e in bars[:6])
         swings = [e.swing for _, e in bars]
         assert swings == sorted(swings, reverse=True)
+
+
+def test_exact_ranges_move_the_prior_the_backward_chain_averages_with() -> None:
+    """Readings before the horizon meet a backward chain that averages a dynamic node's static
+    parents with their prior: a static table moved moves that prior too, as in a changed tree."""
+    tree = random_dynamic_tree(7, 3, n_steps=3, calendar=True, n_indicators=6, max_states=2)
+    readings = random_readings(tree, 10, 7)
+    model = ExactModel(tree)
+    query = model.query(select_evidence(tree, readings, FAR))
+    averaged = {
+        p
+        for node in tree.nodes.values()
+        if node.kind == "dynamic"
+        for p in node.parents
+        if tree.nodes[p].kind == "static"
+    }
+    assert query.network.lo < 0 and averaged, "the case this test is about"
+    pars = [p for p in parameters(tree) if p.kind == "probability" and p.owner in averaged]
+    assert pars
+    moves = [(p, v) for p in pars for v in (p.low, p.high)]
+    values = _exact(model, query, moves, list(tree.outcomes))
+    for k, (par, value) in enumerate(moves):
+        want = outcome_at(tree, readings, FAR, par, value)
+        for n, o in enumerate(tree.outcomes):
+            assert values[n, k] == pytest.approx(want[o], abs=1e-9), (par.label, value, o)
 
 
 def test_intervals_follow_the_stated_uncertainty() -> None:

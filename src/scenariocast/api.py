@@ -24,6 +24,8 @@ from scenariocast.spec.load import load_tree
 from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
+    import os
+
     from scenariocast.analysis.explain import Explanation
     from scenariocast.analysis.sensitivity import SensitivityResult
     from scenariocast.analysis.watch import WatchResult

@@ -23,7 +23,9 @@ reliability (docs/watch-and-sensitivity.md):
   (the mean plus or minus one sd); otherwise a quarter of the row's sigma either way for a
   location ``mu``, and a quarter of the value either way for ``sigma``, ``nu`` and ``rate``.
   For a number that enters the evidence's probability once and linearly (a static node's table
-  when no report's source is less than fully reliable), the outcome's probability is a ratio
+  when no report's source is less than fully reliable, and no reading before the horizon meets
+  a backward chain that averages static parents with their prior), the outcome's probability
+  is a ratio
   of two linear functions of it, ``(c1 theta + c2) / (c3 theta + c4)``, and the range follows
   exactly from the derivatives. Otherwise that ratio is a first-order estimate, and the numbers
   a tornado chart shows are recomputed exactly, by forecasting again with the number at each
@@ -489,23 +491,68 @@ def _local_derivatives(
 
 
 def _backward_grads(
-    cpt: FloatArray, transition: FloatArray, w: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """d/d(cpt, transition) of ``sum w * log K`` for the backward kernel K (full arrays)."""
+    cpt: FloatArray,
+    transition: FloatArray,
+    w: FloatArray,
+    averaged: Sequence[int] = (),
+    weights: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """d/d(cpt, transition, weights) of ``sum w * log K`` for the backward kernel K.
+
+    ``w`` has the kernel's axes ``(x_t, *moving parents, x_{t+1})``: the parents at positions
+    ``averaged`` are averaged out with ``weights`` (their joint prior), as
+    :func:`~scenariocast.engines.exact.network.reverse_kernel` does. The derivatives are with
+    respect to the full arrays (every parent), and to ``weights`` (None without averaging).
+    """
     n_par = cpt.ndim - 1
     start = np.moveaxis(cpt, n_par, 0)[(slice(None),) * (1 + n_par) + (None,)]  # (h, *pa, 1)
-    joint = start * transition  # (h, *pa, i)
-    total = joint.sum(axis=0, keepdims=True)  # D(pa, i)
-    wsum = w.sum(axis=0, keepdims=True)  # sum_h w(h, pa, i)
+    axes = tuple(1 + j for j in averaged)
+    shape = [1] * transition.ndim
+    for ax in axes:
+        shape[ax] = transition.shape[ax]
+    wt = np.ones(shape) if weights is None else np.asarray(weights).reshape(shape)
+    wx = np.expand_dims(w, axis=axes) if axes else w  # (h, *pa with 1s averaged, i)
+    joint = (start * transition * wt).sum(axis=axes, keepdims=True) if axes else start * transition
+    total = joint.sum(axis=0, keepdims=True)  # D(moving, i)
+    wsum = wx.sum(axis=0, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        d_t = np.where(transition > 0, w / transition, 0.0) - np.where(
-            total > 0, wsum * start / total, 0.0
-        )
-        d_start = np.where(start > 0, w.sum(axis=-1, keepdims=True) / start, 0.0) - (
-            np.where(total > 0, wsum * transition / total, 0.0).sum(axis=-1, keepdims=True)
-        )
+        ratio = np.where(joint > 0, wx / joint, 0.0) - np.where(total > 0, wsum / total, 0.0)
+    d_t = wt * start * ratio
+    d_start = (wt * transition * ratio).sum(axis=-1, keepdims=True)
     d_cpt = np.moveaxis(d_start[..., 0], 0, n_par)
-    return np.asarray(d_cpt, dtype=np.float64), np.asarray(d_t, dtype=np.float64)
+    d_w = None
+    if axes:
+        keep = set(axes)
+        other = tuple(k for k in range(transition.ndim) if k not in keep)
+        d_w = (start * transition * ratio).sum(axis=other)
+    return np.asarray(d_cpt, dtype=np.float64), np.asarray(d_t, dtype=np.float64), d_w
+
+
+def _static_weight_grads(
+    tree: Tree, net: Network, parents: Sequence[str], d_w: FloatArray, g: _Grad
+) -> None:
+    """Add to ``g`` the static tables' share of ``d_w`` (w.r.t. the prior of ``parents``).
+
+    ``d_w`` is a derivative with respect to the joint prior of the static nodes ``parents``;
+    through each static table it is ``dP(s) / dθ(x | u) = P(s, x, u) / θ(x | u)``.
+    """
+    for name, node in tree.nodes.items():
+        if node.kind != "static":
+            continue
+        family = [*node.parents, name]
+        union = list(dict.fromkeys([*parents, *family]))
+        joint = net.static_joint(union)
+        letters = {n: chr(97 + k) for k, n in enumerate(union)}
+        spec = (
+            "".join(letters[n] for n in union)
+            + ","
+            + "".join(letters[n] for n in parents)
+            + "->"
+            + "".join(letters[n] for n in family)
+        )
+        fam = np.einsum(spec, joint, d_w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g.cpt[name] += np.where(node.cpt > 0, fam / node.cpt, 0.0)
 
 
 def _gradients(
@@ -574,11 +621,18 @@ def _gradients(
                     )
             else:
                 assert node.transition is not None
-                full = np.zeros_like(node.transition)
+                averaged, weights = net.backward_averaging(origin.node)
+                shape = [n for k, n in enumerate(node.transition.shape) if k - 1 not in averaged]
+                full = np.zeros(shape)
                 full[index] = scope_w
-                d_cpt, d_t = _backward_grads(node.cpt, node.transition, full)
+                d_cpt, d_t, d_w = _backward_grads(
+                    node.cpt, node.transition, full, averaged, weights
+                )
                 g.cpt[origin.node] += d_cpt
                 g.transition[origin.node] += d_t
+                if d_w is not None:
+                    static = [node.parents[j] for j in averaged]
+                    _static_weight_grads(tree, net, static, d_w, g)
         for k, part in enumerate(parts):
             with np.errstate(under="ignore"):
                 weight = share[t][k] + alpha[t][k] * np.exp(part.log_prior + part.genuine)
@@ -823,7 +877,7 @@ def _exact_chunk(
                 if trans is not None and t is not None:
                     trans[..., b] = t
         tables[name] = (cpts, trans)
-    base_prior = net.prior_factors(tables) if tables else list(net.factors)
+    base_prior = net.prior_factors(tables, weigh_by_tables=True) if tables else list(net.factors)
     if tables:
         prior = jt.calibrate(base_prior, size)
     reports: list[Factor] = []
@@ -873,6 +927,11 @@ def _linear(tree: Tree, par: Parameter, query: Query) -> bool:
         return False
     if tree.nodes[par.owner].kind != "static":
         return False
+    if query.network.lo < 0 and any(
+        node.kind == "dynamic" and any(tree.nodes[p].kind == "static" for p in node.parents)
+        for node in tree.nodes.values()
+    ):
+        return False  # the backward chain averages static parents with their prior: a ratio
     return all(rep.reliability >= 1.0 for rep in query.evidence.reports)
 
 

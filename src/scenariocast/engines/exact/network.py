@@ -11,11 +11,13 @@ The prior of a dynamic node (docs/evidence.md):
 - at step 0, its ``probabilities`` given its parents at step 0;
 - at step ``t + 1``, its transition given its own state at ``t`` and its parents at ``t + 1``;
 - before the horizon (``t < 0``), the same chain read backwards: ``P(x_t = h | x_{t+1} = i, pa)
-  = p0(h | pa) T(i | h, pa) / sum_h' p0(h' | pa) T(i | h', pa)`` with ``pa`` the parents at
-  ``t + 1`` and ``p0`` the node's ``probabilities``. So the prior at the horizon's start is
-  always the table the forecaster wrote, however far back the readings go; when ``p0`` is the
-  chain's stationary distribution (as with one ``persistence`` for every state and static
-  parents) this is exactly the chain run forwards from the past.
+  = p0(h | pa) T(i | h, pa) / sum_h' p0(h' | pa) T(i | h', pa)`` with ``pa`` the dynamic and
+  calendar parents at ``t + 1`` and ``p0`` the node's ``probabilities``; static parents, which
+  describe the horizon, are averaged out of both sums, weighted by their prior as written, so
+  that old readings reach them only through the state at the horizon's start. The prior at the
+  horizon's start is always the table the forecaster wrote, however far back the readings go;
+  for a node whose parents are all static and whose ``p0`` does not depend on them (as with one
+  ``persistence`` for every state) this is exactly the chain run forwards from the past.
 
 Nothing here enumerates paths: every factor spans at most one node, its parents and one step.
 """
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from scenariocast.engines.exact.junction import Factor
+from scenariocast.engines.exact.junction import Factor, FloatArray, JunctionTree
 from scenariocast.errors import QueryError, did_you_mean
 from scenariocast.evidence.readings import ObservedDate
 from scenariocast.spec.tree import Tree
@@ -42,18 +44,40 @@ def _log(a: Any, xp: Any = np) -> Any:
         return xp.log(a)
 
 
-def reverse_kernel(cpt: Any, transition: Any, *, batched: bool = False, xp: Any = np) -> Any:
+def reverse_kernel(
+    cpt: Any,
+    transition: Any,
+    *,
+    batched: bool = False,
+    xp: Any = np,
+    averaged: Sequence[int] = (),
+    weights: FloatArray | None = None,
+) -> Any:
     """``P(x_t | x_{t+1}, parents)`` with axes ``(x_t, *parents, x_{t+1})``.
 
     ``cpt`` has axes ``(*parents, x)`` and ``transition`` ``(x_t, *parents, x_{t+1})``, each with
-    a last batch axis if ``batched``. Where no state leads to ``x_{t+1}`` (a zero denominator)
-    the kernel falls back to ``cpt``: those combinations have prior probability zero. ``xp`` is
-    the array module (NumPy, or ``pytensor.tensor`` for the PyMC engine's graph).
+    a last batch axis if ``batched``. The parents at positions ``averaged`` are averaged out with
+    ``weights`` (their joint distribution, one axis each, and a last batch axis if batched too)
+    and their axes dropped. Where no state
+    leads to ``x_{t+1}`` (a zero denominator) the kernel falls back to ``cpt``: those
+    combinations have prior probability zero. ``xp`` is the array module (NumPy, or
+    ``pytensor.tensor`` for the PyMC engine's graph).
     """
     n_parents = cpt.ndim - 1 - int(batched)
     start = xp.moveaxis(cpt, n_parents, 0)  # (h, *parents[, batch])
     start = start[(slice(None),) * (1 + n_parents) + (None,)]  # (h, *parents, 1[, batch])
     joint = start * transition  # (h, *parents, i[, batch])
+    if averaged:
+        assert weights is not None
+        shape = [1] * (joint.ndim)
+        for k, j in enumerate(averaged):
+            shape[1 + j] = weights.shape[k]
+        if np.ndim(weights) > len(averaged):  # a batch of weights, on the last axis
+            shape[-1] = weights.shape[-1]
+        w = np.asarray(weights).reshape(shape)
+        axes = tuple(1 + j for j in averaged)
+        joint = (joint * w).sum(axis=axes)
+        start = (start * w).sum(axis=axes)
     total = joint.sum(axis=0, keepdims=True)
     fallback = start + xp.zeros_like(joint)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -71,6 +95,9 @@ class Network:
     names: tuple[NodeAt, ...] = ()
     cards: tuple[int, ...] = ()
     factors: tuple[Factor, ...] = ()
+    _static_priors: dict[tuple[str, ...], FloatArray] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, tree: Tree, lo: int = 0, hi: int | None = None) -> Network:
@@ -120,6 +147,49 @@ class Network:
         """An elimination rank per variable: its step, and static nodes after every step."""
         return [self.hi + 1 if step is None else step for _, step in self.names]
 
+    def static_prior(
+        self, names: Sequence[str], tables: Mapping[str, tuple[Any, Any]] | None = None
+    ) -> FloatArray:
+        """The joint prior of static nodes ``names`` under the tree's numbers, one axis each.
+
+        With ``tables`` (NumPy; node -> its table and transition, a table with a last batch
+        axis making the result a batch too), the static nodes it names have those numbers.
+        """
+        static = [n for n, node in self.tree.nodes.items() if node.kind == "static"]
+        changed = [n for n in static if tables and n in tables]
+        if not changed:
+            key = tuple(names)
+            if key not in self._static_priors:
+                self._static_priors[key] = self._static_joint(names, {})
+            return self._static_priors[key]
+        assert tables is not None
+        return self._static_joint(names, {n: tables[n][0] for n in changed})
+
+    def _static_joint(self, names: Sequence[str], cpts: Mapping[str, FloatArray]) -> FloatArray:
+        """The joint of static nodes ``names`` (distinct), with ``cpts`` in place of the tree's."""
+        static = [n for n, node in self.tree.nodes.items() if node.kind == "static"]
+        index = {n: i for i, n in enumerate(static)}
+        factors = []
+        batch = None
+        for n in static:
+            node = self.tree.nodes[n]
+            scope = (*(index[p] for p in node.parents), index[n])
+            cpt = cpts.get(n, node.cpt)
+            if cpt.ndim > len(scope):
+                batch = cpt.shape[-1]
+            factors.append((scope, _log(cpt)))
+        wanted = tuple(index[n] for n in names)
+        cards = [self.tree.nodes[n].card for n in static]
+        jt = JunctionTree(cards, [*(f[0] for f in factors), wanted])
+        return jt.calibrate(factors, batch).joint(wanted)
+
+    def static_joint(self, names: Sequence[str]) -> FloatArray:
+        """The joint prior of distinct static nodes ``names`` (one axis each), cached."""
+        key = ("joint", *names)
+        if key not in self._static_priors:
+            self._static_priors[key] = self._static_joint(names, {})
+        return self._static_priors[key]
+
     def calendar_state(self, node: str, step: int) -> int:
         """The state index a calendar node has at ``step``."""
         calendar = self.tree.nodes[node].calendar
@@ -151,10 +221,29 @@ class Network:
                 for t in range(1, self.hi + 1):
                     axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
                     out.append(PriorTerm(name, "transition", tuple(axes)))
+                # before the horizon the static parents (which describe the horizon) are
+                # averaged out, weighted by their prior as written: only the state at the
+                # horizon's start links the past to them (see backward_averaging)
+                moving = [p for p in node.parents if self.tree.nodes[p].kind != "static"]
                 for t in range(self.lo, 0):
-                    axes = [(name, t), *[(p, t + 1) for p in node.parents], (name, t + 1)]
+                    axes = [(name, t), *[(p, t + 1) for p in moving], (name, t + 1)]
                     out.append(PriorTerm(name, "backward", tuple(axes)))
         return [term for term in out if self.placement(term.axes)[1]]
+
+    def backward_averaging(
+        self, name: str, tables: Mapping[str, tuple[Any, Any]] | None = None
+    ) -> tuple[list[int], FloatArray | None]:
+        """The positions of a dynamic node's static parents, and their joint prior.
+
+        The backward chain before the horizon averages those parents out with these weights
+        (the tree's numbers as written, or under ``tables``: see :meth:`static_prior`), so its
+        factors have only the moving parents' axes.
+        """
+        node = self.tree.nodes[name]
+        averaged = [j for j, p in enumerate(node.parents) if self.tree.nodes[p].kind == "static"]
+        if not averaged:
+            return [], None
+        return averaged, self.static_prior([node.parents[j] for j in averaged], tables)
 
     def placement(self, axes: Sequence[NodeAt]) -> tuple[tuple[int | slice, ...], tuple[int, ...]]:
         """How :meth:`place` puts a table on ``axes``: the index into it and the variables kept."""
@@ -169,13 +258,20 @@ class Network:
         return tuple(index), tuple(kept)
 
     def prior_factors(
-        self, tables: Mapping[str, tuple[Any, Any]] | None = None, xp: Any = np
+        self,
+        tables: Mapping[str, tuple[Any, Any]] | None = None,
+        xp: Any = np,
+        *,
+        weigh_by_tables: bool = False,
     ) -> list[Factor]:
         """The prior's factors: each node's table, transitions and backward chain.
 
         ``tables`` (node -> its table and transition) replaces the tree's numbers, for
         instance by posterior draws with a last batch axis, or by PyTensor variables (with
-        ``xp`` the ``pytensor.tensor`` module); nodes it does not name keep the tree's.
+        ``xp`` the ``pytensor.tensor`` module); nodes it does not name keep the tree's. The
+        backward chain averages static parents with their prior as the tree writes it, unless
+        ``weigh_by_tables`` (NumPy tables only): then with their prior under ``tables``, as a
+        tree with those numbers written would (the sensitivity analysis's changed trees).
         """
         out: list[Factor] = []
         logs: dict[tuple[str, str], Any] = {}
@@ -190,7 +286,15 @@ class Network:
                     logs[key] = _log(transition, xp)
                 else:
                     batched = cpt.ndim > len(node.parents) + 1
-                    logs[key] = _log(reverse_kernel(cpt, transition, batched=batched, xp=xp), xp)
+                    averaged, weights = self.backward_averaging(
+                        term.node, tables if weigh_by_tables else None
+                    )
+                    if weights is not None and weights.ndim > len(averaged) and not batched:
+                        cpt, transition, batched = cpt[..., None], transition[..., None], True
+                    kernel = reverse_kernel(
+                        cpt, transition, batched=batched, xp=xp, averaged=averaged, weights=weights
+                    )
+                    logs[key] = _log(kernel, xp)
             f = self.place(term.axes, logs[key])
             assert f is not None
             out.append(f)
