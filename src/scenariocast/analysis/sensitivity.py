@@ -903,7 +903,10 @@ def _exact_chunk(
     assumptions = list(query.base[len(net.factors) :])
     factors = [*base_prior, *assumptions, *merge_factors(reports)]
     events = model.outcome_events(query)
-    log_z = np.asarray(jt.log_z(factors, size), dtype=np.float64)
+    # one upward pass, kept: an event on the same junction tree reuses the messages below the
+    # first clique its masks touch (the years before the horizon are not summed again)
+    upward = jt.upward(factors, size)
+    log_z = np.asarray(upward.log_z, dtype=np.float64)
     out = np.zeros((len(outcomes), size))
     for i, oid in enumerate(outcomes):
         total = np.zeros(size)
@@ -911,7 +914,10 @@ def _exact_chunk(
             if not ev.extra and ev.jt is jt:
                 total += ev.sign
                 continue
-            lz = np.asarray(ev.jt.log_z([*factors, *ev.extra], size), dtype=np.float64)
+            if ev.jt is jt:
+                lz = np.asarray(upward.log_z_with(ev.extra), dtype=np.float64)
+            else:
+                lz = np.asarray(ev.jt.log_z([*factors, *ev.extra], size), dtype=np.float64)
             with np.errstate(invalid="ignore", over="ignore"):
                 total += ev.sign * np.exp(lz - log_z)
         out[i] = np.clip(total, 0.0, 1.0)

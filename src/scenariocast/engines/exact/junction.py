@@ -361,6 +361,16 @@ class JunctionTree:
         """The log normalising constant alone (the upward pass only; an array in a batch)."""
         return self._up(self.potentials(factors, batch), len(self.cliques), batch)[1]
 
+    def upward(self, factors: Iterable[Factor], batch: int | None = None) -> Calibrated:
+        """The upward pass alone, its messages kept, for :meth:`Calibrated.log_z_with`.
+
+        The result has ``log_z`` but no beliefs: no marginal or joint can be read off it.
+        """
+        psi = self.potentials(factors, batch)
+        own = tuple(psi)  # _up replaces the list's entries, never the arrays themselves
+        msgs, log_z = self._up(psi, len(self.cliques), batch)
+        return Calibrated(self, (), log_z, batch, own, tuple(msgs))
+
     def calibrate(self, factors: Iterable[Factor], batch: int | None = None) -> Calibrated:
         """Sum-product: clique beliefs and the log normalising constant.
 
