@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
     from scenariocast.analysis.pool import Pool
     from scenariocast.analysis.score import Scores
+    from scenariocast.analysis.sensitivity import SensitivityResult
+    from scenariocast.analysis.watch import WatchResult
     from scenariocast.engines.pymc import PosteriorRun
     from scenariocast.ledger import Ledger
     from scenariocast.ledger.records import OutcomeResolution, Snapshot
@@ -371,6 +374,81 @@ def explain(
     return _explain(_tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes)
 
 
+def watch(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    as_of: dt.date | None = None,
+    outcomes: Sequence[str] | None = None,
+    source: str | None = None,
+    indicators: Sequence[str] | None = None,
+    readings_per_report: int = 1,
+    model: ExactModel | None = None,
+) -> WatchResult:
+    """What to watch next: the value of a reading of each indicator for each outcome.
+
+    For every indicator (and every node, as a ceiling), given the evidence as of ``as_of``: the
+    expected information gain about each outcome, in bits and as a share of its entropy, the
+    expected change of its probability and the largest change one reading could make; the
+    most informative explained by the readings that would move the outcome most. A reading
+    comes from ``source`` (default: each indicator's usual source) in a report of
+    ``readings_per_report`` readings; in a tree with dynamic nodes it is observed in the step
+    after the as-of date's. See docs/watch-and-sensitivity.md.
+    """
+    from scenariocast.analysis.watch import watch as _watch
+
+    t = _tree(tree)
+    return _watch(
+        model or ExactModel(t),
+        _readings(evidence),
+        as_of=as_of,
+        outcomes=outcomes,
+        source=source,
+        indicators=indicators,
+        readings_per_report=readings_per_report,
+    )
+
+
+def sensitivity(
+    tree: Tree | str | Path,
+    evidence: Ledger | Sequence[Reading] | None = None,
+    *,
+    as_of: dt.date | None = None,
+    outcomes: Sequence[str] | None = None,
+    top: int = 15,
+    engine: str = "exact",
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int | None = None,
+    model: ExactModel | None = None,
+) -> SensitivityResult:
+    """What the forecast hinges on: how each outcome moves with each number in the tree.
+
+    The derivative of every outcome's probability with respect to every table entry,
+    transition, persistence, indicator parameter and reliability, and the outcome's range when
+    the number moves over its interval, recomputed exactly for the ``top`` numbers of each
+    outcome. With ``engine="pymc"`` the PyMC engine's posterior is also checked for power-scaling
+    sensitivity to the prior and the readings (``draws``, ``chains`` and ``seed`` as for
+    :func:`sample`). See docs/watch-and-sensitivity.md.
+    """
+    from scenariocast.analysis.sensitivity import sensitivity as _sensitivity
+
+    if engine not in ENGINES:
+        raise QueryError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
+    t = _tree(tree)
+    readings = _readings(evidence)
+    exact = model or ExactModel(t)
+    result = _sensitivity(exact, readings, as_of=as_of, outcomes=outcomes, exact=top)
+    if engine == "pymc":
+        from scenariocast.analysis.power_scaling import power_scaling
+
+        run = sample(
+            t, readings, as_of=result.as_of, draws=draws, chains=chains, seed=seed, model=exact
+        )
+        result = replace(result, power_scaling=power_scaling(run.datatree))
+    return result
+
+
 def report(
     tree: Tree | str | Path,
     evidence: Ledger | Sequence[Reading] | None = None,
@@ -389,8 +467,9 @@ def report(
     true, recorded there as a snapshot, so that the next report can say what changed since this
     one. The change column compares with the newest earlier snapshot of the same tree that
     assumed nothing (a what-if is not a report), as of a day no later than this one, that is
-    not this very forecast again. Which reports moved the forecast (:func:`explain`) and the
-    probabilities by observed date (:func:`~scenariocast.analysis.timeline.outcome_timeline`)
+    not this very forecast again. Which reports moved the forecast (:func:`explain`), the
+    probabilities by observed date (:func:`~scenariocast.analysis.timeline.outcome_timeline`),
+    what to watch next (:func:`watch`) and what the forecast hinges on (:func:`sensitivity`)
     are computed exactly, whatever the engine. Write the files with
     :meth:`~scenariocast.report.document.ProbabilityReport.write`.
 
@@ -445,6 +524,14 @@ def report(
         }
     )
     timeline = outcome_timeline(t, readings, dates=dates, model=model)
+    watched, hinged = None, None
+    if t.outcomes:
+        from scenariocast.analysis.sensitivity import sensitivity as _sensitivity
+        from scenariocast.analysis.watch import watch as _watch
+        from scenariocast.report.content import REPORT_TORNADO
+
+        watched = _watch(model, readings, as_of=day)
+        hinged = _sensitivity(model, readings, as_of=day, exact=REPORT_TORNADO)
     return build_report(
         t,
         result,
@@ -452,6 +539,8 @@ def report(
         timeline,
         readings=readings,
         previous=previous_report(history, result),
+        watch=watched,
+        sensitivity=hinged,
     )
 
 

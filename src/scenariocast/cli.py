@@ -652,6 +652,139 @@ def explain(
 
 
 @app.command()
+def watch(
+    tree: TreeArgument,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only this outcome (default: every outcome).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="The source every reading would come from (default: each indicator's usual "
+            "source, that of most of its readings, else the tree's most reliable)."
+        ),
+    ] = None,
+    indicator: Annotated[
+        list[str] | None,
+        typer.Option("--indicator", help="Only this indicator (repeatable)."),
+    ] = None,
+    readings: Annotated[
+        int,
+        typer.Option(
+            "--readings", min=1, help="Readings of the indicator in the one report (cities)."
+        ),
+    ] = 1,
+    top: Annotated[int, typer.Option(help="Indicators shown per outcome.", min=1)] = 5,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """What to watch next: what a reading of each indicator would tell about each outcome."""
+    from scenariocast.api import watch as run
+    from scenariocast.report.text import render_watch
+
+    with _errors():
+        result = run(
+            tree,
+            _ledger(db),
+            as_of=_as_of(as_of),
+            outcomes=[outcome] if outcome else None,
+            source=source,
+            indicators=indicator or None,
+            readings_per_report=readings,
+        )
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            typer.echo(render_watch(result, outcome=outcome, top=top))
+
+
+@app.command()
+def sensitivity(
+    tree: TreeArgument,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only this outcome (default: every outcome).")
+    ] = None,
+    top: Annotated[
+        int,
+        typer.Option(
+            help="Numbers shown per outcome (and in its tornado chart), their ranges "
+            "recomputed exactly.",
+            min=1,
+        ),
+    ] = 15,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to write a tornado chart per outcome (tornado-OUTCOME.png) and "
+            "sensitivity.json into (created if needed).",
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="exact; or pymc: also the power-scaling sensitivity of the PyMC posterior to "
+            "the prior and to the readings."
+        ),
+    ] = Engine.exact,
+    draws: Annotated[
+        int, typer.Option("--draws", min=1, help="PyMC engine: draws per chain (after tuning).")
+    ] = 1000,
+    chains: Annotated[
+        int, typer.Option("--chains", min=2, help="PyMC engine: chains (at least 2).")
+    ] = 2,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="PyMC engine: random seed (default: from the tree and readings)."
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """What the forecast hinges on: how each outcome moves with each number in the tree."""
+    from scenariocast.api import sensitivity as run
+    from scenariocast.report.text import render_sensitivity
+
+    with _errors():
+        if out is not None:
+            from scenariocast.report.output import check_output
+
+            check_output(out, what="the sensitivity charts")
+        result = run(
+            tree,
+            _ledger(db),
+            as_of=_as_of(as_of),
+            outcomes=[outcome] if outcome else None,
+            top=top,
+            engine=engine.value,
+            draws=draws,
+            chains=chains,
+            seed=seed,
+        )
+        if out is not None:
+            from scenariocast.report.document import sensitivity_files
+            from scenariocast.report.output import write_files
+
+            written = write_files(
+                out, sensitivity_files(result, top=top), what="the sensitivity charts"
+            )
+        if as_json:
+            _print_json(result.to_dict(top=top))
+        else:
+            typer.echo(render_sensitivity(result, outcome=outcome, top=top))
+        if out is not None:
+            for path in written.values():
+                if as_json:
+                    _note(f"wrote {path}")
+                else:
+                    typer.echo(f"wrote {path}")
+
+
+@app.command()
 def report(
     tree: TreeArgument,
     out: Annotated[

@@ -34,7 +34,7 @@ def _new_folder(parent: Path, name: str) -> Path:
     return folder
 
 
-def check_output(out: str | os.PathLike[str]) -> Path:
+def check_output(out: str | os.PathLike[str], *, what: str = "the report") -> Path:
     """Check that a report can be written to ``out``; return it as an absolute path.
 
     Raises
@@ -44,18 +44,20 @@ def check_output(out: str | os.PathLike[str]) -> Path:
     """
     path = Path(out).expanduser().absolute()
     if path.exists() and not path.is_dir():
-        raise ReportError(f"cannot write the report to {path}: it is a file, not a folder")
+        raise ReportError(f"cannot write {what} to {path}: it is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _new_folder(path.parent, path.name).rmdir()
         if path.is_dir():
             _new_folder(path, "probe").rmdir()
     except OSError as exc:
-        raise ReportError(f"cannot write the report to {path}: {_why(exc)}") from None
+        raise ReportError(f"cannot write {what} to {path}: {_why(exc)}") from None
     return path
 
 
-def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict[str, Path]:
+def write_files(
+    out: str | os.PathLike[str], files: Mapping[str, bytes], *, what: str = "the report"
+) -> dict[str, Path]:
     """Write ``files`` (relative path -> bytes) into the folder ``out``, all or none.
 
     Returns the absolute path of every file written.
@@ -65,11 +67,11 @@ def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict
     ReportError
         If the folder cannot be created or a file cannot be written; nothing is left behind.
     """
-    path = check_output(out)
+    path = check_output(out, what=what)
     try:
         tmp = _new_folder(path.parent, path.name)
     except OSError as exc:
-        raise ReportError(f"cannot write the report to {path}: {_why(exc)}") from None
+        raise ReportError(f"cannot write {what} to {path}: {_why(exc)}") from None
     try:
         for rel, data in files.items():
             target = tmp / rel
@@ -80,7 +82,7 @@ def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict
         else:
             _replace_into(tmp, path, files)
     except OSError as exc:
-        raise ReportError(f"cannot write the report to {path}: {_why(exc)}") from None
+        raise ReportError(f"cannot write {what} to {path}: {_why(exc)}") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

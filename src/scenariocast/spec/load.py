@@ -396,6 +396,13 @@ def _check_indicator(
 ) -> list[tuple[Loc, str]]:
     loc: Loc = ("indicators", iid)
     out: list[tuple[Loc, str]] = []
+    if ind.source is not None and ind.source not in spec.sources:
+        out.append(
+            (
+                (*loc, "source"),
+                f"unknown source '{ind.source}'{did_you_mean(ind.source, spec.sources)}",
+            )
+        )
     scope_ok = True
     for i, n in enumerate(ind.depends_on):
         if n in broken:
@@ -946,7 +953,16 @@ def _transition(
     keep = np.array(
         [pers[s] for s in node.states] if isinstance(pers, dict) else [float(pers or 0.0)] * k
     )
-    # keep the state with probability keep[h], else draw it from the table given the parents
+    return persistence_transition(keep, cpt)
+
+
+def persistence_transition(keep: np.ndarray, cpt: np.ndarray) -> np.ndarray:
+    """The transition of a node that keeps state ``h`` with probability ``keep[h]``.
+
+    Otherwise its state is drawn afresh from ``cpt`` (axes ``(*parents, state)``) given the
+    parents at the new step. Axes of the result: ``(state at t, *parents at t+1, state at t+1)``.
+    """
+    k = len(keep)
     keep_b = keep.reshape((k,) + (1,) * (cpt.ndim - 1) + (1,))
     stay = np.eye(k).reshape((k,) + (1,) * (cpt.ndim - 1) + (k,))
     return np.asarray(keep_b * stay + (1.0 - keep_b) * cpt[None, ...], dtype=np.float64)

@@ -350,6 +350,19 @@ class Indicator(_Strict):
         description="The newest reading is stale when older than this many days before the "
         "as-of date (default 60 for continuous kinds, 90 for the others).",
     )
+    source: Name | None = Field(
+        default=None,
+        description="The source a reading of this indicator usually comes from (one of the "
+        "tree's sources); `scenariocast watch` assumes it for a reading not yet taken.",
+    )
+    cost: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="What one more reading costs to get, in any unit the forecaster budgets in "
+        "(hours of research, say), > 0; `scenariocast watch` ranks indicators by information "
+        "gained per unit of cost.",
+    )
     rationale: str = ""
 
     def correlation(self) -> float:

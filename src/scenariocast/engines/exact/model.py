@@ -166,6 +166,22 @@ class Query:
 
 
 @dataclass(frozen=True)
+class OutcomeEvent:
+    """One term of an outcome's probability: ``P(outcome, evidence) = sum of sign * Z``.
+
+    ``Z`` is the total probability of the query's factors and ``extra`` on ``jt``: the junction
+    tree of the query's structure, or one with a counter of steps for an ``at_least`` outcome.
+    An outcome on a static node or at the horizon's end is one term (the node's states masked);
+    ``ever`` is two (everything, less the paths never in the states); ``at_least k`` is one, on
+    the counter's junction tree.
+    """
+
+    jt: JunctionTree
+    extra: tuple[Factor, ...]
+    sign: float
+
+
+@dataclass(frozen=True)
 class Draws:
     """Forecast quantities for a batch of parameter draws; the last axis is the draw.
 
@@ -283,10 +299,20 @@ class ExactModel:
             if node.kind != "calendar"
         )
 
-    def query(self, evidence: Evidence, given: Mapping[str, str] | None = None) -> Query:
-        """The factors of one forecast: the prior, the assumptions and the reports."""
+    def query(
+        self,
+        evidence: Evidence,
+        given: Mapping[str, str] | None = None,
+        *,
+        steps: Sequence[int] = (),
+    ) -> Query:
+        """The factors of one forecast: the prior, the assumptions and the reports.
+
+        ``steps`` are further steps the unrolled network must hold (where a reading not yet
+        taken would be observed, for the value of information).
+        """
         assumptions = parse_assumptions(self.tree, dict(given or {}))
-        steps = [o.step for o in evidence.observations if o.step is not None]
+        steps = [*steps, *(o.step for o in evidence.observations if o.step is not None)]
         steps += [t for a in assumptions for t in a.steps if t is not None]
         steps += [t for f in evidence.findings for t in f.steps if t is not None]
         net = self.network(min(steps, default=0), max(steps, default=0))
@@ -318,6 +344,10 @@ class ExactModel:
             scope.update(net.scope_at(self.tree.indicators[o.indicator].scope, o.step))
         return tuple(sorted(scope))
 
+    def report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
+        """The variables of ``net`` a report's readings depend on (its union scope)."""
+        return self._report_scope(net, report)
+
     def _cached_report_factor(
         self, structure: Structure, report: Report, union: tuple[int, ...]
     ) -> Factor:
@@ -329,6 +359,15 @@ class ExactModel:
             parts = self._report_groups(structure.network, report)
             structure.reports[key] = self._report_factor(structure, report, parts, union)
         return structure.reports[key]
+
+    def report_factor(self, structure: Structure, report: Report) -> Factor:
+        """A report's log-likelihood factor on ``structure`` (kept for the next forecast)."""
+        union = self._report_scope(structure.network, report)
+        return self._cached_report_factor(structure, report, union)
+
+    def genuine_table(self, net: Network, report: Report, union: tuple[int, ...]) -> FloatArray:
+        """``log p(report | states)`` over the variables ``union`` (the report if genuine)."""
+        return _genuine(net, self._report_groups(net, report), union)
 
     def _report_groups(self, net: Network, report: Report) -> list[Factor]:
         """The genuine log-likelihood of each (indicator, step) group of a report."""
@@ -349,20 +388,10 @@ class ExactModel:
         structure: Structure, report: Report, parts: Sequence[Factor], union: tuple[int, ...]
     ) -> Factor:
         """``log(r p(report | states) + (1 - r) q(report))`` over the report's variables."""
-        cards = structure.network.cards
-        genuine = np.zeros(tuple(cards[v] for v in union))
-        for scope, values in parts:
-            order = sorted(range(len(scope)), key=lambda i: union.index(scope[i]))
-            shape = tuple(cards[v] if v in scope else 1 for v in union)
-            genuine = genuine + np.transpose(values, order).reshape(shape)
-        r = report.reliability
-        log_r = math.log(r) if r > 0 else -math.inf
-        log_not = math.log1p(-r) if r < 1 else -math.inf
+        genuine = _genuine(structure.network, parts, union)
         with np.errstate(divide="ignore"):
             log_prior = np.log(structure.prior.joint(union))
-        log_q = float(logsumexp(genuine + log_prior))
-        lik = np.logaddexp(log_r + genuine, log_not + log_q)
-        return (union, np.asarray(lik, dtype=np.float64))
+        return (union, report_log_factor(genuine, log_prior, report.reliability))
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -426,6 +455,38 @@ class ExactModel:
                 log_hit = counter_jt.log_z(every, cal.batch) + const
                 p = np.exp(log_hit - cal.log_z)
             out[oid] = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+        return out
+
+    def outcome_events(self, query: Query) -> dict[str, tuple[OutcomeEvent, ...]]:
+        """Each outcome's probability as a sum of totals (see :class:`OutcomeEvent`).
+
+        ``P(outcome | evidence)`` is the sum over its events of ``sign * exp(log Z - log Z_E)``
+        with ``log Z`` the total of the query's factors and the event's ``extra`` on its junction
+        tree and ``Z_E`` that of the factors alone; it equals :meth:`outcome_probabilities`.
+        """
+        net = query.network
+        steps = self.tree.steps
+        jt = query.structure.jt
+        out: dict[str, tuple[OutcomeEvent, ...]] = {}
+        for oid, o in self.tree.outcomes.items():
+            node = self.tree.nodes[o.node]
+            in_set = np.array([s in o.states for s in node.states])
+            if node.kind == "static" or o.timing == "end":
+                step = None if node.kind == "static" else (steps.n - 1 if steps else 0)
+                mask = np.where(in_set, 0.0, -np.inf)
+                out[oid] = (OutcomeEvent(jt, (((net.var_of[net.at(o.node, step)],), mask),), 1.0),)
+            elif o.timing == "ever" or (o.timing == "at_least" and o.k == 1):
+                assert steps is not None
+                never = np.where(in_set, -np.inf, 0.0)
+                masks = tuple(((net.var_of[(o.node, t)],), never) for t in range(steps.n))
+                out[oid] = (OutcomeEvent(jt, (), 1.0), OutcomeEvent(jt, masks, -1.0))
+            else:
+                counter_jt, counter = self._counter(query, oid)
+                k = int(o.k or 1)
+                last = len(net.cards) + (steps.n - 1 if steps else 0)
+                hit = np.full(k + 1, -np.inf)
+                hit[k] = 0.0
+                out[oid] = (OutcomeEvent(counter_jt, (*counter, ((last,), hit)), 1.0),)
         return out
 
     def evaluate(
@@ -790,6 +851,39 @@ class ExactModel:
                 )
             out[name] = tuple(path)
         return out
+
+
+def _genuine(net: Network, parts: Sequence[Factor], union: tuple[int, ...]) -> FloatArray:
+    """The sum of a report's per-group log-likelihoods, broadcast over ``union``."""
+    cards = net.cards
+    genuine = np.zeros(tuple(cards[v] for v in union))
+    for scope, values in parts:
+        order = sorted(range(len(scope)), key=lambda i: union.index(scope[i]))
+        shape = tuple(cards[v] if v in scope else 1 for v in union)
+        genuine = genuine + np.transpose(values, order).reshape(shape)
+    return genuine
+
+
+def report_log_factor(
+    genuine: FloatArray, log_prior: FloatArray, reliability: float, *, batch: bool = False
+) -> FloatArray:
+    """``log(r p + (1 - r) q)``: a report's log-likelihood table (docs/evidence.md).
+
+    ``genuine`` is ``log p(report | states)`` over the report's variables and ``log_prior`` the
+    log prior joint of those variables; ``q``, the report's prior predictive, is the sum of
+    their product. With ``batch``, either may carry a last batch axis (and the result does).
+    """
+    r = reliability
+    log_r = math.log(r) if r > 0 else -math.inf
+    log_not = math.log1p(-r) if r < 1 else -math.inf
+    if not batch:
+        log_q = float(logsumexp(genuine + log_prior))
+        return np.asarray(np.logaddexp(log_r + genuine, log_not + log_q), dtype=np.float64)
+    n = max(genuine.ndim, log_prior.ndim) - 1
+    g = genuine if genuine.ndim > n else genuine[..., None]
+    lp = log_prior if log_prior.ndim > n else log_prior[..., None]
+    log_qs = logsumexp(g + lp, axis=tuple(range(n))) if n else g + lp
+    return np.asarray(np.logaddexp(log_r + g, log_not + log_qs), dtype=np.float64)
 
 
 def _named(states: Sequence[str], probs: FloatArray) -> dict[str, float]:
