@@ -256,6 +256,7 @@ def ledger(n: int = 100_000) -> list[str]:
         f"  forecast, 200 readings        {f_small:6.2f} s",
         f"  forecast, {n:,} readings    {f_big:6.2f} s  = {f_big / f_small:4.1f}x the forecast"
         " with 200 (target <= 3x)",
+    ]
 
 
 def report() -> list[str]:
