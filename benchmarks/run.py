@@ -296,8 +296,10 @@ def main() -> None:
         for line in ledger():
             print(line)
         return
-    for line in [*in_process(), "", *in_process_dynamic(), "", *cli(), "", *report(), "", *ledger()]:
-        print(line)
+    sections = [in_process, in_process_dynamic, cli, report, ledger]
+    for i, section in enumerate(sections):
+        for line in ([""] if i else []) + section():
+            print(line)
 
 
 if __name__ == "__main__":

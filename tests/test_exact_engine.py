@@ -8,7 +8,6 @@ import itertools
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from scipy import stats
 from scenariocast.engines.exact import ExactModel, forecast_exact
 from scenariocast.errors import EvidenceConflictError, QueryError
 from scenariocast.evidence.likelihood import log_likelihood, logsumexp
-from scenariocast.evidence.readings import ObservedDate
 from scenariocast.testing import brute_force, random_readings, random_tree, tree_from_dict
 from tests.conftest import FAR_FUTURE, reading
 

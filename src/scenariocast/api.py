@@ -23,9 +23,12 @@ from scenariocast.spec.load import load_tree
 from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
+    import os
+
     from scenariocast.analysis.explain import Explanation
     from scenariocast.engines.pymc import PosteriorRun
     from scenariocast.ledger import Ledger
+    from scenariocast.report.document import ProbabilityReport, ReportFiles
 
 ENGINES = ("exact", "pymc")
 
@@ -359,6 +362,13 @@ def write_report(
     t = _tree(tree)
     check_output(out)
     made = report(
-        t, evidence, engine=engine, as_of=as_of, record=record, draws=draws, chains=chains, seed=seed
+        t,
+        evidence,
+        engine=engine,
+        as_of=as_of,
+        record=record,
+        draws=draws,
+        chains=chains,
+        seed=seed,
     )
     return made.write(out)

@@ -988,7 +988,7 @@ def _sources(tree: Tree, result: ForecastResult) -> tuple[SourceView, ...]:
         out.append(
             SourceView(
                 id=name,
-                reliability=src.reliability,
+                reliability=src.mean_reliability,
                 description=" ".join(src.description.split()),
                 link=link,
                 n_reports=n_reports[name],
