@@ -354,6 +354,39 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         con.close()
 
 
+def test_copying_the_file_while_a_ledger_is_open_loses_no_writes(tmp_path: Path) -> None:
+    """A program that holds a Ledger and reads the file itself (a backup, a checksum) closes a
+    descriptor of the file, and with it every POSIX lock the process holds on it. Another
+    process that then closes its last connection must not take itself for the last user and
+    delete the WAL under the Ledger: every write of both processes stays in the ledger."""
+    path = tmp_path / "ledger.db"
+    held = Ledger(path)
+    held.observe("crackdowns", "0", observed="2025-10", source="wire")
+
+    def elsewhere(n: int) -> None:
+        subprocess.run([sys.executable, "-c", _WRITER, str(path), str(n)], check=True)
+
+    (tmp_path / "backup.db").write_bytes(path.read_bytes())
+    elsewhere(1)
+    held.observe("crackdowns", "2", observed="2025-10", source="wire")
+    elsewhere(3)
+    held.observe("crackdowns", "4", observed="2025-10", source="wire")
+    assert [r.value for r in held.readings()] == ["0", "1", "2", "3", "4"]
+    assert [r.value for r in Ledger(path).readings()] == ["0", "1", "2", "3", "4"]
+    seen = subprocess.run(
+        [sys.executable, "-c", _READER, str(path)], check=True, capture_output=True, text=True
+    )
+    assert seen.stdout.split() == ["0", "1", "2", "3", "4"]
+    assert Ledger(path).verify().ok
+
+
+_READER = """
+import sys
+from scenariocast.ledger import Ledger
+print(*(r.value for r in Ledger(sys.argv[1]).readings()))
+"""
+
+
 _WRITER = """
 import sys
 from scenariocast.ledger import Ledger

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from scenariocast.errors import (
     LedgerBusyError,
@@ -428,7 +429,14 @@ class Ledger:
             def connect() -> sqlite3.Connection:
                 return sqlite3.connect(target, uri=True, timeout=timeout, check_same_thread=False)
 
-            engine = sa.create_engine("sqlite://", creator=connect)
+            # No connection is kept between calls. An open SQLite connection announces itself
+            # to other processes with a POSIX lock on the file, and the operating system drops
+            # every such lock of a process when the process closes any descriptor of the file
+            # (a program that copies or hashes the file while holding a Ledger). Another
+            # process would then take itself for the file's last user and delete the WAL under
+            # the kept connection, whose later writes would be lost. Connecting costs well
+            # under a millisecond.
+            engine = sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
