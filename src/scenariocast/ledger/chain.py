@@ -76,7 +76,16 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_i
 def entry_hash(previous: str, table: str, row: Mapping[str, Any]) -> str:
     """The hash of an entry of ``table`` with content ``row``, following ``previous``."""
     get = row.get
-    content = _ENCODE([get(name) for name in FIELDS[table]])
+    return content_hash(previous, table, [get(name) for name in FIELDS[table]])
+
+
+def content_hash(previous: str, table: str, values: list[Any]) -> str:
+    """:func:`entry_hash` of content given as a list in :data:`FIELDS` order.
+
+    Dates and times may be given already in the ISO form the hash uses (``date.isoformat()``,
+    and ``isoformat()`` of a time without its time zone), which saves converting them per row.
+    """
+    content = _ENCODE(values)
     return hashlib.sha256(f"{previous}\n{table}\n{content}".encode()).hexdigest()
 
 
