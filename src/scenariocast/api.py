@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scenariocast.bulk import collector_paused
 from scenariocast.engines.exact import ExactModel
 from scenariocast.engines.result import ForecastResult
 from scenariocast.errors import QueryError
@@ -101,21 +103,24 @@ def forecast(
         (a :class:`~scenariocast.errors.LedgerError` if the ledger cannot be written).
         ``False``: never.
     """
-    return _forecast(
-        _tree(tree),
-        _readings(evidence),
-        evidence,
-        given=given,
-        as_of=as_of,
-        engine=engine,
-        record=record,
-        model=None,
-        draws=draws,
-        chains=chains,
-        seed=seed,
-        progress=progress,
-        save=save,
-    )
+    # the exact engine builds many objects and no cycles: the cyclic garbage collector waits
+    # (it would walk every reading again and again); PyMC's graphs need it
+    with collector_paused() if engine == "exact" else nullcontext():
+        return _forecast(
+            _tree(tree),
+            _readings(evidence),
+            evidence,
+            given=given,
+            as_of=as_of,
+            engine=engine,
+            record=record,
+            model=None,
+            draws=draws,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+            save=save,
+        )
 
 
 def _forecast(
@@ -257,7 +262,10 @@ def explain(
     """Each counted reading's contribution to each outcome, in log-odds, in observed order."""
     from scenariocast.analysis.explain import explain as _explain
 
-    return _explain(_tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes)
+    with collector_paused():  # as in forecast
+        return _explain(
+            _tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes
+        )
 
 
 def report(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scenariocast.bulk import bulk
 from scenariocast.engines.exact.junction import Calibrated, Factor, FloatArray, JunctionTree
 from scenariocast.engines.exact.network import (
     Assumption,
@@ -39,6 +40,16 @@ from scenariocast.spec.tree import Tree
 TOP_SCENARIOS = 5
 
 _Scopes = frozenset[tuple[int, ...]]
+#: A report's values by (indicator, step), in the order observed.
+_Groups = dict[tuple[str, int | None], list[float]]
+
+
+def _groups(report: Report) -> _Groups:
+    """A report's values by (indicator, step), in the order observed."""
+    groups: _Groups = defaultdict(list)
+    for o in report.observations:
+        groups[(o.indicator, o.step)].append(o.value)
+    return groups
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,12 @@ class Structure:
     jt: JunctionTree
     prior: Calibrated  # the tree's prior, without assumptions or evidence
     reports: dict[tuple[object, ...], Factor] = field(default_factory=dict)
+    # the genuine log-likelihood of the readings of one indicator at one step, by their values
+    groups: dict[tuple[str, int | None, tuple[float, ...]], Factor | None] = field(
+        default_factory=dict
+    )
+    # the log of the prior joint of a report's variables
+    log_priors: dict[tuple[int, ...], FloatArray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -164,20 +181,22 @@ class ExactModel:
             self._structures[key] = Structure(net, scopes, jt, jt.calibrate(net.factors))
         return self._structures[key]
 
+    @bulk
     def query(self, evidence: Evidence, given: Mapping[str, str] | None = None) -> Query:
         """The factors of one forecast: the prior, the assumptions and the reports."""
         assumptions = parse_assumptions(self.tree, dict(given or {}))
         steps = [o.step for o in evidence.observations if o.step is not None]
         steps += [t for a in assumptions for t in a.steps if t is not None]
         net = self.network(min(steps, default=0), max(steps, default=0))
-        unions = [self._report_scope(net, rep) for rep in evidence.reports]
+        grouped = [_groups(rep) for rep in evidence.reports]
+        unions = [self._groups_scope(net, groups) for groups in grouped]
         base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
         covered = _Cover(base_scopes)
         extra = frozenset(u for u in unions if len(u) > 1 and not covered(u))
         structure = self.structure(net, extra)
         factors = tuple(
-            self._cached_report_factor(structure, rep, union)
-            for rep, union in zip(evidence.reports, unions, strict=True)
+            self._cached_report_factor(structure, rep, groups, union)
+            for rep, groups, union in zip(evidence.reports, grouped, unions, strict=True)
         )
         base = (*net.factors, *self._assumption_factors(net, assumptions))
         return Query(structure, evidence, tuple(assumptions), base, factors)
@@ -193,33 +212,44 @@ class ExactModel:
 
     def _report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
         """The variables a report's readings depend on."""
+        return self._groups_scope(net, _groups(report))
+
+    def _groups_scope(self, net: Network, groups: _Groups) -> tuple[int, ...]:
         scope: set[int] = set()
-        for o in report.observations:
-            scope.update(net.scope_at(self.tree.indicators[o.indicator].scope, o.step))
+        for name, step in groups:
+            scope.update(net.scope_at(self.tree.indicators[name].scope, step))
         return tuple(sorted(scope))
 
     def _cached_report_factor(
-        self, structure: Structure, report: Report, union: tuple[int, ...]
+        self, structure: Structure, report: Report, groups: _Groups, union: tuple[int, ...]
     ) -> Factor:
-        key = (
-            report.reliability,
-            tuple((o.indicator, o.step, o.value) for o in report.observations),
-        )
+        # the factor follows from the reliability and the values of each (indicator, step)
+        # group, in order
+        key = (report.reliability, tuple((k, tuple(v)) for k, v in groups.items()))
         if key not in structure.reports:
-            parts = self._report_groups(structure.network, report)
+            parts = self._placed(structure, groups)
             structure.reports[key] = self._report_factor(structure, report, parts, union)
         return structure.reports[key]
 
-    def _report_groups(self, net: Network, report: Report) -> list[Factor]:
+    def _report_groups(self, structure: Structure, report: Report) -> list[Factor]:
         """The genuine log-likelihood of each (indicator, step) group of a report."""
-        groups: dict[tuple[str, int | None], list[float]] = defaultdict(list)
-        for o in report.observations:
-            groups[(o.indicator, o.step)].append(o.value)
+        return self._placed(structure, _groups(report))
+
+    def _placed(self, structure: Structure, groups: _Groups) -> list[Factor]:
+        """The genuine log-likelihood of each (indicator, step) group, placed on variables.
+
+        Each group's table is kept by its values (reports often repeat the same reading).
+        """
+        net = structure.network
         parts: list[Factor] = []
         for (name, step), values in groups.items():
-            ind = self.tree.indicators[name]
-            table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
-            placed = net.place([(n, step) for n in ind.scope], table)
+            key = (name, step, tuple(values))
+            if key in structure.groups:
+                placed = structure.groups[key]
+            else:
+                ind = self.tree.indicators[name]
+                table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
+                placed = structure.groups[key] = net.place([(n, step) for n in ind.scope], table)
             if placed is not None:
                 parts.append(placed)
         return parts
@@ -238,8 +268,10 @@ class ExactModel:
         r = report.reliability
         log_r = math.log(r) if r > 0 else -math.inf
         log_not = math.log1p(-r) if r < 1 else -math.inf
-        with np.errstate(divide="ignore"):
-            log_prior = np.log(structure.prior.joint(union))
+        log_prior = structure.log_priors.get(union)
+        if log_prior is None:
+            with np.errstate(divide="ignore"):
+                log_prior = structure.log_priors[union] = np.log(structure.prior.joint(union))
         log_q = float(logsumexp(genuine + log_prior))
         lik = np.logaddexp(log_r + genuine, log_not + log_q)
         return (union, np.asarray(lik, dtype=np.float64))
