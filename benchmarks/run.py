@@ -17,7 +17,8 @@ Run with ``make bench``. Five measurements:
 4. The ledger at 100,000 readings (``--ledger``, or ``python benchmarks/run.py ledger``):
    importing them (rows a second, against a bare ``sqlite3`` executemany of the same rows in
    the same run), ``evidence`` and ``info`` (against ``scenariocast --version``, the start-up
-   floor), and the forecast with 100,000 readings against the same forecast with 200.
+   floor), and the forecast with 100,000 readings against the same forecast with 200, and
+   ``explain`` with 100,000 readings (one run) against that same forecast with 200.
 5. Wall time of ``scenariocast report`` (report.html, report.md, forecast.json and figures) on
    the main North Korea tree with the shipped evidence, exact engine, after set-up (the
    evidence imported into a fresh ledger), against ``scenariocast forecast --json`` on the same
@@ -243,6 +244,7 @@ def ledger(n: int = 100_000) -> list[str]:
         info = _wall([sc, "info"], big)
         f_small = _wall([sc, "forecast", str(tree), "--json"], small)
         f_big = _wall([sc, "forecast", str(tree), "--json"], big)
+        explain = _wall([sc, "explain", str(tree)], big, repeat=1)
     return [
         f"the ledger at {n:,} readings (medians of 3 runs):",
         f"  import {n:,} rows            {imported:6.2f} s  = {n / imported:8,.0f} rows/s"
@@ -256,6 +258,8 @@ def ledger(n: int = 100_000) -> list[str]:
         f"  forecast, 200 readings        {f_small:6.2f} s",
         f"  forecast, {n:,} readings    {f_big:6.2f} s  = {f_big / f_small:4.1f}x the forecast"
         " with 200 (target <= 3x)",
+        f"  explain, {n:,} readings     {explain:6.2f} s  = {explain / f_small:4.1f}x the forecast"
+        " with 200 (target < 10 s; one run)",
     ]
 
 
