@@ -236,6 +236,40 @@ def test_verify_holds_on_an_untouched_ledger(ledger: Ledger, catalog: Catalog) -
     assert len(report.head) == 64
 
 
+def test_an_entry_hash_is_the_sha256_of_its_content_as_compact_json() -> None:
+    """The chain's definition, which ledgers already written depend on: however rows are
+    hashed in bulk, an entry's hash stays the SHA-256 of the previous hash, the table and the
+    content as compact JSON (dates in ISO form)."""
+    import hashlib
+    import json
+
+    from scenariocast.ledger.chain import FIELDS, GENESIS, content_hash, entry_hash
+
+    row = {
+        "id": 7,
+        "indicator": "crackdowns",
+        "value": "3.5",
+        "observed": "2025-10",
+        "observed_start": dt.date(2025, 10, 1),
+        "observed_end": dt.date(2025, 10, 31),
+        "location": 'Sinŭiju "north" \\ gate',
+        "source": "wire",
+        "note": "two lines\nof note\u2028",
+        "links": 3,
+        "entered_at": dt.datetime(2025, 11, 2, 3, 4, 5, 6),
+        "entered_by": "analyst",
+    }
+    content = [row.get(name) for name in FIELDS["readings"]]
+    as_json = json.dumps(
+        [v.isoformat() if isinstance(v, dt.date) else v for v in content],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    expected = hashlib.sha256(f"{GENESIS}\nreadings\n{as_json}".encode()).hexdigest()
+    assert entry_hash(GENESIS, "readings", row) == expected
+    assert content_hash(GENESIS, "readings", content) == expected
+
+
 @pytest.mark.parametrize(
     ("statement", "message"),
     [

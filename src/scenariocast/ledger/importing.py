@@ -39,7 +39,7 @@ from scenariocast.errors import (
     did_you_mean,
     escape_controls,
 )
-from scenariocast.evidence.readings import ObservedDate, Reading
+from scenariocast.evidence.readings import ObservedDate, Reading, check_entry_date
 from scenariocast.ledger.mapping import (
     COLUMNS,
     ImportMapping,
@@ -49,6 +49,7 @@ from scenariocast.ledger.mapping import (
     part_key,
 )
 from scenariocast.ledger.schema import readings as readings_table
+from scenariocast.ledger.store import _CONTROL as CONTROL
 from scenariocast.ledger.store import Ledger, today
 
 if TYPE_CHECKING:
@@ -227,6 +228,7 @@ class _Checks:
         self.today = today()
         self._values: dict[tuple[str, str, str], str | None] = {}
         self._dates: dict[str, str | None] = {}
+        self._entry_dates: dict[str, ObservedDate | str] = {}
 
     def value(self, indicator: str, value: str, source: str) -> str | None:
         """Why the catalog refuses the reading's value (``None``: it takes it)."""
@@ -258,6 +260,30 @@ class _Checks:
             out = None
         self._dates[text] = out
         return out
+
+    def entry_date(self, text: str) -> ObservedDate | str:
+        """The observed date of readable ``text``, or why a reading cannot have it.
+
+        As :meth:`Ledger._validate` refuses it: before 1900, or in the future.
+        """
+        try:
+            return self._entry_dates[text]
+        except KeyError:
+            pass
+        when = ObservedDate.parse(text)
+        try:
+            check_entry_date(when, self.today)
+        except ReadingError as exc:
+            out: ObservedDate | str = str(exc)
+        else:
+            out = when
+        self._entry_dates[text] = out
+        return out
+
+
+def has_control(cells: dict[str, str]) -> bool:
+    """Whether any cell holds a control character (a line break, a tab, ...)."""
+    return CONTROL.search("".join(cells.values())) is not None
 
 
 def _key(
@@ -559,6 +585,27 @@ def _convert(
         errors.append(bad_date)
     if errors:
         return errors, None
+    if mapping is None and not has_control(cells):
+        # the common case, checked as Ledger._validate checks it: cells are stripped
+        # already and hold no control character; only the date is left to check
+        when = checks.entry_date(date)
+        if isinstance(when, str):
+            return [when], None
+        values = {
+            "indicator": indicator,
+            "value": value,
+            "observed": when.text,
+            "observed_start": when.start,
+            "observed_end": when.end,
+            "source": source,
+            "unit": unit,
+            "location": cells.get("location") or None,
+            "note": note,
+            "source_url": cells.get("source_url") or None,
+            "report": cells.get("report") or None,
+            "links": links,
+        }
+        return [], _Pending(row.line, values, links)
     try:
         values = Ledger._validate(
             indicator=indicator,

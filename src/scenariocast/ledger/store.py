@@ -646,6 +646,8 @@ class Ledger:
         out: list[Reading] = []
         keep = out.append
         entered_at = now.replace(tzinfo=dt.UTC)
+        dates: dict[str, ObservedDate] = {}  # readings observed on the same dates share one
+        new = object.__new__
         for rid, v in enumerate(values, start=next_id):
             start, end = v["observed_start"], v["observed_end"]
             start_text = days.get(start) or days.setdefault(start, start.isoformat())
@@ -697,23 +699,28 @@ class Ledger:
                     previous,
                 )
             )
-            keep(
-                Reading(
-                    rid,
-                    indicator,
-                    value,
-                    ObservedDate(end, start, observed),
-                    source,
-                    unit,
-                    location,
-                    note,
-                    url,
-                    links,
-                    report,
-                    entered_at,
-                    who,
-                )
+            when = dates.get(observed)
+            if when is None or when.start != start or when.end != end:
+                when = dates[observed] = ObservedDate(end, start, observed)
+            reading = new(Reading)  # as in _readings_from
+            reading.__dict__.update(
+                id=rid,
+                indicator=indicator,
+                value=value,
+                observed=when,
+                source=source,
+                unit=unit,
+                location=location,
+                note=note,
+                source_url=url,
+                links=links,
+                report=report,
+                entered_at=entered_at,
+                entered_by=who,
+                retracted=False,
+                retraction_reason=None,
             )
+            keep(reading)
         sql = _insert_sql(conn)
         if sql is None:  # pragma: no cover - every driver scenariocast supports is positional
             rows = [dict(zip(INSERT_ORDER, p, strict=True)) for p in params]
