@@ -387,6 +387,105 @@ def test_export_refuses_a_folder_with_an_export(
         ledger.export(tmp_path / "e")
 
 
+def test_a_parquet_export_restored_into_an_empty_ledger_gives_the_same_forecasts(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path, pg_or_sqlite_target: str
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet exports need pyarrow")
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    cmd = ["ledger", "export", str(out), "--format", "parquet", "--db", ledger.url]
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 0, result.output
+    assert "exported 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "readings.parquet",
+        "retractions.parquet",
+        "snapshots.parquet",
+    ]
+    # typed columns, for whoever reads the export with other tools
+    schema = pq.read_schema(out / "readings.parquet")
+    assert str(schema.field("observed_start").type) == "date32[day]"
+    assert str(schema.field("entered_at").type) == "timestamp[us]"
+    assert str(schema.field("id").type) == "int64"
+    target = Ledger(pg_or_sqlite_target)
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", target.url])
+    assert result.exit_code == 0, result.output
+    assert "restored 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert _outcomes(target) == _outcomes(ledger)
+    assert target.readings() == ledger.readings()
+    assert target.history() == ledger.history()
+    assert target.verify().head == ledger.verify().head
+
+
+def test_an_edited_parquet_export_is_refused(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet exports need pyarrow")
+    import pyarrow.parquet as pq
+
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    ledger.export(out, format="parquet")
+    table = pq.read_table(out / "readings.parquet")
+    values = ["6600" if v == "5600" else v for v in table.column("value").to_pylist()]
+    edited = table.set_column(table.column_names.index("value"), "value", pa.array(values))
+    pq.write_table(edited, out / "readings.parquet")
+    target = Ledger(tmp_path / "restored.db")
+    with pytest.raises(
+        LedgerError, match=r"does not verify, nothing restored: entry 5, reading #4"
+    ):
+        target.restore(out)
+    assert not target.exists()
+
+
+def test_a_parquet_file_that_is_not_an_export_is_one_line_naming_it(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet exports need pyarrow")
+    import pyarrow.parquet as pq
+
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    ledger.export(out, format="parquet")
+    pq.write_table(pa.table({"id": [1]}), out / "snapshots.parquet")
+    (out / "retractions.parquet").write_bytes(b"not parquet at all")
+    target = tmp_path / "restored.db"
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", str(target)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 1, result.output
+    assert "retractions.parquet" in lines[0] and "not a Parquet file" in lines[0]
+    assert "Traceback" not in result.output
+    assert not target.exists()
+    (out / "retractions.parquet").unlink()
+    ledger.export(tmp_path / "again", format="parquet")
+    (tmp_path / "again" / "retractions.parquet").rename(out / "retractions.parquet")
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", str(target)])
+    assert result.exit_code == 1
+    assert "snapshots.parquet" in result.output
+    assert "not an export of snapshots: the columns must be id,created_at," in result.output
+    assert not target.exists()
+
+
+def test_a_parquet_export_without_pyarrow_says_how_to_get_it(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(ledger, catalog)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    out = tmp_path / "export"
+    cmd = ["ledger", "export", str(out), "--format", "parquet", "--db", ledger.url]
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: Parquet needs pyarrow, which is not installed: pip install "
+        "'scenariocast[parquet]' (or export to CSV, the default)"
+    ]
+    assert not out.exists()
+    result = CliRunner().invoke(app, [*cmd[:4], "--format", "xlsx", *cmd[6:]])
+    assert result.exit_code == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # readers never wait; writers wait a bounded time
 

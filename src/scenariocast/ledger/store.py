@@ -1246,14 +1246,14 @@ class Ledger:
 
         return verify(self)
 
-    def export(self, folder: str | Path) -> ExportReport:
-        """Write every reading, retraction and snapshot to CSV files in ``folder``.
+    def export(self, folder: str | Path, *, format: str = "csv") -> ExportReport:
+        """Write every reading, retraction and snapshot to CSV (or Parquet) files in ``folder``.
 
         See :func:`scenariocast.ledger.transfer.export`.
         """
         from scenariocast.ledger.transfer import export
 
-        return export(self, folder)
+        return export(self, folder, format=format)
 
     def restore(self, folder: str | Path) -> ExportReport:
         """Load an export into this ledger, which must be empty.
