@@ -18,7 +18,7 @@ PYTHON ?= $(shell \
     [ -x $$p/bin/python3 ] && $$p/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p/bin/python3; exit 0; }; \
   done)
 
-.PHONY: venv demo test lint fmt bench clean
+.PHONY: venv demo test lint fmt bench bench-pymc clean
 
 $(VENV)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "No Python >= 3.12 found on PATH or under pyenv; run: make PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -47,6 +47,9 @@ test: venv lint
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+bench-pymc: venv
+	$(BIN)/python benchmarks/pymc_engine.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -308,10 +308,9 @@ def main() -> None:
         for line in ledger():
             print(line)
         return
-    sections = [in_process, in_process_dynamic, cli, report, ledger]
-    for i, section in enumerate(sections):
-        for line in ([""] if i else []) + section():
-            print(line)
+    sections = [in_process(), in_process_dynamic(), cli(), report(), ledger()]
+    for line in [line for section in sections for line in [*section, ""]]:
+        print(line)
 
 
 if __name__ == "__main__":

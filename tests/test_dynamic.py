@@ -305,12 +305,18 @@ def test_bad_assumptions_are_named(given_: dict[str, str], message: str) -> None
         forecast_exact(_one_node_tree(0.7), [], given=given_)
 
 
-def test_steps_are_estimated_up_to_the_as_of_date_and_predicted_after() -> None:
-    result = forecast_exact(
-        _one_node_tree(0.7), _monthly("yes", range(1, 4)), as_of=dt.date(2026, 4, 10)
-    )
+def test_steps_are_estimated_as_far_as_readings_go_and_predicted_after() -> None:
+    tree = _one_node_tree(0.7)
+    readings = _monthly("yes", range(1, 5))  # January to April
+    result = forecast_exact(tree, readings, as_of=dt.date(2026, 4, 30))
     path = result.steps["shock"]
     assert [x.estimated for x in path] == [True] * 4 + [False] * 8
+    # months that have passed with nothing read about them are predicted, not estimated
+    later = forecast_exact(tree, readings, as_of=dt.date(2026, 9, 30))
+    assert [x.estimated for x in later.steps["shock"]] == [True] * 4 + [False] * 8
+    assert later.now_step == "2026-09"
+    nothing = forecast_exact(tree, [], as_of=dt.date(2026, 9, 30))
+    assert not any(x.estimated for x in nothing.steps["shock"])
     assert result.now_step == "2026-04"
     assert result.nodes["shock"] == path[3].probabilities
     # the predicted path relaxes back towards the table

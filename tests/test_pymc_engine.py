@@ -187,6 +187,35 @@ def test_diagnostics_say_whether_it_converged(uncertain_run: Any) -> None:
     assert set(data["node_intervals"]["shock"]) == {"calm", "severe"}
 
 
+def test_the_posterior_predictive_is_summarised_for_each_indicator(uncertain_run: Any) -> None:
+    tree, readings, run = uncertain_run
+    post = run.datatree["posterior"]
+    shock = np.asarray(post["state:shock"]).reshape(-1, 2)  # (draw, [calm, severe])
+    p_calm = np.asarray(post["p:report[0]"]).ravel()
+    # P(yes) is the posterior mean of P(calm) p_calm + P(severe) 0.7, up to Monte Carlo error
+    expected = float(np.mean(shock[:, 0] * p_calm + shock[:, 1] * 0.7))
+    predictive = run.result.predictive
+    assert predictive["report"].probabilities is not None
+    assert predictive["report"].probabilities["yes"] == pytest.approx(expected, abs=0.05)
+    # the price: the readings' own range, mostly severe (mu near 1)
+    price = predictive["price"]
+    assert price.low is not None and price.median is not None and price.high is not None
+    values = [float(r.value) for r in readings if r.indicator == "price"]
+    inside = sum(price.low <= v <= price.high for v in values)
+    assert inside >= 12, (inside, len(values))  # a 90% range holds most of 16 readings
+    assert price.low < price.median < price.high and 0.6 < price.median < 1.4
+    assert run.result.to_dict()["predictive"]["report"] == {
+        "probabilities": {"yes": predictive["report"].probabilities["yes"]}
+    }
+    # the report shows it as a row of each indicator's table
+    from scenariocast.report.content import POSTERIOR_PREDICTIVE, _indicators
+
+    shown, _ = _indicators(tree, run.result, readings)
+    rows = {v.id: v.rows[-1] for v in shown}
+    assert rows["price"].states == POSTERIOR_PREDICTIVE
+    assert rows["price"].prediction.median == price.median
+
+
 def test_a_saved_posterior_is_refused_for_other_readings_or_another_tree(
     uncertain_run: Any, tmp_path: Path
 ) -> None:
@@ -316,7 +345,7 @@ def test_the_command_line_forecasts_with_pymc_and_strict_fails_unconverged(
     assert {"mean", "ci_low", "ci_high"} <= set(data["outcomes"]["severe"])
     assert (tmp_path / "p.nc").exists()
     result = runner.invoke(app, ["forecast", str(tree), "--engine", "stan"], env=env)
-    assert result.exit_code == 1 and "unknown engine 'stan'" in result.stderr
+    assert result.exit_code == 2 and "'stan' is not one of 'exact', 'pymc'" in result.stderr
 
 
 # ---------------------------------------------------------------------------------------------

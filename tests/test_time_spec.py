@@ -261,3 +261,26 @@ def test_assumptions_by_step_at_the_command_line(tmp_path: Path) -> None:
     assert code == 1 and "does not change over time" in err and "Traceback" not in err
     code, out, err = _cli(tmp_path, *args, "--given", "season=lean")
     assert code == 1 and "set by the calendar" in err
+
+
+def test_every_example_in_the_docs_validates_against_the_json_schema() -> None:
+    """The schema `scenariocast schema` prints accepts what the validator accepts."""
+    import json
+    import re as regex
+
+    import jsonschema
+    import yaml
+
+    from scenariocast.spec.model import ScenarioTree
+
+    schema = json.loads(json.dumps(ScenarioTree.model_json_schema()))
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "scenario-format.md").read_text()
+    blocks = regex.findall(r"```yaml\n(.*?)```", doc, regex.DOTALL)
+    whole = [b for b in blocks if "nodes:" in b and b.lstrip().startswith("id:")]
+    assert len(whole) >= 2  # the complete example and the dynamic one
+    for block in whole:
+        data = json.loads(json.dumps(yaml.safe_load(block), default=str))  # dates as text
+        jsonschema.validate(data, schema)
+    for fixture in sorted(FIXTURES.glob("valid_*.yaml")):
+        data = json.loads(json.dumps(yaml.safe_load(fixture.read_text()), default=str))
+        jsonschema.validate(data, schema)

@@ -118,6 +118,24 @@ class Engine(StrEnum):
 
 
 TreeArgument = Annotated[Path, typer.Argument(help="A scenario file (YAML).", show_default=False)]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="exact: Bayes' rule on the tree's numbers; pymc: every number held with "
+        "uncertainty, probabilities with 90% intervals (docs/pymc.md).",
+    ),
+]
+DrawsOption = Annotated[
+    int, typer.Option("--draws", min=1, help="PyMC engine: draws per chain (after tuning).")
+]
+ChainsOption = Annotated[
+    int, typer.Option("--chains", min=2, help="PyMC engine: chains (at least 2).")
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option("--seed", help="PyMC engine: random seed (default: from the tree and readings)."),
+]
 
 
 def _fail(lines: list[str]) -> None:
@@ -436,26 +454,10 @@ def forecast(
             "are always recorded.",
         ),
     ] = False,
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="exact: Bayes' rule on the tree's numbers; pymc: every number held with "
-            "uncertainty, probabilities with 90% intervals (docs/pymc.md).",
-        ),
-    ] = "exact",
-    draws: Annotated[
-        int, typer.Option("--draws", min=1, help="PyMC engine: draws per chain (after tuning).")
-    ] = 1000,
-    chains: Annotated[
-        int, typer.Option("--chains", min=2, help="PyMC engine: chains (at least 2).")
-    ] = 2,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed", help="PyMC engine: random seed (default: from the tree and readings)."
-        ),
-    ] = None,
+    engine: EngineOption = Engine.exact,
+    draws: DrawsOption = 1000,
+    chains: ChainsOption = 2,
+    seed: SeedOption = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -489,7 +491,7 @@ def forecast(
             given=assumed,
             as_of=_as_of(as_of),
             record=False,
-            engine=engine,
+            engine=engine.value,
             draws=draws,
             chains=chains,
             seed=seed,
@@ -561,18 +563,27 @@ def report(
             show_default=False,
         ),
     ],
-    engine: Annotated[
-        Engine,
-        typer.Option(help="Inference engine: exact, or pymc (credible intervals, diagnostics)."),
-    ] = Engine.exact,
+    engine: EngineOption = Engine.exact,
     as_of: AsOfOption = None,
     db: DbOption = None,
+    draws: DrawsOption = 1000,
+    chains: ChainsOption = 2,
+    seed: SeedOption = None,
 ) -> None:
     """Write a probability report: one HTML page to send, the same in Markdown, and the JSON."""
     from scenariocast.api import write_report
 
     with _errors():
-        files = write_report(tree, _ledger(db), out, engine=engine.value, as_of=_as_of(as_of))
+        files = write_report(
+            tree,
+            _ledger(db),
+            out,
+            engine=engine.value,
+            as_of=_as_of(as_of),
+            draws=draws,
+            chains=chains,
+            seed=seed,
+        )
         typer.echo(f"wrote {files.html}")
         typer.echo(f"wrote {files.markdown} (figures in {files.markdown.parent / 'figures'})")
         typer.echo(f"wrote {files.json}")

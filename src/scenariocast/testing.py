@@ -518,6 +518,21 @@ def _scipy_group_logpdf(
     return margins + float(copula)
 
 
+def _static_joint(tree: Tree, names: Sequence[str]) -> dict[tuple[int, ...], float]:
+    """The prior joint of static nodes ``names``, by enumerating every static node."""
+    static = [n for n, node in tree.nodes.items() if node.kind == "static"]
+    out: dict[tuple[int, ...], float] = {}
+    for values in itertools.product(*(range(tree.nodes[n].card) for n in static)):
+        got = dict(zip(static, values, strict=True))
+        p = 1.0
+        for n in static:
+            node = tree.nodes[n]
+            p *= float(node.cpt[(*(got[q] for q in node.parents), got[n])])
+        key = tuple(got[n] for n in names)
+        out[key] = out.get(key, 0.0) + p
+    return out
+
+
 def brute_force(
     tree: Tree,
     readings: Sequence[Reading],
@@ -588,17 +603,29 @@ def brute_force(
                 for t in range(1, hi + 1):
                     idx = (state(name, t - 1), *(state(p, t) for p in pa), state(name, t))
                     log_prior += np.log(node.transition[idx])
+                static_pa = [p for p in pa if tree.nodes[p].kind == "static"]
+                weights = _static_joint(tree, static_pa)  # {their states: prior probability}
                 for t in range(lo, 0):
                     # the chain read backwards from step t + 1, with the start table as weights
+                    # and the static parents averaged out with their prior
                     h, i = state(name, t), state(name, t + 1)
-                    pas = tuple(state(p, t + 1) for p in pa)
-                    num = node.cpt[(*pas, h)] * node.transition[(h, *pas, i)]
-                    den = sum(
-                        node.cpt[(*pas, np.full(n_configs, j))]
-                        * node.transition[(np.full(n_configs, j), *pas, i)]
-                        for j in range(node.card)
-                    )
-                    log_prior += np.where(den > 0, np.log(num / den), np.log(node.cpt[(*pas, h)]))
+                    num = np.zeros(n_configs)
+                    den = np.zeros(n_configs)
+                    start = np.zeros(n_configs)
+                    for combo, w in weights.items():
+                        chosen = dict(zip(static_pa, combo, strict=True))
+                        pas = tuple(
+                            np.full(n_configs, chosen[p]) if p in chosen else state(p, t + 1)
+                            for p in pa
+                        )
+                        num += w * node.cpt[(*pas, h)] * node.transition[(h, *pas, i)]
+                        den += w * sum(
+                            node.cpt[(*pas, np.full(n_configs, j))]
+                            * node.transition[(np.full(n_configs, j), *pas, i)]
+                            for j in range(node.card)
+                        )
+                        start += w * node.cpt[(*pas, h)]
+                    log_prior += np.where(den > 0, np.log(num / den), np.log(start))
     log_prior_norm = log_prior - float(logsumexp(log_prior))
 
     log_lik = np.zeros(n_configs)

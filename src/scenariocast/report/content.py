@@ -31,6 +31,9 @@ from scenariocast.spec.tree import Tree
 #: How many reports "what moved the forecast" shows, and how many are marked on each curve.
 TOP_MOVERS = 8
 MARKS_PER_OUTCOME = 3
+#: The row of an indicator's table that holds the posterior predictive (PyMC engine).
+POSTERIOR_PREDICTIVE = "posterior predictive (states and parameters as now believed)"
+
 #: Readings of one indicator shown against its predictions.
 LATEST_READINGS = 8
 
@@ -712,6 +715,10 @@ def _indicators(
                     now = 0.0  # a season that does not hold at the as-of step
             text = ", ".join(f"{n} = {s}" for n, s in pred.states.items())
             rows.append(PredictionRow(text, now, pred))
+        drawn = result.predictive.get(name)
+        if drawn is not None:  # the PyMC engine: states and parameters drawn from the posterior
+            pred = StatePrediction({}, drawn.median, drawn.low, drawn.high, drawn.probabilities)
+            rows.append(PredictionRow(POSTERIOR_PREDICTIVE, None, pred))
         mine = sorted(counted.get(name, []), key=lambda r: (r.observed.end, r.id), reverse=True)
         tally: Counter[str] = Counter()
         if spec.kind in ("binary", "categorical"):

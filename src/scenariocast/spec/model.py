@@ -10,9 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+)
 
-Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=80)]
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=80)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 INDICATOR_KINDS = ("binary", "categorical", "count", "normal", "lognormal", "student_t")
@@ -205,8 +214,24 @@ class Outcome(_Strict):
 
     question: str = Field(min_length=1)
     node: Name
-    states: list[Name] = Field(
-        min_length=1, description="The node state, or set of states, that resolves this as yes."
+    states: Annotated[
+        list[Name],
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "pattern": NAME_PATTERN, "maxLength": 80},
+                    {
+                        "type": "array",
+                        "items": {"type": "string", "pattern": NAME_PATTERN, "maxLength": 80},
+                        "minItems": 1,
+                    },
+                ]
+            }
+        ),
+    ] = Field(
+        min_length=1,
+        description="The node state, or set of states, that resolves this as yes (one name or a "
+        "list).",
     )
     resolve_by: dt.date
     resolution: str = Field(

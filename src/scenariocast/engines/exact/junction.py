@@ -58,25 +58,36 @@ def _elimination_order(
     eliminating the past first keeps every clique within one step's reach, so their size does
     not grow with the number of steps). Scores are kept in a heap and recomputed only for the
     variables an elimination touches (the eliminated variable's neighbours, and the common
-    neighbours of each edge it adds).
+    neighbours of each edge it adds), and for a variable of a later group (phase and rank) only
+    once its group comes up: an entry found stale when it reaches the top is scored again and
+    put back, so the order is exactly min-fill within each group.
     """
     adj = [set(a) for a in adj]
     log_cards = [float(np.log(c)) for c in cards]
     ranks = list(rank) if rank is not None else [0] * n
 
+    def group(v: int) -> tuple[int, int]:
+        return (1 if v in last else 0, ranks[v])
+
     def key(v: int) -> tuple[int, int, int, float, int]:
         weight = log_cards[v] + sum(log_cards[u] for u in adj[v])
-        return (1 if v in last else 0, ranks[v], _fill(adj, v), round(weight, 9), v)
+        return (*group(v), _fill(adj, v), round(weight, 9), v)
 
     heap = [key(v) for v in range(n)]
     heapq.heapify(heap)
     current = {k[-1]: k for k in heap}
+    stale: set[int] = set()
     order: list[int] = []
     done: set[int] = set()
     while heap:
         k = heapq.heappop(heap)
         v = k[-1]
         if v in done or current[v] != k:
+            continue
+        if v in stale:  # touched while its group waited: score it now
+            stale.discard(v)
+            current[v] = key(v)
+            heapq.heappush(heap, current[v])
             continue
         nb = adj[v]
         touched = set(nb)
@@ -90,9 +101,14 @@ def _elimination_order(
         adj[v] = set()
         done.add(v)
         order.append(v)
+        now = group(v)
         for u in touched - done:
-            current[u] = key(u)
-            heapq.heappush(heap, current[u])
+            if group(u) == now:
+                stale.discard(u)
+                current[u] = key(u)
+                heapq.heappush(heap, current[u])
+            else:
+                stale.add(u)
     return order
 
 
@@ -109,6 +125,45 @@ class Calibrated:
     beliefs: tuple[FloatArray, ...]
     log_z: Any  # float, or an array of the batch
     batch: int | None = None
+    own: tuple[FloatArray, ...] = ()  # each clique's own potential, before any message
+    up: tuple[FloatArray, ...] = ()  # the upward messages
+
+    def log_z_with(self, extra: Sequence[Factor]) -> Any:
+        """The log normaliser with ``extra`` factors added, reusing the upward pass below them.
+
+        Cliques eliminated before the first clique ``extra`` touches send the same messages as
+        in this calibration, so the pass starts there (for a tree unrolled over time, the years
+        before the horizon are not recomputed for a question about the horizon).
+        """
+        jt = self.jt
+        if not extra:
+            return self.log_z
+        homes = [jt.home(scope) for scope, _ in extra]
+        start = min(homes)
+        psi = list(self.own)
+        for (scope, values), i in zip(extra, homes, strict=True):
+            psi[i] = psi[i] + jt._place(values, scope, i, self.batch)
+        total: Any = 0.0 if self.batch is None else np.zeros(self.batch)
+        for c in range(start):
+            parent = jt.parent[c]
+            if parent is None:
+                total = total + (float(self.up[c]) if self.batch is None else self.up[c])
+            elif parent >= start:
+                placement = jt._sep_in_parent[c]
+                assert placement is not None
+                psi[parent] = psi[parent] + jt._move(
+                    self.up[c], placement[0], placement[1], self.batch
+                )
+        for i in range(start, len(jt.cliques)):
+            m = logsumexp(psi[i], axis=0)
+            parent = jt.parent[i]
+            if parent is None:
+                total = total + (float(m) if self.batch is None else m)
+            else:
+                placement = jt._sep_in_parent[i]
+                assert placement is not None
+                psi[parent] = psi[parent] + jt._move(m, placement[0], placement[1], self.batch)
+        return total
 
     def marginal(self, var: int) -> FloatArray:
         """Normalised marginal distribution of ``var`` (from the smallest clique holding it)."""
@@ -284,6 +339,7 @@ class JunctionTree:
         :meth:`potentials`).
         """
         psi = self.potentials(factors, batch)
+        own = tuple(psi)  # _up replaces the list's entries, never the arrays themselves
         msgs, log_z = self._up(psi, len(self.cliques), batch)
         beliefs = list(psi)
         with np.errstate(invalid="ignore"):
@@ -304,7 +360,7 @@ class JunctionTree:
                         order.append(len(order))
                     down = np.transpose(down, order)
                     beliefs[c] = psi[c] + down.reshape((1, *down.shape))
-        return Calibrated(self, tuple(beliefs), log_z, batch)
+        return Calibrated(self, tuple(beliefs), log_z, batch, own, tuple(msgs))
 
     def top_k(self, factors: Iterable[Factor], k: int) -> list[tuple[tuple[int, ...], float]]:
         """The ``k`` most probable assignments and their unnormalised log scores.

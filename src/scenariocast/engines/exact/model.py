@@ -143,7 +143,6 @@ class ExactModel:
         self._networks: dict[tuple[int, int], Network] = {}
         self._structures: dict[tuple[int, int, _Scopes], Structure] = {}
         self._counters: dict[tuple[int, int, _Scopes, str], tuple[JunctionTree, list[Factor]]] = {}
-        self._top: dict[tuple[int, int, _Scopes], tuple[JunctionTree, tuple[int, ...]]] = {}
         self._priors: dict[
             tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, FloatArray]]
         ] = {}
@@ -177,9 +176,28 @@ class ExactModel:
                 *self._indicator_scopes(net),
                 *sorted(extra),
             )
-            jt = JunctionTree(net.cards, scopes, rank=net.ranks if net.timed else None)
+            # the variables of the horizon's last step (and the static ones) last: with the
+            # elimination by step they come last anyway unless readings reach past the horizon,
+            # and then this one junction tree also finds the most probable end states
+            keep = self._end_variables(net)
+            jt = JunctionTree(
+                net.cards,
+                scopes,
+                rank=net.ranks if net.timed else None,
+                last=set(keep) if net.timed else frozenset(),
+            )
             self._structures[key] = Structure(net, scopes, jt, jt.calibrate(net.factors))
         return self._structures[key]
+
+    def _end_variables(self, net: Network) -> tuple[int, ...]:
+        """The static variables and the dynamic ones at the horizon's last step."""
+        steps = self.tree.steps
+        end = steps.n - 1 if steps is not None else 0
+        return tuple(
+            net.var_of[net.at(n, end)]
+            for n, node in self.tree.nodes.items()
+            if node.kind != "calendar"
+        )
 
     @bulk
     def query(self, evidence: Evidence, given: Mapping[str, str] | None = None) -> Query:
@@ -280,7 +298,9 @@ class ExactModel:
 
     def posterior(self, query: Query, factors: Sequence[Factor]) -> Posterior:
         """Calibrate on ``factors`` and read off every node's marginal (now, for dynamic)."""
-        cal = query.structure.jt.calibrate(factors)
+        return self._marginals(query, query.structure.jt.calibrate(factors))
+
+    def _marginals(self, query: Query, cal: Calibrated) -> Posterior:
         nodes: dict[str, dict[str, float]] = {}
         if np.isfinite(cal.log_z):
             net = query.network
@@ -307,7 +327,6 @@ class ExactModel:
         """
         net = query.network
         steps = self.tree.steps
-        jt = query.structure.jt
         out: dict[str, FloatArray] = {}
         for oid, o in self.tree.outcomes.items():
             node = self.tree.nodes[o.node]
@@ -319,7 +338,7 @@ class ExactModel:
                 assert steps is not None
                 never = np.where(in_set, -np.inf, 0.0)
                 masks = [((net.var_of[(o.node, t)],), never) for t in range(steps.n)]
-                log_never = jt.log_z([*factors, *masks], cal.batch)
+                log_never = cal.log_z_with(masks)
                 p = -np.expm1(log_never - cal.log_z)
             else:
                 counter_jt, counter = self._counter(query, oid)
@@ -440,23 +459,15 @@ class ExactModel:
         return jt, factors
 
     def _top_tree(self, query: Query) -> tuple[JunctionTree, tuple[int, ...]]:
-        """A junction tree that sums over the past and maximises over the horizon's end."""
+        """A junction tree that sums over the past and maximises over the horizon's end.
+
+        The structure's own, built with the end's variables last (see :meth:`structure`).
+        """
         s = query.structure
         net = s.network
-        steps = self.tree.steps
-        if not net.timed or steps is None:
+        if not net.timed:
             return s.jt, tuple(range(len(net.cards)))
-        key = (net.lo, net.hi, frozenset(s.scopes))
-        if key not in self._top:
-            end = steps.n - 1
-            keep = tuple(
-                net.var_of[net.at(n, end)]
-                for n, node in self.tree.nodes.items()
-                if node.kind != "calendar"
-            )
-            jt = JunctionTree(net.cards, s.scopes, last=set(keep), rank=net.ranks)
-            self._top[key] = (jt, keep)
-        return self._top[key]
+        return s.jt, self._end_variables(net)
 
     # -- the forecast ------------------------------------------------------------------------
 
@@ -530,7 +541,7 @@ class ExactModel:
         s = query.structure
         key = (s.network.lo, s.network.hi, frozenset(s.scopes), self._now_step(as_of))
         if key not in self._priors:
-            prior = self.posterior(query, query.base)
+            prior = self._marginals(query, s.prior)  # the structure's prior calibration
             self._priors[key] = (prior, self.outcome_probabilities(query, query.base, s.prior))
         return self._priors[key]
 
@@ -564,7 +575,10 @@ class ExactModel:
         net = query.network
         if steps is None or not net.timed:
             return {}
-        now = steps.index(query.evidence.as_of)
+        # a step is estimated when readings inform it: up to the as-of date's step, and no later
+        # than the newest step a counted reading belongs to; the others are predicted
+        read = [o.step for o in query.evidence.observations if o.step is not None]
+        now = min(steps.index(query.evidence.as_of), max(read, default=-(10**9)))
         out: dict[str, tuple[StepForecast, ...]] = {}
         for name, node in self.tree.nodes.items():
             if node.kind != "dynamic":

@@ -11,11 +11,13 @@ The prior of a dynamic node (docs/evidence.md):
 - at step 0, its ``probabilities`` given its parents at step 0;
 - at step ``t + 1``, its transition given its own state at ``t`` and its parents at ``t + 1``;
 - before the horizon (``t < 0``), the same chain read backwards: ``P(x_t = h | x_{t+1} = i, pa)
-  = p0(h | pa) T(i | h, pa) / sum_h' p0(h' | pa) T(i | h', pa)`` with ``pa`` the parents at
-  ``t + 1`` and ``p0`` the node's ``probabilities``. So the prior at the horizon's start is
-  always the table the forecaster wrote, however far back the readings go; when ``p0`` is the
-  chain's stationary distribution (as with one ``persistence`` for every state and static
-  parents) this is exactly the chain run forwards from the past.
+  = p0(h | pa) T(i | h, pa) / sum_h' p0(h' | pa) T(i | h', pa)`` with ``pa`` the dynamic and
+  calendar parents at ``t + 1`` and ``p0`` the node's ``probabilities``; static parents, which
+  describe the horizon, are averaged out of both sums, weighted by their prior as written, so
+  that old readings reach them only through the state at the horizon's start. The prior at the
+  horizon's start is always the table the forecaster wrote, however far back the readings go;
+  for a node whose parents are all static and whose ``p0`` does not depend on them (as with one
+  ``persistence`` for every state) this is exactly the chain run forwards from the past.
 
 Nothing here enumerates paths: every factor spans at most one node, its parents and one step.
 """
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from scenariocast.engines.exact.junction import Factor
+from scenariocast.engines.exact.junction import Factor, FloatArray, JunctionTree
 from scenariocast.errors import QueryError, did_you_mean
 from scenariocast.evidence.readings import ObservedDate
 from scenariocast.spec.tree import Tree
@@ -42,18 +44,37 @@ def _log(a: Any, xp: Any = np) -> Any:
         return xp.log(a)
 
 
-def reverse_kernel(cpt: Any, transition: Any, *, batched: bool = False, xp: Any = np) -> Any:
+def reverse_kernel(
+    cpt: Any,
+    transition: Any,
+    *,
+    batched: bool = False,
+    xp: Any = np,
+    averaged: Sequence[int] = (),
+    weights: FloatArray | None = None,
+) -> Any:
     """``P(x_t | x_{t+1}, parents)`` with axes ``(x_t, *parents, x_{t+1})``.
 
     ``cpt`` has axes ``(*parents, x)`` and ``transition`` ``(x_t, *parents, x_{t+1})``, each with
-    a last batch axis if ``batched``. Where no state leads to ``x_{t+1}`` (a zero denominator)
-    the kernel falls back to ``cpt``: those combinations have prior probability zero. ``xp`` is
-    the array module (NumPy, or ``pytensor.tensor`` for the PyMC engine's graph).
+    a last batch axis if ``batched``. The parents at positions ``averaged`` are averaged out with
+    ``weights`` (their joint distribution, one axis each) and their axes dropped. Where no state
+    leads to ``x_{t+1}`` (a zero denominator) the kernel falls back to ``cpt``: those
+    combinations have prior probability zero. ``xp`` is the array module (NumPy, or
+    ``pytensor.tensor`` for the PyMC engine's graph).
     """
     n_parents = cpt.ndim - 1 - int(batched)
     start = xp.moveaxis(cpt, n_parents, 0)  # (h, *parents[, batch])
     start = start[(slice(None),) * (1 + n_parents) + (None,)]  # (h, *parents, 1[, batch])
     joint = start * transition  # (h, *parents, i[, batch])
+    if averaged:
+        assert weights is not None
+        shape = [1] * (joint.ndim)
+        for k, j in enumerate(averaged):
+            shape[1 + j] = weights.shape[k]
+        w = np.asarray(weights).reshape(shape)
+        axes = tuple(1 + j for j in averaged)
+        joint = (joint * w).sum(axis=axes)
+        start = (start * w).sum(axis=axes)
     total = joint.sum(axis=0, keepdims=True)
     fallback = start + xp.zeros_like(joint)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -71,6 +92,9 @@ class Network:
     names: tuple[NodeAt, ...] = ()
     cards: tuple[int, ...] = ()
     factors: tuple[Factor, ...] = ()
+    _static_priors: dict[tuple[str, ...], FloatArray] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, tree: Tree, lo: int = 0, hi: int | None = None) -> Network:
@@ -129,6 +153,24 @@ class Network:
         """An elimination rank per variable: its step, and static nodes after every step."""
         return [self.hi + 1 if step is None else step for _, step in self.names]
 
+    def static_prior(self, names: Sequence[str]) -> FloatArray:
+        """The joint prior of static nodes ``names`` under the tree's numbers, one axis each."""
+        key = tuple(names)
+        cache = self._static_priors
+        if key not in cache:
+            static = [n for n, node in self.tree.nodes.items() if node.kind == "static"]
+            index = {n: i for i, n in enumerate(static)}
+            factors = []
+            for n in static:
+                node = self.tree.nodes[n]
+                scope = (*(index[p] for p in node.parents), index[n])
+                factors.append((scope, _log(node.cpt)))
+            wanted = tuple(index[n] for n in names)
+            cards = [self.tree.nodes[n].card for n in static]
+            jt = JunctionTree(cards, [*(f[0] for f in factors), wanted])
+            cache[key] = jt.calibrate(factors).joint(wanted)
+        return cache[key]
+
     def calendar_state(self, node: str, step: int) -> int:
         """The state index a calendar node has at ``step``."""
         calendar = self.tree.nodes[node].calendar
@@ -167,14 +209,29 @@ class Network:
                 if start is not None:
                     out.append(start)
                 log_t = _log(transition, xp)
-                back = _log(reverse_kernel(cpt, transition, batched=batched, xp=xp), xp)
+                # before the horizon the static parents (which describe the horizon) are
+                # averaged out, weighted by their prior as written: only the state at the
+                # horizon's start links the past to them
+                averaged = [
+                    j for j, p in enumerate(node.parents) if self.tree.nodes[p].kind == "static"
+                ]
+                moving = [p for p in node.parents if self.tree.nodes[p].kind != "static"]
+                weights = (
+                    self.static_prior([node.parents[j] for j in averaged]) if averaged else None
+                )
+                back = _log(
+                    reverse_kernel(
+                        cpt, transition, batched=batched, xp=xp, averaged=averaged, weights=weights
+                    ),
+                    xp,
+                )
                 for t in range(1, self.hi + 1):
                     axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
                     f = self.place(axes, log_t)
                     if f is not None:
                         out.append(f)
                 for t in range(self.lo, 0):
-                    axes = [(name, t), *[(p, t + 1) for p in node.parents], (name, t + 1)]
+                    axes = [(name, t), *[(p, t + 1) for p in moving], (name, t + 1)]
                     f = self.place(axes, back)
                     if f is not None:
                         out.append(f)
