@@ -176,9 +176,9 @@ def _read(
 ) -> tuple[list[Excluded], dict[str, list[Reading]], dict[int, float]]:
     """Rule 1: what does not count, and the value of every reading that may.
 
-    Each distinct (indicator, text) is parsed once, and each indicator's ``read_as`` transform
-    is applied to all its distinct values at once (an element-wise transform gives each value
-    the same number either way). Exclusions come in the order of ``readings``.
+    Each distinct (indicator, text) is parsed and transformed once (``read_as``, on a
+    one-element array as before, so that each value is the very same number whatever SIMD
+    path NumPy would take for a longer array). Exclusions come in the order of ``readings``.
     """
     indicators = tree.indicators
     raws: dict[tuple[str, str], float | str] = {}  # (indicator, text) -> raw value or problem
@@ -186,10 +186,8 @@ def _read(
     candidates: list[_Candidate] = []
     _classify(tree, readings, as_of, raws, excluded.append, candidates.append)
 
-    # each distinct text's value through its indicator's read_as transform, one array per
-    # indicator
+    # each distinct text's value through its indicator's read_as transform
     values: dict[tuple[str, str], float] = {}
-    pending: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for key, raw in raws.items():
         if isinstance(raw, str):
             continue
@@ -197,11 +195,7 @@ def _read(
         if read_as is None or read_as.transform == "identity":
             values[key] = raw
         else:
-            pending[key[0]].append(key)
-    for name, keys in pending.items():
-        raw_values = np.array([raws[k] for k in keys], dtype=np.float64)
-        out = transform(indicators[name].spec.read_as, raw_values).tolist()
-        values.update(zip(keys, out, strict=True))
+            values[key] = float(transform(read_as, np.array([raw]))[0])
 
     by_indicator: dict[str, list[Reading]] = defaultdict(list)
     parsed: dict[int, float] = {}
