@@ -40,7 +40,7 @@ def plot_steps(result: ForecastResult, node: str, *, ax: Axes | None = None) -> 
     """A dynamic node's distribution at each step of the horizon, stacked by state.
 
     Steps up to the as-of date are estimated from the readings, later ones predicted; a vertical
-    line marks the as-of step when it falls within the horizon.
+    line follows the as-of step when it falls within the horizon (and before its last step).
     """
     import matplotlib.pyplot as plt
 
@@ -53,9 +53,9 @@ def plot_steps(result: ForecastResult, node: str, *, ax: Axes | None = None) -> 
     states = list(path[0].probabilities)
     values = [[x.probabilities[s] for x in path] for s in states]
     ax.stackplot(range(len(path)), values, labels=states, alpha=0.85)
-    now = [i for i, x in enumerate(path) if x.estimated]
-    if now and now[-1] < len(path) - 1:
-        ax.axvline(now[-1] + 0.5, color="black", linewidth=1, linestyle="--")
+    now = [i for i, x in enumerate(path) if x.first_day <= result.as_of <= x.last_day]
+    if now and now[0] < len(path) - 1:
+        ax.axvline(now[0] + 0.5, color="black", linewidth=1, linestyle="--")
     ax.set_xticks(range(len(path)), labels, rotation=45, ha="right", fontsize="small")
     ax.set_xlim(0, len(path) - 1)
     ax.set_ylim(0, 1)
