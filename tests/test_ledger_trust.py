@@ -281,6 +281,40 @@ def test_verify_holds_on_an_untouched_ledger(ledger: Ledger, catalog: Catalog) -
     assert len(report.head) == 64
 
 
+def test_an_entry_hash_is_the_sha256_of_its_content_as_compact_json() -> None:
+    """The chain's definition, which ledgers already written depend on: however rows are
+    hashed in bulk, an entry's hash stays the SHA-256 of the previous hash, the table and the
+    content as compact JSON (dates in ISO form)."""
+    import hashlib
+    import json
+
+    from scenariocast.ledger.chain import FIELDS, GENESIS, content_hash, entry_hash
+
+    row = {
+        "id": 7,
+        "indicator": "crackdowns",
+        "value": "3.5",
+        "observed": "2025-10",
+        "observed_start": dt.date(2025, 10, 1),
+        "observed_end": dt.date(2025, 10, 31),
+        "location": 'Sinŭiju "north" \\ gate',
+        "source": "wire",
+        "note": "two lines\nof note\u2028",
+        "links": 3,
+        "entered_at": dt.datetime(2025, 11, 2, 3, 4, 5, 6),
+        "entered_by": "analyst",
+    }
+    content = [row.get(name) for name in FIELDS["readings"]]
+    as_json = json.dumps(
+        [v.isoformat() if isinstance(v, dt.date) else v for v in content],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    expected = hashlib.sha256(f"{GENESIS}\nreadings\n{as_json}".encode()).hexdigest()
+    assert entry_hash(GENESIS, "readings", row) == expected
+    assert content_hash(GENESIS, "readings", content) == expected
+
+
 @pytest.mark.parametrize(
     ("statement", "message"),
     [
@@ -408,6 +442,105 @@ def test_export_refuses_a_folder_with_an_export(
     ledger.export(tmp_path / "e")
     with pytest.raises(LedgerError, match=r"already holds readings\.csv"):
         ledger.export(tmp_path / "e")
+
+
+def test_a_parquet_export_restored_into_an_empty_ledger_gives_the_same_forecasts(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path, pg_or_sqlite_target: str
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet exports need pyarrow")
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    cmd = ["ledger", "export", str(out), "--format", "parquet", "--db", ledger.url]
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 0, result.output
+    assert "exported 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "readings.parquet",
+        "retractions.parquet",
+        "snapshots.parquet",
+    ]
+    # typed columns, for whoever reads the export with other tools
+    schema = pq.read_schema(out / "readings.parquet")
+    assert str(schema.field("observed_start").type) == "date32[day]"
+    assert str(schema.field("entered_at").type) == "timestamp[us]"
+    assert str(schema.field("id").type) == "int64"
+    target = Ledger(pg_or_sqlite_target)
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", target.url])
+    assert result.exit_code == 0, result.output
+    assert "restored 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert _outcomes(target) == _outcomes(ledger)
+    assert target.readings() == ledger.readings()
+    assert target.history() == ledger.history()
+    assert target.verify().head == ledger.verify().head
+
+
+def test_an_edited_parquet_export_is_refused(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet exports need pyarrow")
+    import pyarrow.parquet as pq
+
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    ledger.export(out, format="parquet")
+    table = pq.read_table(out / "readings.parquet")
+    values = ["6600" if v == "5600" else v for v in table.column("value").to_pylist()]
+    edited = table.set_column(table.column_names.index("value"), "value", pa.array(values))
+    pq.write_table(edited, out / "readings.parquet")
+    target = Ledger(tmp_path / "restored.db")
+    with pytest.raises(
+        LedgerError, match=r"does not verify, nothing restored: entry 5, reading #4"
+    ):
+        target.restore(out)
+    assert not target.exists()
+
+
+def test_a_parquet_file_that_is_not_an_export_is_one_line_naming_it(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet exports need pyarrow")
+    import pyarrow.parquet as pq
+
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    ledger.export(out, format="parquet")
+    pq.write_table(pa.table({"id": [1]}), out / "snapshots.parquet")
+    (out / "retractions.parquet").write_bytes(b"not parquet at all")
+    target = tmp_path / "restored.db"
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", str(target)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 1, result.output
+    assert "retractions.parquet" in lines[0] and "not a Parquet file" in lines[0]
+    assert "Traceback" not in result.output
+    assert not target.exists()
+    (out / "retractions.parquet").unlink()
+    ledger.export(tmp_path / "again", format="parquet")
+    (tmp_path / "again" / "retractions.parquet").rename(out / "retractions.parquet")
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", str(target)])
+    assert result.exit_code == 1
+    assert "snapshots.parquet" in result.output
+    assert "not an export of snapshots: the columns must be id,created_at," in result.output
+    assert not target.exists()
+
+
+def test_a_parquet_export_without_pyarrow_says_how_to_get_it(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(ledger, catalog)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    out = tmp_path / "export"
+    cmd = ["ledger", "export", str(out), "--format", "parquet", "--db", ledger.url]
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: Parquet needs pyarrow, which is not installed: pip install "
+        "'scenariocast[parquet]' (or export to CSV, the default)"
+    ]
+    assert not out.exists()
+    result = CliRunner().invoke(app, [*cmd[:4], "--format", "xlsx", *cmd[6:]])
+    assert result.exit_code == 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,10 +12,12 @@ import datetime as dt
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scenariocast.bulk import collector_paused
 from scenariocast.engines.exact import ExactModel
 from scenariocast.engines.exact.model import TOP_SCENARIOS
 from scenariocast.engines.result import ForecastResult
@@ -143,24 +145,27 @@ def forecast(
         Who made the forecast, recorded with the snapshot (default: ``$SCENARIOCAST_USER``,
         else the operating system's user).
     """
-    return _forecast(
-        _tree(tree),
-        _readings(evidence),
-        evidence,
-        given=given,
-        virtual=virtual,
-        soft=soft,
-        as_of=as_of,
-        engine=engine,
-        record=record,
-        model=None,
-        draws=draws,
-        chains=chains,
-        seed=seed,
-        progress=progress,
-        save=save,
-        by=by,
-    )
+    # the exact engine builds many objects and no cycles: the cyclic garbage collector waits
+    # (it would walk every reading again and again); PyMC's graphs need it
+    with collector_paused() if engine == "exact" else nullcontext():
+        return _forecast(
+            _tree(tree),
+            _readings(evidence),
+            evidence,
+            given=given,
+            virtual=virtual,
+            soft=soft,
+            as_of=as_of,
+            engine=engine,
+            record=record,
+            model=None,
+            draws=draws,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+            save=save,
+            by=by,
+        )
 
 
 def _forecast(
@@ -371,7 +376,10 @@ def explain(
     """Each counted reading's contribution to each outcome, in log-odds, in observed order."""
     from scenariocast.analysis.explain import explain as _explain
 
-    return _explain(_tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes)
+    with collector_paused():  # as in forecast
+        return _explain(
+            _tree(tree), _readings(evidence), given=given, as_of=as_of, outcomes=outcomes
+        )
 
 
 def watch(

@@ -1270,16 +1270,31 @@ def ledger_verify(db: DbOption = None) -> None:
         typer.echo("ok: every entry follows from the one before")
 
 
+class ExportFormat(StrEnum):
+    """The formats ``ledger export --format`` accepts."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
 @ledger_app.command("export")
 def ledger_export(
     folder: Annotated[
-        Path, typer.Argument(help="A new or empty folder for the CSV files.", show_default=False)
+        Path, typer.Argument(help="A new or empty folder for the files.", show_default=False)
     ],
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="csv: readings.csv, retractions.csv, snapshots.csv; parquet: the same as "
+            "typed Parquet files (needs pyarrow: pip install 'scenariocast[parquet]').",
+        ),
+    ] = ExportFormat.csv,
     db: DbOption = None,
 ) -> None:
-    """Write every reading, retraction and snapshot to CSV files (readings.csv, ...)."""
+    """Write every reading, retraction and snapshot to files (readings.csv, ...)."""
     with _errors():
-        report = _ledger(db).export(folder)
+        report = _ledger(db).export(folder, format=format.value)
         typer.echo(
             f"exported {report.readings} readings, {report.retractions} retractions, "
             f"{report.snapshots} snapshots and {report.resolutions} resolutions to "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,13 +88,54 @@ def _iso(value: Any) -> str:
     raise TypeError(f"cannot hash a {type(value).__name__}")
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso)
+_ENCODE: Callable[[Any], str] = _ENCODER.encode
+
+
+def _c_encode() -> Callable[[list[Any]], str] | None:
+    """:data:`_ENCODE` of a list through json's C encoder, made once.
+
+    ``encode`` makes one per call, a third of the time of hashing a row. ``None`` where json
+    has no C encoder.
+    """
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return None
+    e = _ENCODER
+    # the arguments JSONEncoder.iterencode gives it (no markers: a row holds no containers)
+    one = make(
+        None,
+        e.default,
+        encoder.encode_basestring,
+        None,
+        e.key_separator,
+        e.item_separator,
+        e.sort_keys,
+        e.skipkeys,
+        e.allow_nan,
+    )
+    join = "".join
+    return lambda values: join(one(values, 0))
+
+
+_ENCODE_LIST = _c_encode() or _ENCODE
 
 
 def entry_hash(previous: str, table: str, row: Mapping[str, Any]) -> str:
     """The hash of an entry of ``table`` with content ``row``, following ``previous``."""
     get = row.get
-    content = _ENCODE([get(name) for name in FIELDS[table]])
+    return content_hash(previous, table, [get(name) for name in FIELDS[table]])
+
+
+def content_hash(previous: str, table: str, values: list[Any]) -> str:
+    """:func:`entry_hash` of content given as a list in :data:`FIELDS` order.
+
+    Dates and times may be given already in the ISO form the hash uses (``date.isoformat()``,
+    and ``isoformat()`` of a time without its time zone), which saves converting them per row.
+    """
+    content = _ENCODE_LIST(values)
     return hashlib.sha256(f"{previous}\n{table}\n{content}".encode()).hexdigest()
 
 

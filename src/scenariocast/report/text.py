@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from scenariocast.analysis.backtest import BacktestResult
-from scenariocast.analysis.explain import Contribution, Explanation
-from scenariocast.engines.result import ForecastResult, StepForecast
-from scenariocast.evidence.readings import Reading
-from scenariocast.evidence.select import Stale
-from scenariocast.spec.model import Source, Uncertain
-from scenariocast.spec.tree import Tree
+from scenariocast.spec.model import Uncertain
+
+if TYPE_CHECKING:  # types only: `import` and `evidence` render without loading the engines
+    from scenariocast.analysis.backtest import BacktestResult
+    from scenariocast.analysis.explain import Contribution, Explanation
+    from scenariocast.engines.result import ForecastResult, StepForecast
+    from scenariocast.evidence.readings import Reading
+    from scenariocast.evidence.select import Stale
+    from scenariocast.spec.model import Source
+    from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
     from scenariocast.analysis.sensitivity import SensitivityResult

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from scenariocast.bulk import bulk
 from scenariocast.engines.exact.junction import (
     Calibrated,
     Factor,
@@ -50,6 +51,16 @@ SOFT_ITERATIONS = 500
 SOFT_TOLERANCE = 1e-10
 
 _Scopes = frozenset[tuple[int, ...]]
+#: A report's values by (indicator, step), in the order observed.
+_Groups = dict[tuple[str, int | None], list[float]]
+
+
+def _groups(report: Report) -> _Groups:
+    """A report's values by (indicator, step), in the order observed."""
+    groups: _Groups = defaultdict(list)
+    for o in report.observations:
+        groups[(o.indicator, o.step)].append(o.value)
+    return groups
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,13 @@ class Structure:
         """Calibrate on ``factors`` (over the whole network), reduced by the hard evidence."""
         reduced, const = self.reduction.apply(factors)
         return Belief(self, self.jt.calibrate(reduced), const, tuple(reduced))
+
+    # the genuine log-likelihood of the readings of one indicator at one step, by their values
+    groups: dict[tuple[str, int | None, tuple[float, ...]], Factor | None] = field(
+        default_factory=dict
+    )
+    # the log of the prior joint of a report's variables
+    log_priors: dict[tuple[int, ...], FloatArray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -299,6 +317,7 @@ class ExactModel:
             if node.kind != "calendar"
         )
 
+    @bulk
     def query(
         self,
         evidence: Evidence,
@@ -316,14 +335,15 @@ class ExactModel:
         steps += [t for a in assumptions for t in a.steps if t is not None]
         steps += [t for f in evidence.findings for t in f.steps if t is not None]
         net = self.network(min(steps, default=0), max(steps, default=0))
-        unions = [self._report_scope(net, rep) for rep in evidence.reports]
+        grouped = [_groups(rep) for rep in evidence.reports]
+        unions = [self._groups_scope(net, groups) for groups in grouped]
         base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
         covered = _Cover(base_scopes)
         extra = frozenset(u for u in unions if len(u) > 1 and not covered(u))
         structure = self.structure(net, extra)
         factors = tuple(
-            self._cached_report_factor(structure, rep, union)
-            for rep, union in zip(evidence.reports, unions, strict=True)
+            self._cached_report_factor(structure, rep, groups, union)
+            for rep, groups, union in zip(evidence.reports, grouped, unions, strict=True)
         )
         base = (*net.factors, *self._assumption_factors(net, assumptions))
         return Query(structure, evidence, tuple(assumptions), base, factors)
@@ -339,9 +359,12 @@ class ExactModel:
 
     def _report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
         """The variables a report's readings depend on."""
+        return self._groups_scope(net, _groups(report))
+
+    def _groups_scope(self, net: Network, groups: _Groups) -> tuple[int, ...]:
         scope: set[int] = set()
-        for o in report.observations:
-            scope.update(net.scope_at(self.tree.indicators[o.indicator].scope, o.step))
+        for name, step in groups:
+            scope.update(net.scope_at(self.tree.indicators[name].scope, step))
         return tuple(sorted(scope))
 
     def report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
@@ -349,36 +372,52 @@ class ExactModel:
         return self._report_scope(net, report)
 
     def _cached_report_factor(
-        self, structure: Structure, report: Report, union: tuple[int, ...]
+        self, structure: Structure, report: Report, groups: _Groups, union: tuple[int, ...]
     ) -> Factor:
-        key = (
-            report.reliability,
-            tuple((o.indicator, o.step, o.value) for o in report.observations),
-        )
+        # the factor follows from the reliability and the values of each (indicator, step)
+        # group, in order
+        key = (report.reliability, tuple((k, tuple(v)) for k, v in groups.items()))
         if key not in structure.reports:
-            parts = self._report_groups(structure.network, report)
+            parts = self._placed(structure.network, groups, structure.groups)
             structure.reports[key] = self._report_factor(structure, report, parts, union)
         return structure.reports[key]
 
     def report_factor(self, structure: Structure, report: Report) -> Factor:
         """A report's log-likelihood factor on ``structure`` (kept for the next forecast)."""
-        union = self._report_scope(structure.network, report)
-        return self._cached_report_factor(structure, report, union)
+        groups = _groups(report)
+        union = self._groups_scope(structure.network, groups)
+        return self._cached_report_factor(structure, report, groups, union)
 
     def genuine_table(self, net: Network, report: Report, union: tuple[int, ...]) -> FloatArray:
         """``log p(report | states)`` over the variables ``union`` (the report if genuine)."""
-        return _genuine(net, self._report_groups(net, report), union)
+        return _genuine(net, self._placed(net, _groups(report)), union)
 
-    def _report_groups(self, net: Network, report: Report) -> list[Factor]:
+    def _report_groups(self, structure: Structure, report: Report) -> list[Factor]:
         """The genuine log-likelihood of each (indicator, step) group of a report."""
-        groups: dict[tuple[str, int | None], list[float]] = defaultdict(list)
-        for o in report.observations:
-            groups[(o.indicator, o.step)].append(o.value)
+        return self._placed(structure.network, _groups(report), structure.groups)
+
+    def _placed(
+        self,
+        net: Network,
+        groups: _Groups,
+        kept: dict[tuple[str, int | None, tuple[float, ...]], Factor | None] | None = None,
+    ) -> list[Factor]:
+        """The genuine log-likelihood of each (indicator, step) group, placed on variables.
+
+        With ``kept`` (a structure's), each group's table is kept by its values (reports often
+        repeat the same reading).
+        """
         parts: list[Factor] = []
         for (name, step), values in groups.items():
-            ind = self.tree.indicators[name]
-            table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
-            placed = net.place([(n, step) for n in ind.scope], table)
+            key = (name, step, tuple(values))
+            if kept is not None and key in kept:
+                placed = kept[key]
+            else:
+                ind = self.tree.indicators[name]
+                table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
+                placed = net.place([(n, step) for n in ind.scope], table)
+                if kept is not None:
+                    kept[key] = placed
             if placed is not None:
                 parts.append(placed)
         return parts
@@ -389,8 +428,10 @@ class ExactModel:
     ) -> Factor:
         """``log(r p(report | states) + (1 - r) q(report))`` over the report's variables."""
         genuine = _genuine(structure.network, parts, union)
-        with np.errstate(divide="ignore"):
-            log_prior = np.log(structure.prior.joint(union))
+        log_prior = structure.log_priors.get(union)
+        if log_prior is None:
+            with np.errstate(divide="ignore"):
+                log_prior = structure.log_priors[union] = np.log(structure.prior.joint(union))
         return (union, report_log_factor(genuine, log_prior, report.reliability))
 
     # -- queries -----------------------------------------------------------------------------
