@@ -18,7 +18,7 @@ PYTHON ?= $(shell \
     [ -x $$p/bin/python3 ] && $$p/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p/bin/python3; exit 0; }; \
   done)
 
-.PHONY: venv demo test lint fmt bench bench-pymc clean
+.PHONY: venv demo test lint fmt bench bench-networks bench-watch bench-pymc clean
 
 $(VENV)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "No Python >= 3.12 found on PATH or under pyenv; run: make PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -47,6 +47,13 @@ test: venv lint
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+bench-networks: venv
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/networks.py
+
+bench-watch: venv
+	$(BIN)/python benchmarks/watch_sensitivity.py
 
 bench-pymc: venv
 	$(BIN)/python benchmarks/pymc_engine.py

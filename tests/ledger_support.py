@@ -14,7 +14,7 @@ from scenariocast.ledger import Ledger
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_TREE = ROOT / "examples" / "example-harvest.yaml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ledger"
-TABLES = ("readings", "retractions", "snapshots")
+TABLES = ("readings", "retractions", "snapshots", "resolutions", "resolution_retractions")
 
 
 def example_catalog() -> Catalog:
@@ -54,9 +54,19 @@ def dump(ledger: Ledger | str) -> dict[str, list[tuple[Any, ...]]]:
 def state(target: Ledger | str) -> dict[str, Any]:
     """The ledger's whole state, to check that a command left it byte-for-byte as it was.
 
-    For a SQLite file: its bytes after a checkpoint (which moves committed pages from the WAL
-    into the file) and whether a WAL with content remains, with every row. For a server: every
-    row of every table, and the schema revision.
+    For a SQLite file: after a checkpoint (which moves committed pages from the WAL into the
+    file), every page of the database as SQLite reads it, the file's size, what remains in the
+    WAL, and every row. For a server: every row of every table, and the schema revision.
+
+    The database file is read through SQLite (``serialize``), never opened directly: closing
+    any descriptor of a file releases every POSIX lock the process holds on it, including the
+    shared lock by which an open SQLite connection (a ``Ledger`` the test still holds) tells
+    other processes it is there. Without that lock, the next process to close its last
+    connection takes itself for the last user, checkpoints and deletes the WAL and the shared
+    memory file under the open connections, and a new connection in this process then reads
+    frames its stale wal-index promises from an empty WAL (``SQLITE_IOERR_SHORT_READ``), or
+    its writes are lost. (The WAL file holds no locks, so reading it is safe; its size after
+    the checkpoint is 0 unless a reader kept the checkpoint from finishing.)
     """
     url = target if isinstance(target, str) else target.url
     if "://" not in url or url.startswith("sqlite"):
@@ -66,11 +76,13 @@ def state(target: Ledger | str) -> dict[str, Any]:
         con = sqlite3.connect(path)
         try:
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            pages = con.serialize()
         finally:
             con.close()
         wal = Path(f"{path}-wal")
         return {
-            "bytes": path.read_bytes(),
+            "pages": pages,
+            "size": path.stat().st_size,
             "wal": wal.read_bytes() if wal.exists() else b"",
             "rows": _rows(str(path)),
         }

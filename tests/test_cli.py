@@ -67,6 +67,8 @@ def test_version_and_help() -> None:
         "history",
         "explain",
         "report",
+        "watch",
+        "sensitivity",
     ]:
         r = CliRunner().invoke(app, [cmd, "--help"])
         assert r.exit_code == 0, cmd
@@ -290,7 +292,7 @@ def test_twenty_observe_processes_at_once(env: dict[str, str]) -> None:
     assert len(ledger_rows(env)["readings"]) == 20
 
 
-@pytest.mark.parametrize("command", ["forecast", "explain"])
+@pytest.mark.parametrize("command", ["forecast", "explain", "watch", "sensitivity"])
 def test_commands_that_do_not_sample_import_neither_pymc_arviz_pandas_nor_report_libraries(
     env: dict[str, str], command: str
 ) -> None:
@@ -324,3 +326,55 @@ def test_import_with_a_mapping_reports_rows_not_imported_by_indicator(
         "not imported: usd_kpw_pct_change_vs_2025-02-16 (lines 5, 7): "
         "a percentage derived from two readings already in the file"
     ) in out
+
+
+def test_watch_ranks_indicators_and_says_the_best_in_words(env: dict[str, str]) -> None:
+    observe_ok(env)
+    code, out, err = run(env, "watch", str(EXAMPLE), *AS_OF)
+    assert code == 0, err
+    assert out.startswith("What to watch next: example-harvest, as of 2026-04-30")
+    assert "rationing_returns:" in out and "gain (bits)" in out
+    assert "Knowing a node exactly" in out
+    assert "would raise rationing_returns from" in out
+    code, out, err = run(env, "watch", str(EXAMPLE), *AS_OF, "--json", "--source", "rumour")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["tree"] == "example-harvest" and data["reading_step"] is None
+    assert set(data["ranking"]["rationing_returns"]) == {
+        "rice_price",
+        "distribution_report",
+        "crackdowns",
+    }
+    first = data["indicators"][0]
+    assert first["source"] == "rumour" and first["reliability"] == 0.3
+    gains = {i["name"]: i["outcomes"]["rationing_returns"]["gain_bits"] for i in data["indicators"]}
+    code, out, _ = run(env, "watch", str(EXAMPLE), *AS_OF, "--json", "--source", "wire")
+    more = {
+        i["name"]: i["outcomes"]["rationing_returns"]["gain_bits"]
+        for i in json.loads(out)["indicators"]
+    }
+    assert all(more[k] > gains[k] for k in gains)  # a more reliable source tells more
+
+
+def test_sensitivity_prints_what_the_forecast_hinges_on_and_writes_tornado_charts(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    observe_ok(env)
+    out = tmp_path / "sens"
+    code, text, err = run(env, "sensitivity", str(EXAMPLE), *AS_OF, "--top", "5", "--out", str(out))
+    assert code == 0, err
+    assert text.startswith("What the forecast hinges on: example-harvest, as of 2026-04-30")
+    assert "rationing_returns: " in text and "This forecast hinges on these numbers:" in text
+    assert "The tree says:" in text
+    png = (out / "tornado-rationing_returns.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    data = json.loads((out / "sensitivity.json").read_text())
+    bars = data["outcomes"]["rationing_returns"]["tornado"]
+    assert len(bars) == 5 and all(b["exact"] for b in bars)
+    swings = [b["swing"] for b in bars]
+    assert swings == sorted(swings, reverse=True)
+    code, text, err = run(env, "sensitivity", str(EXAMPLE), *AS_OF, "--json", "--top", "3")
+    assert code == 0, err
+    assert json.loads(text)["tree"] == "example-harvest"
+    kinds = {p["kind"] for p in json.loads(text)["parameters"]}
+    assert kinds == {"probability", "indicator", "reliability"}

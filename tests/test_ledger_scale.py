@@ -118,21 +118,26 @@ def test_readers_are_not_blocked_by_a_long_import(ledger_url: str, tmp_path: Pat
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        for args in (
+        # the readers and a writer at once (one after the other, they could outlast the import
+        # on a busy machine, now that it is fast)
+        commands = [
             ["evidence", "--limit", "5"],
             ["info"],
             ["forecast", str(EXAMPLE_TREE), "--json"],
-        ):
-            done = subprocess.run(_cli(*args), env=env, capture_output=True, text=True)
-            assert done.returncode == 0, (args, done.stderr)
-        busy = subprocess.run(
-            _cli("observe", "crackdowns", "3", "--on", "2025-03", "--source", "wire"),
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+            ["observe", "crackdowns", "3", "--on", "2025-03", "--source", "wire"],
+        ]
+        started = [
+            subprocess.Popen(
+                _cli(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for args in commands
+        ]
+        results = [(p.wait(timeout=300), p.communicate()[1]) for p in started]
         assert _holds_write_lock(ledger) and proc.poll() is None  # all of that during the import
-        assert busy.returncode == 1 and "is busy" in busy.stderr, busy.stderr
+        for args, (code, err) in zip(commands[:3], results, strict=False):
+            assert code == 0, (args, err)
+        code, err = results[3]
+        assert code == 1 and "is busy" in err, err
     finally:
         proc.wait(timeout=600)
     assert proc.returncode == 0

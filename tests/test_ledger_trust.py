@@ -31,7 +31,7 @@ from scenariocast.errors import (
 )
 from scenariocast.evidence.catalog import Catalog
 from scenariocast.ledger import Ledger
-from scenariocast.ledger.schema import SCHEMA_REVISION, metadata
+from scenariocast.ledger.schema import SCHEMA_REVISION, TABLES, metadata
 from tests.conftest import fresh_pg_database
 from tests.ledger_support import EXAMPLE_TREE, FIXTURES, dump, example_catalog, state
 
@@ -66,6 +66,11 @@ def _fill(ledger: Ledger, catalog: Catalog) -> None:
         "rice_price", "5600", observed="2025-11-16", source="wire", report="s-1", catalog=catalog
     )
     forecast(EXAMPLE_TREE, ledger, as_of=dt.date(2026, 1, 1))
+    wrong = ledger.resolve("rationing_returns", True, on="2026-01-02", source="a rumour", by="ana")
+    ledger.retract_resolution(wrong.id, reason="the rumour was denied", by="bo")
+    ledger.resolve(
+        "rationing_returns", False, on="2026-01-03", source="the year's record", note="no\nsign"
+    )
 
 
 def _engine(ledger: Ledger) -> sa.Engine:
@@ -155,6 +160,41 @@ def test_a_ledger_at_the_current_schema_opens_and_upgrades(tmp_path: Path) -> No
     assert [r.value for r in ledger.readings()] == ["5200", "2", "yes", "5600"]
     assert ledger.readings()[0].retracted
     assert dump(str(path))["readings"] == before["readings"]
+    # revision 0004: resolutions join the chain after the old entries, append-only from the start
+    first = ledger.resolve("rationing_returns", False, on="2026-01-10", source="record")
+    ledger.retract_resolution(first.id, reason="too early")
+    report = ledger.verify()
+    assert report.ok, report.problems()
+    assert report.entries == report.total == 8
+    con = sqlite3.connect(path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("DELETE FROM resolutions")
+    con.close()
+
+
+def test_a_ledger_from_0_1_0_takes_resolutions_after_its_upgrade(ledger_url: str) -> None:
+    """Every revision in turn, 0001 to the current one, then a resolution on top."""
+    _load_0_1_0(ledger_url)
+    ledger = Ledger(ledger_url)
+    assert ledger.upgrade() == ("0001", SCHEMA_REVISION)
+    r = ledger.resolve("x", True, on="2026-02-01", source="the record", by="ana")
+    assert (r.id, r.outcome, r.happened, r.entered_by) == (1, "x", True, "ana")
+    assert Ledger(ledger_url).verify().ok
+    assert [x.id for x in Ledger(ledger_url).resolutions()] == [1]
+
+
+def test_an_export_made_before_resolutions_restores(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path
+) -> None:
+    ledger.observe("crackdowns", "2", observed="2025-10", source="wire", catalog=catalog)
+    out = tmp_path / "export"
+    ledger.export(out)
+    for name in ("resolutions.csv", "resolution_retractions.csv"):
+        (out / name).unlink()  # as an export of revision 0003 was
+    target = Ledger(tmp_path / "target.db")
+    report = target.restore(out)
+    assert (report.readings, report.resolutions) == (1, 0)
+    assert target.verify().head == ledger.verify().head
 
 
 def test_a_ledger_made_by_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -190,6 +230,10 @@ def test_ledger_init_and_upgrade_at_the_command_line(ledger_url: str) -> None:
         "DELETE FROM retractions",
         "UPDATE snapshots SET payload = '{}'",
         "DELETE FROM snapshots",
+        "UPDATE resolutions SET answer = 'yes'",
+        "DELETE FROM resolutions",
+        "DELETE FROM resolution_retractions",
+        "UPDATE resolution_retractions SET reason = 'x'",
     ],
 )
 def test_the_database_refuses_updates_and_deletes(
@@ -218,12 +262,12 @@ def _behind_the_back(ledger: Ledger, *statements: str) -> None:
             for name in names:
                 conn.exec_driver_sql(f"DROP TRIGGER {name}")
         else:
-            for table in ("readings", "retractions", "snapshots"):
+            for table in TABLES:
                 conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for statement in statements:
             conn.exec_driver_sql(statement)
         if not ledger.is_sqlite:
-            for table in ("readings", "retractions", "snapshots"):
+            for table in TABLES:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     engine.dispose()
 
@@ -232,8 +276,43 @@ def test_verify_holds_on_an_untouched_ledger(ledger: Ledger, catalog: Catalog) -
     _fill(ledger, catalog)
     report = ledger.verify()
     assert report.ok, report.problems()
-    assert report.entries == report.total == 6  # 4 readings, 1 retraction, 1 snapshot
+    # 4 readings, 1 retraction, 1 snapshot, 2 resolutions, the retraction of one
+    assert report.entries == report.total == 9
     assert len(report.head) == 64
+
+
+def test_an_entry_hash_is_the_sha256_of_its_content_as_compact_json() -> None:
+    """The chain's definition, which ledgers already written depend on: however rows are
+    hashed in bulk, an entry's hash stays the SHA-256 of the previous hash, the table and the
+    content as compact JSON (dates in ISO form)."""
+    import hashlib
+    import json
+
+    from scenariocast.ledger.chain import FIELDS, GENESIS, content_hash, entry_hash
+
+    row = {
+        "id": 7,
+        "indicator": "crackdowns",
+        "value": "3.5",
+        "observed": "2025-10",
+        "observed_start": dt.date(2025, 10, 1),
+        "observed_end": dt.date(2025, 10, 31),
+        "location": 'Sinŭiju "north" \\ gate',
+        "source": "wire",
+        "note": "two lines\nof note\u2028",
+        "links": 3,
+        "entered_at": dt.datetime(2025, 11, 2, 3, 4, 5, 6),
+        "entered_by": "analyst",
+    }
+    content = [row.get(name) for name in FIELDS["readings"]]
+    as_json = json.dumps(
+        [v.isoformat() if isinstance(v, dt.date) else v for v in content],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    expected = hashlib.sha256(f"{GENESIS}\nreadings\n{as_json}".encode()).hexdigest()
+    assert entry_hash(GENESIS, "readings", row) == expected
+    assert content_hash(GENESIS, "readings", content) == expected
 
 
 @pytest.mark.parametrize(
@@ -252,6 +331,15 @@ def test_verify_holds_on_an_untouched_ledger(ledger: Ledger, catalog: Catalog) -
             "UPDATE snapshots SET payload = '{\"outcomes\": {}}'",
             r"^entry 6, snapshot #1: its hash does not follow",
         ),
+        (
+            "UPDATE resolutions SET answer = 'yes' WHERE id = 2",
+            r"^entry 9, resolution #2: its hash does not follow",
+        ),
+        (
+            "UPDATE resolution_retractions SET reason = 'never mind'",
+            r"^entry 8, the retraction of resolution #1: its hash does not follow",
+        ),
+        ("DELETE FROM resolution_retractions", r"^entry 8 is missing"),
     ],
 )
 def test_verify_names_the_first_entry_changed_behind_its_back(
@@ -312,16 +400,19 @@ def test_export_then_restore_into_an_empty_ledger_gives_the_same_forecasts(
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "readings.csv",
+        "resolution_retractions.csv",
+        "resolutions.csv",
         "retractions.csv",
         "snapshots.csv",
     ]
     target = Ledger(pg_or_sqlite_target)
     result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", target.url])
     assert result.exit_code == 0, result.output
-    assert "restored 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert "restored 4 readings, 1 retractions, 1 snapshots and 2 resolutions" in result.stdout
     assert _outcomes(target) == _outcomes(ledger)
     assert target.readings() == ledger.readings()
     assert target.history() == ledger.history()
+    assert target.resolutions() == ledger.resolutions()
     assert target.verify().head == ledger.verify().head
     # restoring again into the now full ledger is refused, and changes nothing
     before = dump(target)
@@ -351,6 +442,105 @@ def test_export_refuses_a_folder_with_an_export(
     ledger.export(tmp_path / "e")
     with pytest.raises(LedgerError, match=r"already holds readings\.csv"):
         ledger.export(tmp_path / "e")
+
+
+def test_a_parquet_export_restored_into_an_empty_ledger_gives_the_same_forecasts(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path, pg_or_sqlite_target: str
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet exports need pyarrow")
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    cmd = ["ledger", "export", str(out), "--format", "parquet", "--db", ledger.url]
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 0, result.output
+    assert "exported 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "readings.parquet",
+        "retractions.parquet",
+        "snapshots.parquet",
+    ]
+    # typed columns, for whoever reads the export with other tools
+    schema = pq.read_schema(out / "readings.parquet")
+    assert str(schema.field("observed_start").type) == "date32[day]"
+    assert str(schema.field("entered_at").type) == "timestamp[us]"
+    assert str(schema.field("id").type) == "int64"
+    target = Ledger(pg_or_sqlite_target)
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", target.url])
+    assert result.exit_code == 0, result.output
+    assert "restored 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert _outcomes(target) == _outcomes(ledger)
+    assert target.readings() == ledger.readings()
+    assert target.history() == ledger.history()
+    assert target.verify().head == ledger.verify().head
+
+
+def test_an_edited_parquet_export_is_refused(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet exports need pyarrow")
+    import pyarrow.parquet as pq
+
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    ledger.export(out, format="parquet")
+    table = pq.read_table(out / "readings.parquet")
+    values = ["6600" if v == "5600" else v for v in table.column("value").to_pylist()]
+    edited = table.set_column(table.column_names.index("value"), "value", pa.array(values))
+    pq.write_table(edited, out / "readings.parquet")
+    target = Ledger(tmp_path / "restored.db")
+    with pytest.raises(
+        LedgerError, match=r"does not verify, nothing restored: entry 5, reading #4"
+    ):
+        target.restore(out)
+    assert not target.exists()
+
+
+def test_a_parquet_file_that_is_not_an_export_is_one_line_naming_it(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path
+) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet exports need pyarrow")
+    import pyarrow.parquet as pq
+
+    _fill(ledger, catalog)
+    out = tmp_path / "export"
+    ledger.export(out, format="parquet")
+    pq.write_table(pa.table({"id": [1]}), out / "snapshots.parquet")
+    (out / "retractions.parquet").write_bytes(b"not parquet at all")
+    target = tmp_path / "restored.db"
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", str(target)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 1, result.output
+    assert "retractions.parquet" in lines[0] and "not a Parquet file" in lines[0]
+    assert "Traceback" not in result.output
+    assert not target.exists()
+    (out / "retractions.parquet").unlink()
+    ledger.export(tmp_path / "again", format="parquet")
+    (tmp_path / "again" / "retractions.parquet").rename(out / "retractions.parquet")
+    result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", str(target)])
+    assert result.exit_code == 1
+    assert "snapshots.parquet" in result.output
+    assert "not an export of snapshots: the columns must be id,created_at," in result.output
+    assert not target.exists()
+
+
+def test_a_parquet_export_without_pyarrow_says_how_to_get_it(
+    ledger: Ledger, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(ledger, catalog)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    out = tmp_path / "export"
+    cmd = ["ledger", "export", str(out), "--format", "parquet", "--db", ledger.url]
+    result = CliRunner().invoke(app, cmd)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: Parquet needs pyarrow, which is not installed: pip install "
+        "'scenariocast[parquet]' (or export to CSV, the default)"
+    ]
+    assert not out.exists()
+    result = CliRunner().invoke(app, [*cmd[:4], "--format", "xlsx", *cmd[6:]])
+    assert result.exit_code == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,7 +692,7 @@ def test_read_commands_work_on_a_read_only_file_system(tmp_path: Path, catalog: 
     for args in (["evidence"], ["info"], ["history"], ["ledger", "verify"]):
         done = run(*args)
         assert done.returncode == 0, (args, done.stderr)
-    assert "entries in an unbroken chain: 6 of 6" in run("ledger", "verify").stdout
+    assert "entries in an unbroken chain: 9 of 9" in run("ledger", "verify").stdout
     done = run("evidence", "--json")
     assert [r["value"] for r in __import__("json").loads(done.stdout)] == [
         "5200",

@@ -22,6 +22,8 @@ from scenariocast.analysis.explain import explain
 from scenariocast.analysis.indicators import predictions, reported, t_quantile
 from scenariocast.analysis.timeline import outcome_timeline
 from scenariocast.api import report as make_report
+from scenariocast.api import sensitivity as api_sensitivity
+from scenariocast.api import watch as api_watch
 from scenariocast.cli import app
 from scenariocast.engines.exact import ExactModel
 from scenariocast.engines.result import ForecastResult
@@ -29,7 +31,7 @@ from scenariocast.errors import ReportError
 from scenariocast.evidence.readings import ObservedDate, Reading
 from scenariocast.ledger import Ledger
 from scenariocast.ledger.records import Snapshot
-from scenariocast.report.content import month_ranges, previous_report, web_url
+from scenariocast.report.content import REPORT_TORNADO, month_ranges, previous_report, web_url
 from scenariocast.report.document import ProbabilityReport, build_report
 from scenariocast.report.formatting import number, pct, points
 from scenariocast.report.render import md_escape
@@ -70,15 +72,19 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def nk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The NK report through the command line: an earlier report, a what-if, then the report."""
+    """The NK report through the command line: an earlier forecast, a what-if, then the report.
+
+    The earlier forecast is recorded as a snapshot as a report would record it (a report would
+    cost a second computation of what to watch and what the forecast hinges on).
+    """
     tmp = tmp_path_factory.mktemp("nk")
     db = tmp / "ledger.db"
     nk_ledger(db)
     env = {"SCENARIOCAST_DB": str(db), "SCENARIOCAST_SCENARIOS": str(ROOT / "scenarios")}
     out = tmp / "report"
-    code, _, err = run(env, "report", str(NK_TREE), "--as-of", "2025-11-01", "--out", str(out))
+    code, earlier, err = run(env, "forecast", str(NK_TREE), "--json", "--as-of", "2025-11-01")
     assert code == 0, err
-    first = json.loads((out / "forecast.json").read_text())
+    first = json.loads(earlier)
     # a what-if is not a report
     code, _, err = run(
         env, "forecast", str(NK_TREE), "--given", "food_shock=severe", "--as-of", NK_AS_OF
@@ -577,12 +583,16 @@ def test_writing_into_an_existing_folder_replaces_only_the_report(tmp_path: Path
     (out / "figures" / "stale.svg").write_text("old figure")
     (out / "notes.txt").write_text("mine")
     (out / "report.html").write_text("old page")
-    rep = make_report(load_tree(EXAMPLE), [], as_of=dt.date(2026, 4, 30))
+    tree = load_tree(EXAMPLE)
+    rep = make_report(tree, [], as_of=dt.date(2026, 4, 30))
     files = rep.write(out)
     assert (out / "notes.txt").read_text() == "mine"
     assert not (out / "figures" / "stale.svg").exists()
     assert files.html.read_text().startswith("<!doctype html>")
-    assert sorted(p.name for p in files.figures) == ["tree.svg"]
+    # no readings: the tree and, from the prior alone, what each outcome hinges on
+    assert sorted(p.name for p in files.figures) == sorted(
+        ["tree.svg", *(f"tornado-{o}.svg" for o in tree.outcomes)]
+    )
     assert {p.name for p in out.iterdir()} == {
         "notes.txt",
         "figures",
@@ -692,6 +702,142 @@ def test_the_api_report_matches_its_parts(example_tree) -> None:  # type: ignore
     assert rep.explanation.posterior == explain(example_tree, readings, as_of=day).posterior
     tl = outcome_timeline(example_tree, readings)
     assert rep.timeline.outcomes == tl.outcomes
+
+
+def _section(html: str, sid: str) -> str:
+    """The HTML of one ``<section id=...>`` of the report ('' if it is not there)."""
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', html, re.DOTALL)
+    return m.group(1) if m else ""
+
+
+def _md_section(md: str, title: str) -> str:
+    """The Markdown under one ``## title`` heading, up to the next one ('' if absent)."""
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", md, re.DOTALL | re.MULTILINE)
+    return m.group(1) if m else ""
+
+
+def _watch_rows(section: str) -> dict[str, list[list[str]]]:
+    """Per outcome heading, the cells of each row of its "What to watch next" table."""
+    out: dict[str, list[list[str]]] = {}
+    for part in re.split(r"<h3>", section)[1:]:
+        heading = unescape(re.sub(r"<[^>]+>", "", part.split("</h3>", 1)[0])).strip()
+        body = part.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in part else ""
+        rows = re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL)
+        out[heading] = [
+            [
+                unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.DOTALL)
+            ]
+            for r in rows
+        ]
+    return out
+
+
+def _example_readings() -> list[Reading]:
+    return [
+        Reading(1, "distribution_report", "yes", ObservedDate.parse("2026-03"), "wire"),
+        Reading(
+            2, "rice_price", "9000", ObservedDate.parse("2026-03-02"), "market_survey", location="A"
+        ),
+    ]
+
+
+def test_what_to_watch_next_shows_the_watch_ranking(example_tree) -> None:  # type: ignore[no-untyped-def]
+    readings, day = _example_readings(), dt.date(2026, 4, 30)
+    rep = make_report(example_tree, readings, as_of=day)
+    want = api_watch(example_tree, readings, as_of=day)
+    html, md = rep.html(), rep.markdown()
+    tables = _watch_rows(_section(html, "watch"))
+    md_part = _md_section(md, "What to watch next")
+    assert tables and md_part, "both files have the section"
+    assert len(tables) == len(example_tree.outcomes)
+    for oid, now in want.outcomes.items():
+        heading = next(h for h in tables if h.lower().startswith(oid.replace("_", " ")))
+        assert pct(now.probability) in heading
+        ranked = want.ranked(oid)[:5]
+        rows = tables[heading]
+        assert [r[1] for r in rows] == [c.name for c in ranked]
+        for row, c in zip(rows, ranked, strict=True):
+            v = c.values[oid]
+            assert row[3] == f"{v.gain:.4f}"
+            assert row[4] == pct(v.share)
+            assert row[5] == f"{100 * abs(v.expected_change):.1f} pp"
+            assert row[6] == f"{100 * abs(v.largest_change):.1f} pp"
+            assert f"| `{c.name}` |" in md_part and f"| {v.gain:.4f} |" in md_part
+    assert "Cost" not in _section(html, "watch")  # no indicator of this tree has a cost
+
+
+def test_what_the_forecast_hinges_on_shows_the_exact_tornado(example_tree) -> None:  # type: ignore[no-untyped-def]
+    readings, day = _example_readings(), dt.date(2026, 4, 30)
+    rep = make_report(example_tree, readings, as_of=day)
+    want = api_sensitivity(example_tree, readings, as_of=day, top=REPORT_TORNADO)
+    html, md = rep.html(), rep.markdown()
+    section, md_part = _section(html, "hinges"), _md_section(md, "What the forecast hinges on")
+    assert section and md_part, "both files have the section"
+    page = Page(section)
+    for oid, now in want.probabilities.items():
+        bars = want.tornado(oid, REPORT_TORNADO)
+        assert bars, oid
+        fig = rep.figures[f"tornado-{oid}"]
+        # the chart's image is inside the page, its description names each bar's ends
+        assert fig.data_uri in page.attrs("img", "src")
+        assert f"figures/tornado-{oid}.svg" in md_part
+        alt = unescape(fig.alt)
+        assert pct(now) in alt
+        for par, eff in bars[:5]:
+            assert par.label in alt
+            assert f"moves it from {pct(eff.at_low)} to {pct(eff.at_high)}" in alt
+            assert eff.exact  # the report's bars are recomputed, not first-order estimates
+        # the first three in words, with the numbers of the analysis
+        text = unescape(re.sub(r"<[^>]+>", "", section))
+        for par, eff in bars[:3]:
+            assert par.label in text
+            assert f"from {pct(eff.at_low)} to {pct(eff.at_high)}" in text
+            assert pct(eff.at_low) in md_part and pct(eff.at_high) in md_part
+
+
+def test_costs_appear_in_what_to_watch_next() -> None:
+    text = EXAMPLE.read_text().replace(
+        "    rationale: A short harvest raises prices against the baseline.\n",
+        "    rationale: A short harvest raises prices against the baseline.\n    cost: 4\n",
+    )
+    assert "cost: 4" in text
+    tree = parse_tree(text, file="costly.yaml")
+    readings, day = _example_readings(), dt.date(2026, 4, 30)
+    rep = make_report(tree, readings, as_of=day)
+    want = api_watch(tree, readings, as_of=day)
+    rice = next(c for c in want.indicators if c.name == "rice_price")
+    html, md = _section(rep.html(), "watch"), _md_section(rep.markdown(), "What to watch next")
+    assert "Bits per cost" in html and "Bits per cost" in md
+    for oid in want.outcomes:
+        per_cost = rice.gain_per_cost(oid)
+        assert per_cost is not None
+        assert per_cost == pytest.approx(rice.values[oid].gain / 4)
+        assert f"{per_cost:.4f}" in html and f"| {per_cost:.4f} |" in md
+
+
+def test_the_nk_report_says_what_to_watch_and_what_it_hinges_on(nk: dict[str, object]) -> None:
+    html, md, out = str(nk["html"]), str(nk["md"]), nk["out"]
+    assert isinstance(out, Path)
+    tree = load_tree(NK_TREE)
+    env = nk["env"]
+    assert isinstance(env, dict)
+    want = api_watch(tree, Ledger(env["SCENARIOCAST_DB"]), as_of=dt.date.fromisoformat(NK_AS_OF))
+    tables = _watch_rows(_section(html, "watch"))
+    assert len(tables) == len(tree.outcomes)
+    for oid in tree.outcomes:
+        heading = next(h for h in tables if h.lower().startswith(oid.replace("_", " ")))
+        ranked = want.ranked(oid)[:5]
+        assert [r[1] for r in tables[heading]] == [c.name for c in ranked]
+        assert [r[3] for r in tables[heading]] == [f"{c.values[oid].gain:.4f}" for c in ranked]
+        assert (out / "figures" / f"tornado-{oid}.svg").is_file()
+        assert f"(<figures/tornado-{oid}.svg>)" in md
+    hinges = _section(html, "hinges")
+    assert hinges.count("<figure>") == len(tree.outcomes)
+    assert "## What to watch next" in md and "## What the forecast hinges on" in md
+    # the sections sit before the tree, after what moved the forecast
+    assert html.index('id="movers"') < html.index('id="watch"') < html.index('id="hinges"')
+    assert html.index('id="hinges"') < html.index('id="tree"')
 
 
 def test_dynamic_example_on_the_command_line(env: dict[str, str], tmp_path: Path) -> None:

@@ -199,3 +199,93 @@ def test_the_dynamic_example_report_in_chromium(browser: Any, tmp_path: Path) ->
     seen = _open(browser, out / "report.html", shot)
     _check(seen, data, shot)
     assert "Month by month to the horizon" in seen["text"]
+
+
+def test_the_nk_comparison_in_chromium(browser: Any, tmp_path: Path) -> None:
+    """compare --out: the two North Korea trees, with hostile notes among the readings."""
+    db = tmp_path / "ledger.db"
+    nk_ledger(db)
+    env = {"SCENARIOCAST_DB": str(db), "SCENARIOCAST_SCENARIOS": str(ROOT / "scenarios")}
+    out = tmp_path / "compare"
+    rival = ROOT / "scenarios" / "nk-2026-china-first.yaml"
+    _run(env, "compare", str(NK_TREE), str(rival), "--as-of", NK_AS_OF, "--out", str(out))
+    data = json.loads((out / "compare.json").read_text())
+    shot = tmp_path / "nk-2026-compare.png"
+    for media in ("screen", "print"):
+        seen = _open_page(browser, out / "compare.html", shot, media=media)
+        assert seen["console"] == [], seen["console"]
+        assert seen["errors"] == [], seen["errors"]
+        assert seen["dialogs"] == [], "a script ran: " + repr(seen["dialogs"])
+        assert seen["blocked"] == [], "the page asked the network for " + repr(seen["blocked"])
+        assert seen["n_images"] == 1 and seen["broken_images"] == [], seen["broken_images"]
+        assert seen["js_links"] == [], seen["js_links"]
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+        rows = seen["compare_rows"]
+        assert [r["id"] for r in rows] == list(data["outcomes"])
+        for r in rows:
+            o = data["outcomes"][r["id"]]
+            assert float(r["average"]) == o["model_average"]
+            assert r["text"] == pct(o["model_average"])
+        weights = {w["tree"]: float(w["weight"]) for w in seen["weights"]}
+        assert weights == data["evidence"]["posterior_weight"]
+        assert "Readings left out of the Bayes factor" in seen["text"]
+        assert SCRIPT in seen["text"]  # a hostile note among the deciding reports, as text
+
+
+def _open_page(browser: Any, html: Path, shot: Path, *, media: str) -> dict[str, Any]:
+    """``_open`` for a page without the report's headline table, with the comparison's rows."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    seen: dict[str, Any] = {"console": [], "errors": [], "blocked": [], "dialogs": []}
+    page.on(
+        "console",
+        lambda m: (
+            seen["console"].append(f"{m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+
+    def on_dialog(d: Any) -> None:
+        seen["dialogs"].append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith(("file:", "data:")):
+            r.continue_()
+        else:
+            seen["blocked"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.emulate_media(media=media)
+    page.goto(html.as_uri(), wait_until="load")
+    seen["broken_images"] = page.eval_on_selector_all(
+        "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)"
+    )
+    seen["n_images"] = page.eval_on_selector_all("img", "imgs => imgs.length")
+    seen["compare_rows"] = page.eval_on_selector_all(
+        "tr[data-outcome]",
+        """rows => rows.map(r => ({
+            id: r.dataset.outcome,
+            average: r.dataset.average,
+            text: r.querySelector('td.average').innerText.trim(),
+        }))""",
+    )
+    seen["weights"] = page.eval_on_selector_all(
+        "table.fit tr[data-tree]",
+        "rows => rows.map(r => ({tree: r.dataset.tree, weight: r.dataset.weight}))",
+    )
+    seen["text"] = page.inner_text("body")
+    seen["js_links"] = page.eval_on_selector_all(
+        "a[href]", "as => as.map(a => a.href).filter(h => !/^https?:/i.test(h) && !h.includes('#'))"
+    )
+    page.screenshot(path=str(shot), full_page=True)
+    keep = os.environ.get("SCENARIOCAST_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / f"{shot.stem}-{media}.png")
+    page.close()
+    return seen

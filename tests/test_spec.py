@@ -70,6 +70,24 @@ class Case:
 
 CASES = [
     Case(
+        "cost",
+        r"^Input should be greater than 0, got -2$",
+        ("indicators", "crackdowns", "cost"),
+        ("cost: -2",),
+    ),
+    Case(
+        "cost_infinite",
+        r"^Input should be a finite number, got inf$",
+        ("indicators", "crackdowns", "cost"),
+        ("cost: .inf",),
+    ),
+    Case(
+        "indicator_source",
+        r"^unknown source 'wires' \(did you mean 'wire'\?\)$",
+        ("indicators", "crackdowns", "source"),
+        ("source: wires",),
+    ),
+    Case(
         "unknown_top_key",
         r"^unknown key 'indicatrs' \(did you mean 'indicators'\?\)$",
         (),

@@ -2,7 +2,8 @@
 
 The API is imported lazily so that ``import scenariocast`` stays cheap::
 
-    from scenariocast import load_tree, Ledger, forecast, explain, write_report
+    from scenariocast import load_tree, Ledger, Model, forecast, explain, watch, sensitivity
+    from scenariocast import write_report
 
 (The report object itself comes from ``scenariocast.api.report``: ``scenariocast.report`` is the
 package that lays reports out.)
@@ -18,7 +19,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_tree": "scenariocast.spec.load",
     "forecast": "scenariocast.api",
+    "Model": "scenariocast.api",
     "explain": "scenariocast.api",
+    "watch": "scenariocast.api",
+    "sensitivity": "scenariocast.api",
     "parse_given": "scenariocast.api",
     "write_report": "scenariocast.api",
     "Ledger": "scenariocast.ledger",
@@ -35,6 +39,7 @@ __all__ = [
     "Explanation",
     "ForecastResult",
     "Ledger",
+    "Model",
     "ObservedDate",
     "Reading",
     "ScenariocastError",
@@ -43,12 +48,22 @@ __all__ = [
     "forecast",
     "load_tree",
     "parse_given",
+    "sensitivity",
+    "watch",
     "write_report",
 ]
 
 if TYPE_CHECKING:
     from scenariocast.analysis.explain import Explanation
-    from scenariocast.api import explain, forecast, parse_given, write_report
+    from scenariocast.api import (
+        Model,
+        explain,
+        forecast,
+        parse_given,
+        sensitivity,
+        watch,
+        write_report,
+    )
     from scenariocast.engines.result import ForecastResult
     from scenariocast.errors import ScenariocastError
     from scenariocast.evidence.catalog import Catalog

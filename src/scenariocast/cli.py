@@ -102,6 +102,25 @@ GivenOption = Annotated[
         metavar="NODE=STATE",
     ),
 ]
+VirtualOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--virtual",
+        help="Virtual (likelihood) evidence on a node, NODE=STATE:RATIO,STATE:RATIO,... "
+        "(repeatable; NODE@DATE for one step): how much more likely the report is in each "
+        "state. Exact engine.",
+        metavar="NODE=S:R,...",
+    ),
+]
+SoftOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--soft",
+        help="Soft evidence on a node (Jeffrey's rule), NODE=STATE:P,STATE:P,... summing to 1 "
+        "(repeatable): the node's probabilities after the update. Exact engine.",
+        metavar="NODE=S:P,...",
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -135,6 +154,24 @@ ChainsOption = Annotated[
 SeedOption = Annotated[
     int | None,
     typer.Option("--seed", help="PyMC engine: random seed (default: from the tree and readings)."),
+]
+ByOption = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        help="Who is recording this (default: $SCENARIOCAST_USER, else the operating system's "
+        "user).",
+        show_default=False,
+    ),
+]
+WeightsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--weights",
+        help="The trees' weights: one per tree in order (2,1) or by id (nk-2026=2,other=1); "
+        "default equal.",
+        show_default=False,
+    ),
 ]
 
 
@@ -227,6 +264,8 @@ def validate(
             f"ok: {path} ({tree.id}: {len(tree.nodes)} nodes, {len(tree.outcomes)} outcomes, "
             f"{len(tree.indicators)} indicators)"
         )
+        for n in tree.notes:
+            _note(str(n))
     if problems:
         _fail(problems)
 
@@ -239,6 +278,52 @@ def show(tree: TreeArgument) -> None:
 
     with _errors():
         typer.echo(render_tree(load_tree(tree)))
+
+
+@app.command()
+def convert(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="IN",
+            help="A network (.bif, .xml/.xmlbif, .net, .xdsl) or a scenario tree (.yaml).",
+            show_default=False,
+        ),
+    ],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT",
+            help="The file to write, in the format of its extension.",
+            show_default=False,
+        ),
+    ],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            max=0.5,
+            help="How far a row of the network may sum from 1 and still be read (renormalised, "
+            "with a note).",
+        ),
+    ] = 1e-3,
+) -> None:
+    """Convert between BIF, XMLBIF, Hugin NET, GeNIe XDSL and scenario trees (by extension).
+
+    What the target format cannot hold, and what changed on the way, is listed as notes.
+    """
+    from scenariocast.interop import NAMES
+    from scenariocast.interop import convert as run
+
+    with _errors():
+        done = run(source, target, tolerance=tolerance)
+        for line in done.notes:
+            _note(line)
+        typer.echo(
+            f"wrote {done.target} ({NAMES[done.target_format]}, {done.nodes} nodes) from "
+            f"{done.source} ({NAMES[done.source_format]})"
+        )
 
 
 @app.command()
@@ -267,6 +352,9 @@ def info(db: DbOption = None, scenarios: ScenariosOption = Path("scenarios")) ->
         else:
             typer.echo(f"readings: {counts.readings} ({counts.retracted} retracted)")
             typer.echo(f"forecasts recorded: {counts.snapshots}")
+            typer.echo(
+                f"resolutions: {counts.resolutions} ({counts.resolutions_retracted} retracted)"
+            )
         typer.echo(f"scenarios: {scenarios.resolve()}")
         for path in sorted(scenarios.glob("*.yaml")):
             typer.echo(f"  {path.name}")
@@ -295,6 +383,7 @@ def observe(
             "(default: the source's readings of the same observed date).",
         ),
     ] = None,
+    by: ByOption = None,
     db: DbOption = None,
     scenarios: ScenariosOption = Path("scenarios"),
 ) -> None:
@@ -314,6 +403,7 @@ def observe(
             source_url=url,
             links=links,
             report=report,
+            entered_by=by,
             catalog=catalog,
         )
         typer.echo(
@@ -339,6 +429,7 @@ def import_(
             "(default: mapping.yaml beside the CSV)."
         ),
     ] = None,
+    by: ByOption = None,
     db: DbOption = None,
     scenarios: ScenariosOption = Path("scenarios"),
 ) -> None:
@@ -346,7 +437,9 @@ def import_(
     from scenariocast.report.text import render_skipped
 
     with _errors():
-        report = _ledger(db).import_csv(file, catalog=_catalog(scenarios), mapping_path=mapping)
+        report = _ledger(db).import_csv(
+            file, catalog=_catalog(scenarios), mapping_path=mapping, entered_by=by
+        )
         typer.echo(f"imported {len(report.imported)} readings from {file}")
         if report.mapping_path:
             typer.echo(f"mapping: {report.mapping_path}")
@@ -431,11 +524,12 @@ def _reading_dict(r: Any) -> dict[str, Any]:
 def retract(
     reading_id: Annotated[int, typer.Argument(metavar="ID", help="The reading's id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it no longer counts.")],
+    by: ByOption = None,
     db: DbOption = None,
 ) -> None:
     """Retract a reading: it stops counting but stays in the ledger with the reason."""
     with _errors():
-        r = _ledger(db).retract(reading_id, reason=reason)
+        r = _ledger(db).retract(reading_id, reason=reason, by=by)
         typer.echo(f"retracted reading #{r.id} ({r.indicator} = {r.value}): {reason}")
 
 
@@ -443,6 +537,8 @@ def retract(
 def forecast(
     tree: TreeArgument,
     given: GivenOption = None,
+    virtual: VirtualOption = None,
+    soft: SoftOption = None,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
@@ -450,8 +546,8 @@ def forecast(
         bool,
         typer.Option(
             "--record",
-            help="Record a what-if (--given) in the history too; forecasts without --given "
-            "are always recorded.",
+            help="Record a what-if (--given, --virtual, --soft) in the history too; forecasts "
+            "without them are always recorded.",
         ),
     ] = False,
     engine: EngineOption = Engine.exact,
@@ -470,12 +566,13 @@ def forecast(
             "--save", help="PyMC engine: write the posterior (an ArviZ DataTree) to this .nc file."
         ),
     ] = None,
+    by: ByOption = None,
 ) -> None:
     """Update the tree on the ledger's evidence; print outcomes, priors and top scenarios."""
     import sys
 
     from scenariocast.api import forecast as run
-    from scenariocast.api import parse_given, record_forecast
+    from scenariocast.api import parse_given, parse_node_evidence, record_forecast
     from scenariocast.errors import LedgerBusyError
     from scenariocast.report.text import render_forecast
     from scenariocast.spec.load import load_tree
@@ -484,11 +581,15 @@ def forecast(
     with _errors():
         ledger = _ledger(db)
         assumed = parse_given(given or [])
+        likelihoods = parse_node_evidence(virtual or [], "--virtual")
+        revised = parse_node_evidence(soft or [], "--soft")
         loaded = load_tree(tree)
         result = run(
             loaded,
             ledger,
             given=assumed,
+            virtual=likelihoods,
+            soft=revised,
             as_of=_as_of(as_of),
             record=False,
             engine=engine.value,
@@ -498,10 +599,10 @@ def forecast(
             progress=not as_json and sys.stderr.isatty(),
             save=save,
         )
-        if record or not assumed:
+        if record or not (assumed or likelihoods or revised):
             if record or ledger.accepts_writes:
                 try:
-                    record_forecast(loaded, ledger, result)
+                    record_forecast(loaded, ledger, result, by=by)
                 except LedgerBusyError as exc:
                     if record:
                         raise
@@ -551,6 +652,139 @@ def explain(
 
 
 @app.command()
+def watch(
+    tree: TreeArgument,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only this outcome (default: every outcome).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="The source every reading would come from (default: each indicator's usual "
+            "source, that of most of its readings, else the tree's most reliable)."
+        ),
+    ] = None,
+    indicator: Annotated[
+        list[str] | None,
+        typer.Option("--indicator", help="Only this indicator (repeatable)."),
+    ] = None,
+    readings: Annotated[
+        int,
+        typer.Option(
+            "--readings", min=1, help="Readings of the indicator in the one report (cities)."
+        ),
+    ] = 1,
+    top: Annotated[int, typer.Option(help="Indicators shown per outcome.", min=1)] = 5,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """What to watch next: what a reading of each indicator would tell about each outcome."""
+    from scenariocast.api import watch as run
+    from scenariocast.report.text import render_watch
+
+    with _errors():
+        result = run(
+            tree,
+            _ledger(db),
+            as_of=_as_of(as_of),
+            outcomes=[outcome] if outcome else None,
+            source=source,
+            indicators=indicator or None,
+            readings_per_report=readings,
+        )
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            typer.echo(render_watch(result, outcome=outcome, top=top))
+
+
+@app.command()
+def sensitivity(
+    tree: TreeArgument,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only this outcome (default: every outcome).")
+    ] = None,
+    top: Annotated[
+        int,
+        typer.Option(
+            help="Numbers shown per outcome (and in its tornado chart), their ranges "
+            "recomputed exactly.",
+            min=1,
+        ),
+    ] = 15,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to write a tornado chart per outcome (tornado-OUTCOME.png) and "
+            "sensitivity.json into (created if needed).",
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="exact; or pymc: also the power-scaling sensitivity of the PyMC posterior to "
+            "the prior and to the readings."
+        ),
+    ] = Engine.exact,
+    draws: Annotated[
+        int, typer.Option("--draws", min=1, help="PyMC engine: draws per chain (after tuning).")
+    ] = 1000,
+    chains: Annotated[
+        int, typer.Option("--chains", min=2, help="PyMC engine: chains (at least 2).")
+    ] = 2,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="PyMC engine: random seed (default: from the tree and readings)."
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """What the forecast hinges on: how each outcome moves with each number in the tree."""
+    from scenariocast.api import sensitivity as run
+    from scenariocast.report.text import render_sensitivity
+
+    with _errors():
+        if out is not None:
+            from scenariocast.report.output import check_output
+
+            check_output(out, what="the sensitivity charts")
+        result = run(
+            tree,
+            _ledger(db),
+            as_of=_as_of(as_of),
+            outcomes=[outcome] if outcome else None,
+            top=top,
+            engine=engine.value,
+            draws=draws,
+            chains=chains,
+            seed=seed,
+        )
+        if out is not None:
+            from scenariocast.report.document import sensitivity_files
+            from scenariocast.report.output import write_files
+
+            written = write_files(
+                out, sensitivity_files(result, top=top), what="the sensitivity charts"
+            )
+        if as_json:
+            _print_json(result.to_dict(top=top))
+        else:
+            typer.echo(render_sensitivity(result, outcome=outcome, top=top))
+        if out is not None:
+            for path in written.values():
+                if as_json:
+                    _note(f"wrote {path}")
+                else:
+                    typer.echo(f"wrote {path}")
+
+
+@app.command()
 def report(
     tree: TreeArgument,
     out: Annotated[
@@ -565,6 +799,7 @@ def report(
     ],
     engine: EngineOption = Engine.exact,
     as_of: AsOfOption = None,
+    by: ByOption = None,
     db: DbOption = None,
     draws: DrawsOption = 1000,
     chains: ChainsOption = 2,
@@ -580,6 +815,7 @@ def report(
             out,
             engine=engine.value,
             as_of=_as_of(as_of),
+            by=by,
             draws=draws,
             chains=chains,
             seed=seed,
@@ -613,6 +849,7 @@ def history(
                 s.tree_id,
                 s.engine,
                 s.as_of,
+                s.created_by or "-",
                 s.n_readings,
                 s.readings_hash[:10],
                 s.tree_hash[:10],
@@ -629,6 +866,7 @@ def history(
                     "tree",
                     "engine",
                     "as of",
+                    "by",
                     "readings",
                     "evidence",
                     "tree hash",
@@ -655,6 +893,335 @@ def _snapshot_dict(s: Any) -> dict[str, Any]:
         "readings_hash": s.readings_hash,
         "probabilities": s.payload,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing, pooling, resolving and scoring
+
+
+class Answer(StrEnum):
+    """How a question resolved."""
+
+    yes = "yes"
+    no = "no"
+
+
+class PoolMethod(StrEnum):
+    """The pools ``pool --method`` accepts."""
+
+    linear = "linear"
+    log = "log"
+    extremized = "extremized"
+    evidence = "evidence"
+
+
+class Every(StrEnum):
+    """The dates ``backtest --every`` replays the ledger at."""
+
+    reading = "reading"
+    month = "month"
+    quarter = "quarter"
+
+
+TreesArgument = Annotated[
+    list[Path], typer.Argument(help="Scenario files (YAML).", show_default=False)
+]
+ExtremizeOption = Annotated[
+    float | None,
+    typer.Option(
+        "--extremize",
+        help="The extremized pool's factor a (logit p = a * the weighted mean log-odds); default: "
+        "fitted on 20+ resolved questions, else 1.5.",
+        show_default=False,
+    ),
+]
+
+
+def _trees(paths: list[Path]) -> list[Any]:
+    from scenariocast.spec.load import load_tree
+
+    return [load_tree(p) for p in paths]
+
+
+@app.command()
+def compare(
+    trees: TreesArgument,
+    as_of: AsOfOption = None,
+    weights: WeightsOption = None,
+    as_json: JsonOption = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Also write compare.html (one self-contained page), compare.md and "
+            "compare.json into this folder.",
+            show_default=False,
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option(help="Reports shown that told the trees apart.", min=1)] = 8,
+    db: DbOption = None,
+) -> None:
+    """Compare trees on the ledger: outcomes, structure, evidence fit and Bayes factors."""
+    from scenariocast.analysis.compare import compare as run
+    from scenariocast.analysis.compare import parse_weights
+
+    with _errors():
+        if len(trees) < 2:
+            _usage(f"compare takes at least two trees, got {len(trees)}", "compare")
+        day = _as_of(as_of)
+        w = parse_weights(weights)
+        loaded = _trees(trees)
+        if out is not None:
+            from scenariocast.report.output import check_output
+
+            check_output(out)
+        ledger = _ledger(db)
+        result = run(loaded, ledger.readings(), as_of=day, weights=w)
+        if result.n_common == 0:
+            _note(
+                "the trees count no reading in common: no Bayes factor yet, and their weights "
+                "are the prior weights"
+            )
+        if out is not None:
+            from scenariocast.report.comparison import write_comparison
+
+            files = write_comparison(result, out)
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            from scenariocast.report.compare_text import render_comparison
+
+            typer.echo(render_comparison(result, top=top))
+        if out is not None:
+            for path in files.values():
+                _note(f"wrote {path}")
+
+
+def _usage(message: str, command: str) -> None:
+    typer.echo(f"error: {message} (see: scenariocast {command} --help)", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def pool(
+    trees: TreesArgument,
+    method: Annotated[
+        PoolMethod, typer.Option("--method", help="linear, log, extremized or evidence.")
+    ] = PoolMethod.linear,
+    weights: WeightsOption = None,
+    extremize: ExtremizeOption = None,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Pool the trees' forecasts of the outcomes they share into one probability each."""
+    from scenariocast.analysis.compare import parse_weights
+    from scenariocast.analysis.pool import pool as run
+
+    with _errors():
+        if len(trees) < 2:
+            _usage(f"pool takes at least two trees, got {len(trees)}", "pool")
+        day = _as_of(as_of)
+        w = parse_weights(weights)
+        loaded = _trees(trees)
+        ledger = _ledger(db)
+        result = run(
+            loaded,
+            ledger.readings(),
+            method=method.value,
+            weights=w,
+            as_of=day,
+            extremize=extremize,
+            resolutions=ledger.resolutions() if method == PoolMethod.extremized else (),
+        )
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            from scenariocast.report.compare_text import render_pool
+
+            typer.echo(render_pool(result))
+
+
+@app.command()
+def resolve(
+    outcome: Annotated[str, typer.Argument(help="The outcome id, as in the scenario files.")],
+    answer: Annotated[Answer, typer.Argument(help="yes or no.")],
+    on: Annotated[str, typer.Option("--on", help="The day it resolved (YYYY-MM-DD).")],
+    source: Annotated[str, typer.Option("--source", help="What settles it (a record, a link).")],
+    note: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    by: ByOption = None,
+    db: DbOption = None,
+    scenarios: ScenariosOption = Path("scenarios"),
+) -> None:
+    """Record how a question turned out (retract it with retract-resolution; never deleted)."""
+    from scenariocast.evidence.readings import parse_day
+
+    with _errors():
+        day = parse_day(on)
+        catalog = _catalog(scenarios)
+        r = _ledger(db).resolve(
+            outcome,
+            answer == Answer.yes,
+            on=day,
+            source=source,
+            note=note,
+            by=by,
+            catalog=catalog,
+        )
+        typer.echo(
+            f"recorded resolution #{r.id}: {r.outcome} {r.answer} on {r.resolved_on} "
+            f"({r.source}, by {r.entered_by})"
+        )
+
+
+@app.command("retract-resolution")
+def retract_resolution(
+    resolution_id: Annotated[int, typer.Argument(metavar="ID", help="The resolution's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it no longer stands.")],
+    by: ByOption = None,
+    db: DbOption = None,
+) -> None:
+    """Retract a resolution: it answers nothing from now on, and stays with the reason."""
+    with _errors():
+        r = _ledger(db).retract_resolution(resolution_id, reason=reason, by=by)
+        typer.echo(f"retracted resolution #{r.id} ({r.outcome} {r.answer}): {reason}")
+
+
+@app.command()
+def resolutions(as_json: JsonOption = False, db: DbOption = None) -> None:
+    """List the resolutions recorded, retracted ones included and marked."""
+    from scenariocast.report.compare_text import render_resolutions
+
+    with _errors():
+        items = _ledger(db).resolutions()
+        if as_json:
+            _print_json(
+                [
+                    {
+                        "id": r.id,
+                        "outcome": r.outcome,
+                        "answer": r.answer,
+                        "resolved_on": r.resolved_on.isoformat(),
+                        "source": r.source,
+                        "note": r.note,
+                        "entered_at": r.entered_at.isoformat() if r.entered_at else None,
+                        "entered_by": r.entered_by,
+                        "retracted": r.retracted,
+                        "retraction_reason": r.retraction_reason,
+                        "retracted_by": r.retracted_by,
+                    }
+                    for r in items
+                ]
+            )
+            return
+        typer.echo(render_resolutions(items) if items else "no resolutions recorded yet")
+
+
+@app.command()
+def score(
+    trees: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Scenario files (default: every *.yaml in --scenarios).", show_default=False
+        ),
+    ] = None,
+    weights: WeightsOption = None,
+    extremize: ExtremizeOption = None,
+    no_pools: Annotated[
+        bool, typer.Option("--no-pools", help="Score the trees only, not their pools.")
+    ] = False,
+    bins: Annotated[int, typer.Option(help="Bins of the calibration table.", min=1, max=100)] = 10,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Draw the calibration plot into this file (.svg or .png).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    scenarios: ScenariosOption = Path("scenarios"),
+) -> None:
+    """Score each tree (and their pools) on the resolved outcomes: Brier, log, calibration."""
+    from scenariocast.analysis.compare import parse_weights
+    from scenariocast.analysis.score import score as run
+
+    with _errors():
+        w = parse_weights(weights)
+        paths = list(trees or sorted(scenarios.glob("*.yaml")))
+        if not paths:
+            _fail([f"no scenario files given and none in {scenarios}/"])
+        if plot is not None and plot.suffix.lower() not in (".svg", ".png"):
+            _fail([f"--plot {plot}: the file must end in .svg or .png"])
+        loaded = _trees(paths)
+        ledger = _ledger(db)
+        result = run(
+            loaded,
+            ledger.readings(),
+            ledger.resolutions(),
+            snapshots=ledger.history(),
+            weights=w,
+            extremize=extremize,
+            pools=not no_pools,
+            bins=bins,
+        )
+        if plot is not None:
+            from scenariocast.report.plots import write_calibration_plot
+
+            write_calibration_plot(result, plot)
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            from scenariocast.report.compare_text import render_scores
+
+            typer.echo(render_scores(result))
+        if plot is not None:
+            _note(f"calibration plot written to {plot}")
+
+
+@app.command()
+def backtest(
+    tree: TreeArgument,
+    as_of: AsOfOption = None,
+    every: Annotated[
+        Every,
+        typer.Option(
+            "--every",
+            help="Replay at each day a reading was observed (reading), or at the first day of "
+            "each month or quarter.",
+        ),
+    ] = Every.reading,
+    resolutions_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--resolutions",
+            help="Score against this resolutions file (scenarios/backtest/resolutions.yaml) "
+            "instead of the ledger's resolutions.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Replay the ledger in observed order: the tree's forecast at each date, and its scores."""
+    from scenariocast.api import backtest as run
+
+    with _errors():
+        result = run(
+            tree,
+            _ledger(db),
+            as_of=_as_of(as_of),
+            every=every.value,
+            resolutions=resolutions_file,
+        )
+        if as_json:
+            _print_json(result.to_dict())
+            return
+        from scenariocast.report.compare_text import render_backtest_run
+
+        typer.echo(render_backtest_run(result))
 
 
 ledger_app = typer.Typer(
@@ -703,19 +1270,35 @@ def ledger_verify(db: DbOption = None) -> None:
         typer.echo("ok: every entry follows from the one before")
 
 
+class ExportFormat(StrEnum):
+    """The formats ``ledger export --format`` accepts."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
 @ledger_app.command("export")
 def ledger_export(
     folder: Annotated[
-        Path, typer.Argument(help="A new or empty folder for the CSV files.", show_default=False)
+        Path, typer.Argument(help="A new or empty folder for the files.", show_default=False)
     ],
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="csv: readings.csv, retractions.csv, snapshots.csv; parquet: the same as "
+            "typed Parquet files (needs pyarrow: pip install 'scenariocast[parquet]').",
+        ),
+    ] = ExportFormat.csv,
     db: DbOption = None,
 ) -> None:
-    """Write every reading, retraction and snapshot to CSV files (readings.csv, ...)."""
+    """Write every reading, retraction and snapshot to files (readings.csv, ...)."""
     with _errors():
-        report = _ledger(db).export(folder)
+        report = _ledger(db).export(folder, format=format.value)
         typer.echo(
-            f"exported {report.readings} readings, {report.retractions} retractions and "
-            f"{report.snapshots} snapshots to {report.folder} (head {report.head[:16]})"
+            f"exported {report.readings} readings, {report.retractions} retractions, "
+            f"{report.snapshots} snapshots and {report.resolutions} resolutions to "
+            f"{report.folder} (head {report.head[:16]})"
         )
 
 
@@ -731,8 +1314,9 @@ def ledger_restore(
         ledger = _ledger(db)
         report = ledger.restore(folder)
         typer.echo(
-            f"restored {report.readings} readings, {report.retractions} retractions and "
-            f"{report.snapshots} snapshots into {ledger.location} (head {report.head[:16]})"
+            f"restored {report.readings} readings, {report.retractions} retractions, "
+            f"{report.snapshots} snapshots and {report.resolutions} resolutions into "
+            f"{ledger.location} (head {report.head[:16]})"
         )
 
 

@@ -79,6 +79,12 @@ class SpecError(ProblemsError):
     kind = "invalid scenario file"
 
 
+class NetworkFileError(ProblemsError):
+    """A network file of another tool (BIF, XMLBIF, Hugin NET, GeNIe XDSL) that cannot be read."""
+
+    kind = "invalid network file"
+
+
 class ImportProblemsError(ProblemsError):
     """A CSV file of readings with bad rows; nothing was imported."""
 

@@ -30,6 +30,8 @@ MAX_DEPTH = 64
 MAX_ALIASED_NODES = 10_000
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+#: Marks, in the map of lines, the first line of a block scalar's text (``key: |``).
+CONTENT = "@content"
 
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
@@ -110,6 +112,8 @@ def _walk(
                 keys.setdefault(key, key_line)
                 lines.setdefault((*path, key), key_line)
                 children.append((value_node, (*path, key)))
+        elif isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+            lines[(*path, CONTENT)] = node.start_mark.line + 2
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 lines.setdefault((*path, i), item.start_mark.line + 1)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -119,13 +119,57 @@ class BacktestResult:
     probabilities: Mapping[str, tuple[float, ...]]  # outcome -> the forecast at each date
     priors: Mapping[str, float]  # outcome -> the forecast with no reading
     resolutions: Mapping[str, Resolution]
+    #: outcome -> the day it resolved, when known: only forecasts as of earlier days are scored
+    resolved_on: Mapping[str, dt.date] = field(default_factory=dict)
+    n_observations: tuple[int, ...] = ()  # readings that count at each date
+
+    def scored(self, outcome: str) -> tuple[float, ...]:
+        """The forecasts of ``outcome`` that are scored: those made before it resolved."""
+        day = self.resolved_on.get(outcome)
+        probs = self.probabilities[outcome]
+        if day is None:
+            return tuple(probs)
+        return tuple(p for d, p in zip(self.dates, probs, strict=True) if d < day)
 
     def brier(self, outcome: str) -> float | None:
-        """The Brier score of the forecasts of ``outcome`` (None if it is not resolved)."""
+        """The mean Brier score of the forecasts of ``outcome`` made before it resolved.
+
+        None if it is not resolved, or no forecast was made before it resolved.
+        """
         res = self.resolutions.get(outcome)
         if res is None or res.happened is None:
             return None
-        return brier_score(self.probabilities[outcome], res.happened)
+        scored = self.scored(outcome)
+        return brier_score(scored, res.happened) if scored else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (the ``backtest --json`` output)."""
+        return {
+            "tree": self.tree_id,
+            "trajectory": [
+                {
+                    "as_of": d.isoformat(),
+                    "n_observations": self.n_observations[k] if self.n_observations else None,
+                    "outcomes": {o: p[k] for o, p in self.probabilities.items()},
+                }
+                for k, d in enumerate(self.dates)
+            ],
+            "prior": dict(self.priors),
+            "scores": {
+                oid: {
+                    "happened": res.happened,
+                    "basis": res.basis,
+                    "record": res.record,
+                    "resolved_on": (
+                        self.resolved_on[oid].isoformat() if oid in self.resolved_on else None
+                    ),
+                    "forecasts_scored": len(self.scored(oid)),
+                    "brier": self.brier(oid),
+                    "prior_brier": self.prior_brier(oid),
+                }
+                for oid, res in self.resolutions.items()
+            },
+        }
 
     def prior_brier(self, outcome: str) -> float | None:
         """The Brier score of the prior, as if it had been forecast at every date."""
@@ -142,12 +186,14 @@ def backtest(
     *,
     dates: Sequence[dt.date] | None = None,
     model: ExactModel | None = None,
+    resolved_on: Mapping[str, dt.date] | None = None,
 ) -> BacktestResult:
     """Forecast ``tree`` as of each date (default: each quarter's first day) and keep the scores.
 
     Only readings observed on or before a date count for the forecast as of that date (their
     observed date, not the day they were published: a survey republished weeks later counts from
-    the day it describes).
+    the day it describes). ``resolved_on`` gives the day an outcome resolved, when known: only
+    the forecasts made before it are scored.
     """
     unknown = sorted(set(resolutions) - set(tree.outcomes))
     if unknown:
@@ -160,4 +206,48 @@ def backtest(
         probabilities={o: tuple(p[1:]) for o, p in timeline.outcomes.items()},
         priors={o: p[0] for o, p in timeline.outcomes.items()},
         resolutions=dict(resolutions),
+        resolved_on=dict(resolved_on or {}),
+        n_observations=tuple(timeline.n_observations[1:]),
     )
+
+
+def replay_dates(
+    tree: Tree, readings: Sequence[Reading], *, as_of: dt.date, every: str = "reading"
+) -> tuple[dt.date, ...]:
+    """The dates a back-test replays the ledger at, up to ``as_of``.
+
+    ``reading``: every day a reading of the tree's indicators was observed, in observed order;
+    ``month`` and ``quarter``: the first day of each month or quarter of the tree's horizon
+    (a tree without a horizon: of the span of its readings).
+    """
+    if every not in ("reading", "month", "quarter"):
+        raise QueryError(f"--every takes reading, month or quarter, got '{every}'")
+    observed = sorted(
+        {
+            r.observed.end
+            for r in readings
+            if r.indicator in tree.indicators and not r.retracted and r.observed.end <= as_of
+        }
+    )
+    if every == "reading":
+        return tuple(observed)
+    if tree.steps is not None:
+        start, end = tree.steps.start, tree.steps.end
+    elif observed:
+        start, end = observed[0], observed[-1]
+    else:
+        return ()
+    step = 1 if every == "month" else 3
+    month = start.month if every == "month" else 3 * ((start.month - 1) // 3) + 1
+    year = start.year
+    out: list[dt.date] = []
+    while True:
+        day = dt.date(year, month, 1)
+        if day > min(end, as_of):
+            break
+        if day >= start:
+            out.append(day)
+        month += step
+        if month > 12:
+            year, month = year + 1, month - 12
+    return tuple(out)

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
 from scenariocast.engines.exact import ExactModel, conflict_error
+from scenariocast.engines.exact.junction import Factor, FloatArray
+from scenariocast.engines.exact.model import Query
 from scenariocast.engines.result import logit
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.readings import Reading
@@ -25,6 +31,9 @@ from scenariocast.spec.tree import Tree
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+IntArray = npt.NDArray[np.intp]
 
 
 def _delta(after: float, before: float) -> float:
@@ -169,25 +178,11 @@ def explain(
         check_outcome(tree, o)
     evidence = select_evidence(tree, readings, as_of)
     query = model.query(evidence, given)
-    jt = query.structure.jt
-
-    def probs(k: int) -> dict[str, float]:
-        factors = query.factors(k)
-        cal = jt.calibrate(factors)
-        if not math.isfinite(cal.log_z):
-            if k == 0:
-                raise EvidenceConflictError(
-                    f"the assumptions {query.given} have zero probability in tree '{tree.id}'"
-                )
-            raise conflict_error(tree, query)
-        every = model.outcome_probabilities(query, factors, cal)
-        return {o: float(every[o]) for o in ids}
-
-    prior = probs(0)
+    steps = _stepwise(model, query, ids)
+    prior = steps[0]
     before = prior
     contributions: list[Contribution] = []
-    for k, rep in enumerate(evidence.reports, start=1):
-        after = probs(k)
+    for rep, after in zip(evidence.reports, steps[1:], strict=True):
         contributions.append(
             Contribution(
                 report=rep,
@@ -205,3 +200,56 @@ def explain(
         contributions=tuple(contributions),
         evidence=evidence,
     )
+
+
+#: At most this many numbers in one batch of calibrations (about 32 MB of beliefs).
+_BATCH_CELLS = 4_000_000
+
+
+def _stepwise(model: ExactModel, query: Query, ids: Sequence[str]) -> list[dict[str, float]]:
+    """The probability of each outcome after the first ``k`` reports, for k = 0 .. n.
+
+    The posterior after ``k`` reports is the calibration on the prior, the assumptions and
+    the first ``k`` report factors, summed per scope in the order observed (as
+    :meth:`~scenariocast.engines.exact.model.Query.factors` sums them). Rather than one
+    calibration per ``k``, each summing ``k`` factors (quadratic in the number of reports),
+    every scope's running sums are taken once (a cumulative sum, adding the factors in the
+    same order) and the calibrations run in batches along a last, batch axis.
+    """
+    tree = model.tree
+    jt = query.structure.jt
+    reports = query.report_factors
+    n = len(reports)
+    # each scope's running sums: row j is the sum of its first j factors (row 0: none)
+    where: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, (scope, _) in enumerate(reports):
+        where[scope].append(i)
+    running: dict[tuple[int, ...], tuple[IntArray, FloatArray]] = {}
+    for scope, at in where.items():
+        stacked = np.stack([reports[i][1] for i in at])
+        sums = np.concatenate([np.zeros((1, *stacked.shape[1:])), np.cumsum(stacked, axis=0)])
+        running[scope] = (np.asarray(at, dtype=np.intp), sums)
+    cells = sum(int(np.prod(shape)) for shape in jt.shapes) + sum(
+        int(np.prod(sums.shape[1:])) for _, sums in running.values()
+    )
+    size = max(1, min(n + 1, _BATCH_CELLS // max(cells, 1)))
+    out: list[dict[str, float]] = []
+    for first in range(0, n + 1, size):
+        ks = np.arange(first, min(first + size, n + 1))
+        factors: list[Factor] = list(query.base)
+        for scope, (positions, sums) in running.items():
+            taken = np.searchsorted(positions, ks, side="left")  # of its reports among the first k
+            factors.append((scope, np.moveaxis(sums[taken], 0, -1)))
+        cal = jt.calibrate(factors, len(ks))
+        finite = np.isfinite(cal.log_z)
+        if not finite.all():
+            k = int(ks[np.argmin(finite)])
+            if k == 0:
+                raise EvidenceConflictError(
+                    f"the assumptions {query.given} have zero probability in tree '{tree.id}'"
+                )
+            raise conflict_error(tree, query)
+        every = model.outcome_probabilities(query, factors, cal)
+        for b in range(len(ks)):
+            out.append({o: float(every[o][b]) for o in ids})
+    return out

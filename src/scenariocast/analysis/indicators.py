@@ -16,6 +16,7 @@ from functools import cache
 
 import numpy as np
 
+from scenariocast.evidence.likelihood import untransform
 from scenariocast.evidence.special import log_t_lower_tail, norm_ppf_from_log
 from scenariocast.spec.model import ReadAs
 from scenariocast.spec.tree import Tree, combos
@@ -78,14 +79,7 @@ def reported(read_as: ReadAs | None, quantity: float) -> float:
     The inverse of the ``read_as`` transform: ``log_change`` 0.5 against a baseline of 4,800 is
     a reading of 4,800 * e^0.5.
     """
-    if read_as is None or read_as.transform == "identity":
-        return quantity
-    if read_as.transform == "log":
-        return math.exp(quantity)
-    baseline = float(read_as.baseline or 1.0)
-    if read_as.transform == "log_change":
-        return baseline * math.exp(quantity)
-    return baseline * (1.0 + quantity / 100.0)
+    return float(untransform(read_as, np.array([quantity]))[0])
 
 
 def predictions(tree: Tree, indicator: str) -> tuple[StatePrediction, ...]:

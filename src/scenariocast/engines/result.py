@@ -34,6 +34,28 @@ class OutcomeForecast:
 
 
 @dataclass(frozen=True)
+class Predictive:
+    """What the next genuine reading of an indicator is expected to be, at the as-of step.
+
+    From the PyMC engine: readings drawn from the posterior (the states and every uncertain
+    parameter), in the units readings are entered in. For continuous and count indicators the
+    median and the central 90% range; for yes/no and categorical ones, the probability of each
+    answer.
+    """
+
+    median: float | None = None
+    low: float | None = None
+    high: float | None = None
+    probabilities: Mapping[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The non-empty fields, JSON-ready."""
+        if self.probabilities is not None:
+            return {"probabilities": dict(self.probabilities)}
+        return {"median": self.median, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A complete scenario (a state for every node) and its probability.
 
@@ -70,8 +92,8 @@ class StepForecast:
 class ForecastResult:
     """Posterior and prior of every node and outcome, with what produced them.
 
-    Both engines return this type; the PyMC engine fills ``interval`` on outcomes and
-    ``diagnostics``.
+    Both engines return this type; the PyMC engine fills ``interval`` on outcomes,
+    ``node_intervals``, the intervals of ``steps``, ``diagnostics`` and ``predictive``.
     """
 
     tree_id: str
@@ -90,6 +112,7 @@ class ForecastResult:
     steps: Mapping[str, tuple[StepForecast, ...]] = field(default_factory=dict)
     now_step: str | None = None  # the label of the step ``nodes`` describes (dynamic trees)
     node_intervals: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    predictive: Mapping[str, Predictive] = field(default_factory=dict)  # PyMC engine
 
     @property
     def n_observations(self) -> int:
@@ -109,6 +132,11 @@ class ForecastResult:
             "as_of": self.as_of.isoformat(),
             "engine": self.engine,
             "given": dict(self.given),
+            **(
+                {"findings": [f.to_dict() for f in self.evidence.findings]}
+                if self.evidence.findings
+                else {}
+            ),
             "n_observations": self.n_observations,
             "n_reports": len(self.evidence.reports),
             "n_readings_used": len(self.evidence.reading_ids),
@@ -168,6 +196,11 @@ class ForecastResult:
                 {"states": dict(s.states), "probability": s.probability} for s in self.top_scenarios
             ],
             "diagnostics": dict(self.diagnostics),
+            **(
+                {"predictive": {k: v.to_dict() for k, v in self.predictive.items()}}
+                if self.predictive
+                else {}
+            ),
         }
 
     def to_frame(self, what: str = "outcomes") -> pd.DataFrame:

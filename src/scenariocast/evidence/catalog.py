@@ -6,12 +6,13 @@ indicator, and the trees must agree on what it is (its kind and categories).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from scenariocast.errors import Problem, ReadingError, SpecError, did_you_mean
+from scenariocast.errors import Problem, QueryError, ReadingError, SpecError, did_you_mean
 from scenariocast.evidence.values import canonical_value, parse_value
 from scenariocast.spec.load import load_tree
 from scenariocast.spec.tree import Tree
@@ -32,8 +33,40 @@ class IndicatorInfo:
     log_reads: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class Question:
+    """An outcome as one tree asks it: open from ``opens`` (``None``: always) to ``resolve_by``.
+
+    A tree with a horizon opens its questions on the horizon's first day; a tree without one
+    has no opening day.
+    """
+
+    outcome: str
+    tree: str
+    opens: dt.date | None
+    resolve_by: dt.date
+
+    def holds(self, day: dt.date) -> bool:
+        """Whether a resolution on ``day`` answers this question."""
+        return (self.opens is None or self.opens <= day) and day <= self.resolve_by
+
+    @property
+    def period(self) -> str:
+        """``2026-01-01 to 2026-12-31`` or ``by 2026-12-31``, for messages."""
+        if self.opens is None:
+            return f"by {self.resolve_by}"
+        return f"from {self.opens} to {self.resolve_by}"
+
+
+def question_of(tree: Tree, outcome: str) -> Question:
+    """The question ``tree`` asks with ``outcome`` (which it must have)."""
+    o = tree.outcomes[outcome]
+    opens = tree.steps.start if tree.steps is not None else None
+    return Question(outcome, tree.id, opens, o.resolve_by)
+
+
 class Catalog:
-    """The indicators and sources that readings may name.
+    """The indicators and sources that readings may name, and the outcomes resolutions may.
 
     Parameters
     ----------
@@ -41,15 +74,52 @@ class Catalog:
         Indicator name -> :class:`IndicatorInfo`.
     sources
         Source name -> the ids of the trees that define it.
+    questions
+        Outcome id -> the question each tree that has it asks.
     """
 
     def __init__(
         self,
         indicators: Mapping[str, IndicatorInfo],
         sources: Mapping[str, tuple[str, ...]],
+        questions: Mapping[str, tuple[Question, ...]] | None = None,
     ) -> None:
         self._indicators = MappingProxyType(dict(indicators))
         self._sources = MappingProxyType(dict(sources))
+        self._questions = MappingProxyType(dict(questions or {}))
+
+    @property
+    def questions(self) -> Mapping[str, tuple[Question, ...]]:
+        """Outcome id -> the question each tree that has it asks."""
+        return self._questions
+
+    def resolution_window(self, outcome: str, day: dt.date) -> tuple[dt.date | None, dt.date]:
+        """The period of the questions that a resolution of ``outcome`` on ``day`` answers.
+
+        Two resolutions of one outcome in this period would answer the same question twice.
+
+        Raises
+        ------
+        QueryError
+            If no tree has the outcome (with the closest known id), or none asks it over a
+            period holding ``day``.
+        """
+        asked = self._questions.get(outcome)
+        if not asked:
+            raise QueryError(
+                f"unknown outcome '{outcome}'{did_you_mean(outcome, self._questions)}"
+                + _known("outcomes", self._questions)
+            )
+        holding = [q for q in asked if q.holds(day)]
+        if not holding:
+            shown = "; ".join(f"tree '{q.tree}' asks it {q.period}" for q in asked[:4])
+            raise QueryError(
+                f"no tree asks '{outcome}' over a period holding {day} ({shown}): a resolution "
+                "names the day the question was settled, within its period"
+            )
+        starts = [q.opens for q in holding]
+        lo = None if any(d is None for d in starts) else min(d for d in starts if d is not None)
+        return lo, max(q.resolve_by for q in holding)
 
     @property
     def indicators(self) -> Mapping[str, IndicatorInfo]:
@@ -73,8 +143,11 @@ class Catalog:
         """
         indicators: dict[str, IndicatorInfo] = {}
         sources: dict[str, tuple[str, ...]] = {}
+        questions: dict[str, tuple[Question, ...]] = {}
         problems: list[Problem] = []
         for tree in trees:
+            for oid in tree.outcomes:
+                questions[oid] = (*questions.get(oid, ()), question_of(tree, oid))
             where = str(tree.path) if tree.path is not None else None
             for name, ind in tree.spec.indicators.items():
                 cats = tuple(ind.categories) if ind.categories is not None else None
@@ -110,7 +183,7 @@ class Catalog:
                 sources[src] = (*sources.get(src, ()), tree.id)
         if problems:
             raise SpecError(problems, subject="scenario trees disagree")
-        return cls(indicators, sources)
+        return cls(indicators, sources, questions)
 
     @classmethod
     def from_dir(cls, path: str | Path) -> Catalog:

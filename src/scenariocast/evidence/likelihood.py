@@ -31,6 +31,21 @@ def transform(read_as: ReadAs | None, values: FloatArray) -> FloatArray:
         return 100.0 * (values / baseline - 1.0)
 
 
+def untransform(read_as: ReadAs | None, quantities: FloatArray) -> FloatArray:
+    """The inverse of :func:`transform`: quantities the indicator describes, as reported values.
+
+    ``log_change`` 0.5 against a baseline of 4,800 is a reading of 4,800 * e^0.5.
+    """
+    if read_as is None or read_as.transform == "identity":
+        return quantities
+    if read_as.transform == "log":
+        return np.exp(quantities)
+    baseline = float(read_as.baseline or 1.0)
+    if read_as.transform == "log_change":
+        return baseline * np.exp(quantities)
+    return baseline * (1.0 + quantities / 100.0)
+
+
 def reading_cdf(
     kind: str, params: Mapping[str, float], read_as: ReadAs | None, value: float
 ) -> float:

@@ -49,25 +49,30 @@ class ObservedDate:
     @classmethod
     def parse(cls, text: str) -> ObservedDate:
         """Parse ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY`` or ``A/B`` with A and B of those forms."""
-        raw = str(text).strip()
-        try:
-            if "/" in raw:
-                a, b = raw.split("/", 1)
-                start, _ = _bounds(a.strip())
-                _, end = _bounds(b.strip())
-            else:
-                start, end = _bounds(raw)
-        except ValueError:
-            raise ReadingError(
-                f"date '{raw}' is not a day (2025-10-26), a month (2025-10), a year (2025) "
-                "or a period (2025-01/2025-06)"
-            ) from None
-        if end < start:
-            raise ReadingError(f"period '{raw}' ends before it starts")
-        return cls(end=end, start=start, text=raw)
+        return _parse_observed(str(text).strip())
 
     def __str__(self) -> str:
         return self.text
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_observed(raw: str) -> ObservedDate:
+    """:meth:`ObservedDate.parse` of stripped text, remembered (an import repeats its dates)."""
+    try:
+        if "/" in raw:
+            a, b = raw.split("/", 1)
+            start, _ = _bounds(a.strip())
+            _, end = _bounds(b.strip())
+        else:
+            start, end = _bounds(raw)
+    except ValueError:
+        raise ReadingError(
+            f"date '{raw}' is not a day (2025-10-26), a month (2025-10), a year (2025) "
+            "or a period (2025-01/2025-06)"
+        ) from None
+    if end < start:
+        raise ReadingError(f"period '{raw}' ends before it starts")
+    return ObservedDate(end=end, start=start, text=raw)
 
 
 def parse_day(text: str) -> dt.date:

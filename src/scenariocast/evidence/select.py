@@ -22,14 +22,19 @@ indicator whose newest usable reading is older than its staleness threshold is l
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
+import operator
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from scenariocast.bulk import bulk
 from scenariocast.errors import ScenariocastError
 from scenariocast.evidence.likelihood import transform
+from scenariocast.evidence.nodes import Finding
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.values import parse_value
 from scenariocast.spec.tree import Tree
@@ -132,11 +137,18 @@ class Evidence:
     as_of: dt.date
     reports: tuple[Report, ...] = ()
     stale: tuple[Stale, ...] = ()
+    #: evidence on nodes (virtual, soft), given with the query (evidence/nodes.py)
+    findings: tuple[Finding, ...] = ()
 
-    @property
+    @functools.cached_property
     def reading_ids(self) -> tuple[int, ...]:
         """Ids of every reading that counts, including folded ones."""
-        return tuple(i for o in self.observations for i in o.ids)
+        out: list[int] = []
+        for o in self.observations:
+            out.append(o.reading.id)
+            if o.folded:
+                out.extend(o.folded)
+        return tuple(out)
 
 
 def _find(parent: dict[int, int], i: int) -> int:
@@ -151,67 +163,158 @@ def _order_key(r: Reading) -> tuple[dt.date, dt.date, int]:
     return (r.observed.end, r.observed.start, r.id)
 
 
-def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> Evidence:
-    """Apply the rules above to ``readings`` for ``tree`` as of ``as_of``."""
+_by_id = operator.attrgetter("id")
+_end = operator.attrgetter("observed.end")
+
+
+def _id_then_order(r: Reading) -> tuple[int, dt.date, dt.date]:
+    return (r.id, r.observed.end, r.observed.start)
+
+
+_Candidate = tuple[Reading, tuple[str, str]]
+
+
+def _read(
+    tree: Tree, readings: Sequence[Reading], as_of: dt.date
+) -> tuple[list[Excluded], dict[str, list[Reading]], dict[int, float]]:
+    """Rule 1: what does not count, and the value of every reading that may.
+
+    Each distinct (indicator, text) is parsed and transformed once (``read_as``, on a
+    one-element array as before, so that each value is the very same number whatever SIMD
+    path NumPy would take for a longer array). Exclusions come in the order of ``readings``.
+    """
+    indicators = tree.indicators
+    raws: dict[tuple[str, str], float | str] = {}  # (indicator, text) -> raw value or problem
     excluded: list[Excluded] = []
+    candidates: list[_Candidate] = []
+    _classify(tree, readings, as_of, raws, excluded.append, candidates.append)
+
+    # each distinct text's value through its indicator's read_as transform
+    values: dict[tuple[str, str], float] = {}
+    for key, raw in raws.items():
+        if isinstance(raw, str):
+            continue
+        read_as = indicators[key[0]].spec.read_as
+        if read_as is None or read_as.transform == "identity":
+            values[key] = raw
+        else:
+            values[key] = float(transform(read_as, np.array([raw]))[0])
+
     by_indicator: dict[str, list[Reading]] = defaultdict(list)
     parsed: dict[int, float] = {}
-    for r in readings:
-        ind = tree.indicators.get(r.indicator)
-        if r.retracted:
+    if all(map(math.isfinite, values.values())):
+        for r, key in candidates:
+            parsed[r.id] = values[key]
+            by_indicator[r.indicator].append(r)
+        return excluded, by_indicator, parsed
+
+    # a transform left some value without a number (the log of 0): those readings are
+    # excluded too, in their place among the others
+    trail: list[Excluded | _Candidate] = []
+    _classify(tree, readings, as_of, raws, trail.append, trail.append)
+    excluded = []
+    for item in trail:
+        if isinstance(item, Excluded):
+            excluded.append(item)
+            continue
+        r, key = item
+        value = values[key]
+        if not math.isfinite(value):
             excluded.append(
+                Excluded(r, "value not readable after the read_as transform", "unreadable")
+            )
+            continue
+        parsed[r.id] = value
+        by_indicator[r.indicator].append(r)
+    return excluded, by_indicator, parsed
+
+
+def _classify(
+    tree: Tree,
+    readings: Sequence[Reading],
+    as_of: dt.date,
+    raws: dict[tuple[str, str], float | str],
+    exclude: Callable[[Excluded], None],
+    take: Callable[[_Candidate], None],
+) -> None:
+    """Pass each reading, in order, to ``exclude`` (with why) or to ``take``.
+
+    A reading taken comes with its key in ``raws``, which gains the parsed value (or the
+    problem) of each distinct (indicator, text).
+    """
+    indicators = tree.indicators
+    sources = tree.sources
+    for r in readings:
+        if r.retracted:
+            exclude(
                 Excluded(r, f"retracted: {r.retraction_reason or 'no reason given'}", "retracted")
             )
-        elif r.observed.end > as_of:
-            excluded.append(Excluded(r, f"observed after the as-of date {as_of}", "after_as_of"))
-        elif ind is None:
-            excluded.append(
-                Excluded(
-                    r, f"tree '{tree.id}' has no indicator '{r.indicator}'", "unknown_indicator"
-                )
-            )
-        elif r.source not in tree.sources:
-            excluded.append(
+            continue
+        if r.observed.end > as_of:
+            exclude(Excluded(r, f"observed after the as-of date {as_of}", "after_as_of"))
+            continue
+        name = r.indicator
+        ind = indicators.get(name)
+        if ind is None:
+            exclude(Excluded(r, f"tree '{tree.id}' has no indicator '{name}'", "unknown_indicator"))
+        elif r.source not in sources:
+            exclude(
                 Excluded(
                     r, f"tree '{tree.id}' does not define source '{r.source}'", "unknown_source"
                 )
             )
         else:
-            try:
-                raw = parse_value(ind.spec.kind, r.value, ind.spec.categories)
-            except ScenariocastError as exc:
-                excluded.append(Excluded(r, f"value not readable: {exc}", "unreadable"))
-                continue
-            value = float(transform(ind.spec.read_as, np.array([raw]))[0])
-            if not np.isfinite(value):
-                excluded.append(
-                    Excluded(r, "value not readable after the read_as transform", "unreadable")
-                )
-                continue
-            parsed[r.id] = value
-            by_indicator[r.indicator].append(r)
+            key = (name, r.value)
+            raw = raws.get(key)
+            if raw is None:
+                try:
+                    raw = parse_value(ind.spec.kind, r.value, ind.spec.categories)
+                except ScenariocastError as exc:
+                    raw = f"value not readable: {exc}"
+                raws[key] = raw
+            if isinstance(raw, str):
+                exclude(Excluded(r, raw, "unreadable"))
+            else:
+                take((r, key))
+
+
+@bulk
+def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> Evidence:
+    """Apply the rules above to ``readings`` for ``tree`` as of ``as_of``."""
+    excluded, by_indicator, parsed = _read(tree, readings, as_of)
 
     observations: list[Observation] = []
+    folds = False  # whether any reading is folded into another (rules 2 and 3)
+    new = object.__new__
     steps = tree.steps
+    reliability = {name: src.mean_reliability for name, src in tree.sources.items()}
     for name, rows in by_indicator.items():
         spec = tree.indicators[name].spec
         rule = spec.combine_rule()
         timed = steps is not None and tree.varies(tree.indicators[name].scope)
+        step_at: dict[dt.date, int] = {}
 
-        def step_of(r: Reading, timed: bool = timed) -> int | None:
-            return steps.index(r.observed.end) if timed and steps is not None else None
+        def step_of(
+            r: Reading, timed: bool = timed, step_at: dict[dt.date, int] = step_at
+        ) -> int | None:
+            if not timed or steps is None:
+                return None
+            end = r.observed.end
+            step = step_at.get(end)
+            if step is None:
+                step = step_at[end] = steps.index(end)
+            return step
 
-        rel = {r.id: tree.sources[r.source].mean_reliability for r in rows}
-        rows = sorted(rows, key=_order_key)
-
-        # 2. identical re-entries count once (the first entered stands)
+        # 2. identical re-entries count once (the first entered stands); readings in the order
+        # entered, and readings given twice with one id in the order observed
         firsts: dict[tuple[object, ...], Reading] = {}
         folded: dict[int, list[int]] = defaultdict(list)
         kept: list[Reading] = []
-        for r in sorted(rows, key=lambda r: r.id):
+        unique = len({r.id for r in rows}) == len(rows)
+        for r in sorted(rows, key=_by_id if unique else _id_then_order):
             key = (parsed[r.id], r.observed.text, r.location, r.source, r.unit)
-            if key in firsts:
-                first = firsts[key]
+            first = firsts.get(key)
+            if first is not None:
                 folded[first.id].append(r.id)
                 excluded.append(
                     Excluded(r, f"same reading as #{first.id}: counted once", "repeated")
@@ -221,31 +324,11 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
                 kept.append(r)
 
         # 3. linked readings report one event: keep the most reliable, fold the others
-        parent = {r.id: r.id for r in kept}
-        alias = {rid: first.id for first in kept for rid in folded[first.id]}
-
-        for r in kept:
-            if r.links is not None:
-                target = alias.get(r.links, r.links)
-                if target in parent:
-                    parent[_find(parent, r.id)] = _find(parent, target)
-        clusters: dict[int, list[Reading]] = defaultdict(list)
-        for r in kept:
-            clusters[_find(parent, r.id)].append(r)
-        representatives: list[Reading] = []
-        for members in clusters.values():
-            best = max(members, key=lambda r: (rel[r.id], -r.id))
-            representatives.append(best)
-            for m in members:
-                if m.id != best.id:
-                    folded[best.id].extend([m.id, *folded.pop(m.id, [])])
-                    excluded.append(
-                        Excluded(
-                            m,
-                            f"linked to #{best.id} (one event): counted once, as #{best.id}",
-                            "linked",
-                        )
-                    )
+        if any(r.links is not None for r in kept):
+            representatives = _linked(kept, folded, reliability, excluded)
+        else:  # no links: each reading is its own event
+            representatives = kept
+        folds = folds or any(folded.values())
 
         # 4. the combine rule
         counted = sorted(representatives, key=_order_key)
@@ -286,26 +369,67 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
                         )
                     )
             counted = [r for r in counted if r.id in winners]
+        append = observations.append
         for r in counted:
-            observations.append(
-                Observation(
-                    reading=r,
-                    indicator=name,
-                    value=parsed[r.id],
-                    reliability=rel[r.id],
-                    folded=tuple(sorted(folded.get(r.id, []))),
-                    step=step_of(r),
-                )
+            also = folded.get(r.id) if folded else None
+            # the fields set at once in its __dict__: a frozen dataclass's __init__ sets them
+            # one by one through object.__setattr__, at twice the cost over many readings
+            o = new(Observation)
+            o.__dict__.update(
+                reading=r,
+                indicator=name,
+                value=parsed[r.id],
+                reliability=reliability[r.source],
+                folded=tuple(sorted(also)) if also else (),
+                step=step_of(r) if timed else None,
             )
-    observations.sort(key=lambda o: _order_key(o.reading))
+            append(o)
+    if len(by_indicator) > 1:  # each indicator's observations are in order already
+        keys = [_order_key(o.reading) for o in observations]
+        order = sorted(range(len(observations)), key=keys.__getitem__)
+        observations = [observations[i] for i in order]
     excluded.sort(key=lambda e: e.reading.id)
     return Evidence(
         observations=tuple(observations),
         excluded=tuple(excluded),
         as_of=as_of,
-        reports=group_reports(tree, observations),
+        reports=_group_reports(tree, observations, in_order=True, folds=folds),
         stale=_stale(tree, by_indicator, observations, as_of),
     )
+
+
+def _linked(
+    kept: list[Reading],
+    folded: dict[int, list[int]],
+    reliability: Mapping[str, float],
+    excluded: list[Excluded],
+) -> list[Reading]:
+    """Rule 3: one reading per cluster of linked readings, the most reliable; fold the rest."""
+    parent = {r.id: r.id for r in kept}
+    alias = {rid: first.id for first in kept for rid in folded[first.id]}
+    for r in kept:
+        if r.links is not None:
+            target = alias.get(r.links, r.links)
+            if target in parent:
+                parent[_find(parent, r.id)] = _find(parent, target)
+    clusters: dict[int, list[Reading]] = defaultdict(list)
+    for r in kept:
+        clusters[_find(parent, r.id)].append(r)
+    representatives: list[Reading] = []
+    for members in clusters.values():
+        best = max(members, key=lambda r: (reliability[r.source], -r.id))
+        representatives.append(best)
+        for m in members:
+            if m.id != best.id:
+                folded[best.id].extend([m.id, *folded.pop(m.id, [])])
+                excluded.append(
+                    Excluded(
+                        m,
+                        f"linked to #{best.id} (one event): counted once, as #{best.id}",
+                        "linked",
+                    )
+                )
+    return representatives
 
 
 def group_reports(tree: Tree, observations: Sequence[Observation]) -> tuple[Report, ...]:
@@ -314,22 +438,57 @@ def group_reports(tree: Tree, observations: Sequence[Observation]) -> tuple[Repo
     A report is the observations of one source with the same report id or, for readings that
     give none, the same observed date.
     """
+    return _group_reports(tree, observations, in_order=False, folds=True)
+
+
+def _group_reports(
+    tree: Tree, observations: Sequence[Observation], *, in_order: bool, folds: bool
+) -> tuple[Report, ...]:
+    """:func:`group_reports`, told what is known of the observations.
+
+    ``in_order``: they come in observed order (by last day, first day, id); ``folds``: some
+    may have readings folded into them.
+    """
     groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
-    for o in observations:
-        r = o.reading
-        key = ("id", r.report) if r.report else ("date", r.observed.text)
-        groups[(r.source, *key)].append(o)
-    reports = [
-        Report(
+    if any(map(_report_id, observations)):
+        for o in observations:
+            r = o.reading
+            group = (r.source, "id", r.report) if r.report else (r.source, "date", r.observed.text)
+            groups[group].append(o)
+    else:  # by source and date alone (the keys made in C, which is faster by half)
+        by_date: dict[tuple[str, str], list[Observation]] = defaultdict(list)
+        for pair, o in zip(map(_source_and_date, observations), observations, strict=True):
+            by_date[pair].append(o)
+        groups = {(source, "date", text): members for (source, text), members in by_date.items()}
+    reliability = {name: src.mean_reliability for name, src in tree.sources.items()}
+    keyed = []
+    for (source, kind, key), members in groups.items():
+        report = Report(
             source=source,
             key=key,
-            reliability=tree.sources[source].mean_reliability,
+            reliability=reliability[source],
             observations=tuple(members),
         )
-        for (source, _, key), members in groups.items()
-    ]
-    reports.sort(key=lambda rep: (rep.last_day, min(rep.ids)))
-    return tuple(reports)
+        if in_order:
+            # the last observation has the latest last day; the readings of one date come
+            # in the order of their ids
+            last = members[-1].reading.observed.end
+            first = members[0].reading.id if kind == "date" else min(map(_observation_id, members))
+        else:
+            last = max(map(_observation_end, members))
+            first = min(map(_observation_id, members))
+        if folds and any(map(_folded, members)):  # the report stands for readings folded in
+            first = min(first, *(i for o in members for i in o.folded))
+        keyed.append(((last, first), report))
+    keyed.sort(key=operator.itemgetter(0))
+    return tuple(report for _, report in keyed)
+
+
+_report_id = operator.attrgetter("reading.report")
+_source_and_date = operator.attrgetter("reading.source", "reading.observed.text")
+_observation_end = operator.attrgetter("reading.observed.end")
+_observation_id = operator.attrgetter("reading.id")
+_folded = operator.attrgetter("folded")
 
 
 def _stale(
@@ -345,7 +504,7 @@ def _stale(
         rows = usable.get(name)
         if not rows:
             continue
-        newest = max(r.observed.end for r in rows)
+        newest = max(map(_end, rows))
         age = (as_of - newest).days
         threshold = tree.indicators[name].spec.stale_days()
         if age > threshold:

@@ -26,10 +26,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
+from scenariocast.bulk import bulk
 from scenariocast.errors import (
     ImportProblemsError,
     MappingError,
@@ -38,7 +39,7 @@ from scenariocast.errors import (
     did_you_mean,
     escape_controls,
 )
-from scenariocast.evidence.readings import ObservedDate, Reading
+from scenariocast.evidence.readings import ObservedDate, Reading, check_entry_date
 from scenariocast.ledger.mapping import (
     COLUMNS,
     ImportMapping,
@@ -48,10 +49,11 @@ from scenariocast.ledger.mapping import (
     part_key,
 )
 from scenariocast.ledger.schema import readings as readings_table
+from scenariocast.ledger.store import _CONTROL as CONTROL
+from scenariocast.ledger.store import Ledger, today
 
 if TYPE_CHECKING:
     from scenariocast.evidence.catalog import Catalog
-    from scenariocast.ledger.store import Ledger
 
 REQUIRED = ("date", "indicator", "value", "source")
 MAPPING_NAME = "mapping.yaml"
@@ -84,8 +86,7 @@ class ImportReport:
     mapping_path: Path | None = None
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     line: int
     cells: dict[str, str]
 
@@ -97,6 +98,7 @@ class _Pending:
     links: int | None
 
 
+@bulk
 def import_csv(
     ledger: Ledger,
     path: str | Path,
@@ -132,6 +134,7 @@ def import_csv(
         existing: dict[_Key, int] = {}
         indicator_of: dict[int, str] = {}
         canon = _Canonical(catalog)
+        checks = _Checks(catalog)
         query = sa.select(
             readings_table.c.id,
             readings_table.c.indicator,
@@ -152,24 +155,31 @@ def import_csv(
         duplicates: list[Skipped] = []
         seen: dict[_Key, int] = {}
         for row in rows:
-            errors, result = _convert(row, mapping, catalog, indicator_of, parts)
-            problems.extend(
-                Problem(escape_controls(msg), file=file, line=row.line) for msg in errors
-            )
-            if errors or result is None:
+            errors, result = _convert(row, mapping, checks, indicator_of, parts)
+            if errors:
+                problems.extend(
+                    Problem(escape_controls(msg), file=file, line=row.line) for msg in errors
+                )
+                continue
+            if result is None:
                 continue
             if isinstance(result, str):
                 unused.append((row.line, row.cells.get("indicator", ""), result))
                 continue
             v = result.values
-            key = _key(
-                v["indicator"],
-                canon(v["indicator"], v["value"]),
+            indicator = v["indicator"]
+            key = (
+                indicator,
+                canon(indicator, v["value"]),
                 v["observed"],
-                v["location"],
+                v["location"] or "",
                 v["source"],
-                v["unit"],
+                v["unit"] or "",
             )
+            if key not in existing and key not in seen:
+                seen[key] = row.line
+                pending.append(result)
+                continue
             csv_indicator = row.cells.get("indicator", "")
             if key in existing:
                 duplicates.append(
@@ -182,9 +192,7 @@ def import_csv(
                 pending.append(result)
         if problems:
             raise ImportProblemsError(problems, subject=file)
-        imported = ledger._append_readings(
-            conn, [{**p.values, "links": p.links} for p in pending], entered_by=entered_by
-        )
+        imported = ledger._append_readings(conn, [p.values for p in pending], entered_by=entered_by)
     return ImportReport(
         imported=imported,
         skipped_unused=unused,
@@ -206,6 +214,76 @@ class _Canonical:
         if out is None:
             out = self._seen[key] = self._catalog.canonical(indicator, value)
         return out
+
+
+class _Checks:
+    """The checks of a row's value and date, each remembered per distinct text.
+
+    An import repeats its indicators, sources, values and dates many times over; each
+    distinct one is checked once (the same checks, the same messages, as one by one).
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.today = today()
+        self._values: dict[tuple[str, str, str], str | None] = {}
+        self._dates: dict[str, str | None] = {}
+        self._entry_dates: dict[str, ObservedDate | str] = {}
+
+    def value(self, indicator: str, value: str, source: str) -> str | None:
+        """Why the catalog refuses the reading's value (``None``: it takes it)."""
+        key = (indicator, value, source)
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        try:
+            self.catalog.check(indicator, value, source)
+        except ReadingError as exc:
+            out: str | None = str(exc)
+        else:
+            out = None
+        self._values[key] = out
+        return out
+
+    def date(self, text: str) -> str | None:
+        """Why the observed date cannot be read (``None``: it can)."""
+        try:
+            return self._dates[text]
+        except KeyError:
+            pass
+        try:
+            ObservedDate.parse(text)
+        except ReadingError as exc:
+            out: str | None = str(exc)
+        else:
+            out = None
+        self._dates[text] = out
+        return out
+
+    def entry_date(self, text: str) -> ObservedDate | str:
+        """The observed date of readable ``text``, or why a reading cannot have it.
+
+        As :meth:`Ledger._validate` refuses it: before 1900, or in the future.
+        """
+        try:
+            return self._entry_dates[text]
+        except KeyError:
+            pass
+        when = ObservedDate.parse(text)
+        try:
+            check_entry_date(when, self.today)
+        except ReadingError as exc:
+            out: ObservedDate | str = str(exc)
+        else:
+            out = when
+        self._entry_dates[text] = out
+        return out
+
+
+def has_control(cells: dict[str, str]) -> bool:
+    """Whether any cell holds a control character (a line break, a tab, ...)."""
+    return CONTROL.search("".join(cells.values())) is not None
 
 
 def _key(
@@ -255,6 +333,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
     except OSError as exc:
         raise ImportProblemsError([Problem(f"cannot read: {exc.strerror}", file=file)]) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    strip = str.strip
+    width = 0
     header: list[str] | None = None
     rows: list[_Row] = []
     problems: list[Problem] = []
@@ -278,23 +358,22 @@ def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
         end = reader.line_num
         if header is None:
             header = [escape_controls(c.strip().lower()) for c in record]
+            width = len(header)
             continue
-        if not any(c.strip() for c in record):
+        cells = list(map(strip, record))
+        if not any(cells):
             continue  # a blank line
-        if len(record) != len(header):
+        if len(record) != width:
             problems.append(
-                Problem(
-                    f"has {len(record)} fields, the header has {len(header)}",
-                    file=file,
-                    line=start,
-                )
+                Problem(f"has {len(record)} fields, the header has {width}", file=file, line=start)
             )
             continue
-        spill = _spilled(header, record, start, end)
-        if spill is not None:
-            problems.append(Problem(spill, file=file, line=start))
-            continue
-        rows.append(_Row(start, {h: c.strip() for h, c in zip(header, record, strict=True)}))
+        if start != end:
+            spill = _spilled(header, record, start, end)
+            if spill is not None:
+                problems.append(Problem(spill, file=file, line=start))
+                continue
+        rows.append(_Row(start, dict(zip(header, cells, strict=True))))
     if header is None:
         raise ImportProblemsError([Problem("the file is empty", file=file)])
     if problems:
@@ -419,11 +498,12 @@ def _scaled(value: str, scale: float) -> str:
 def _convert(
     row: _Row,
     mapping: ImportMapping | None,
-    catalog: Catalog,
+    checks: _Checks,
     indicator_of: dict[int, str],
     parts: PartKeys = frozenset(),
 ) -> tuple[list[str], _Pending | str | None]:
     """Turn a row into a reading to insert, the reason it is unused, or its problems."""
+    catalog = checks.catalog
     cells = row.cells
     errors: list[str] = []
     csv_indicator = cells.get("indicator", "")
@@ -496,24 +576,41 @@ def _convert(
                     f"not '{indicator}'"
                 )
     if value and source:
-        try:
-            catalog.check(indicator, value, source)
-        except ReadingError as exc:
-            errors.append(str(exc))
-    try:
-        ObservedDate.parse(cells.get("date", ""))
-    except ReadingError as exc:
-        errors.append(str(exc))
+        refused = checks.value(indicator, value, source)
+        if refused is not None:
+            errors.append(refused)
+    date = cells.get("date", "")
+    bad_date = checks.date(date)
+    if bad_date is not None:
+        errors.append(bad_date)
     if errors:
         return errors, None
-
-    from scenariocast.ledger.store import Ledger
-
+    if mapping is None and not has_control(cells):
+        # the common case, checked as Ledger._validate checks it: cells are stripped
+        # already and hold no control character; only the date is left to check
+        when = checks.entry_date(date)
+        if isinstance(when, str):
+            return [when], None
+        values = {
+            "indicator": indicator,
+            "value": value,
+            "observed": when.text,
+            "observed_start": when.start,
+            "observed_end": when.end,
+            "source": source,
+            "unit": unit,
+            "location": cells.get("location") or None,
+            "note": note,
+            "source_url": cells.get("source_url") or None,
+            "report": cells.get("report") or None,
+            "links": links,
+        }
+        return [], _Pending(row.line, values, links)
     try:
         values = Ledger._validate(
             indicator=indicator,
             value=value,
-            observed=cells.get("date", ""),
+            observed=date,
             source=source,
             unit=unit,
             location=cells.get("location"),
@@ -521,9 +618,11 @@ def _convert(
             source_url=cells.get("source_url"),
             report=cells.get("report"),
             catalog=None,
+            on=checks.today,
         )
     except ReadingError as exc:
         return [str(exc)], None
+    values["links"] = links
     return [], _Pending(row.line, values, links)
 
 

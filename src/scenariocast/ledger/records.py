@@ -34,6 +34,33 @@ class Snapshot:
         return bool(self.given)
 
 
+@dataclass(frozen=True)
+class OutcomeResolution:
+    """How a question turned out: an outcome id, yes or no, the day, and what settles it.
+
+    A resolution answers the question of every tree that asks that outcome over a period
+    holding ``resolved_on`` (from the horizon's first day to the outcome's ``resolve_by``).
+    A retracted resolution stays in the ledger and answers nothing.
+    """
+
+    id: int
+    outcome: str
+    happened: bool
+    resolved_on: dt.date
+    source: str
+    note: str | None = None
+    entered_at: dt.datetime | None = None
+    entered_by: str | None = None
+    retracted: bool = False
+    retraction_reason: str | None = None
+    retracted_by: str | None = None
+
+    @property
+    def answer(self) -> str:
+        """``yes`` or ``no``."""
+        return "yes" if self.happened else "no"
+
+
 def readings_hash(readings: Iterable[Reading]) -> str:
     """The sha256 of the ids, values and retraction state of ``readings``, in id order.
 

@@ -24,10 +24,11 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision these tables are at: the head of ``ledger/migrations/versions``.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
-#: The tables of a ledger, and the table Alembic keeps the revision in.
-TABLES = ("readings", "retractions", "snapshots")
+#: The tables of a ledger (every one in the hash chain), and the table Alembic keeps the
+#: revision in.
+TABLES = ("readings", "retractions", "snapshots", "resolutions", "resolution_retractions")
 VERSION_TABLE = "alembic_version"
 
 metadata = MetaData()
@@ -87,4 +88,36 @@ snapshots = Table(
     Column("entry", Integer, nullable=True),
     Column("hash", String(64), nullable=True),
     Index("ix_snapshots_entry", "entry", unique=True),
+)
+
+# How a question turned out (revision 0004): an outcome id, yes or no, the day it resolved and
+# the source that settles it. Which trees' questions it answers is decided when scoring: the
+# trees that ask that outcome over a period holding the day (docs/compare-and-score.md).
+resolutions = Table(
+    "resolutions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("outcome", String(200), nullable=False, index=True),
+    Column("answer", String(3), nullable=False),  # yes or no
+    Column("resolved_on", Date, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("note", Text),
+    Column("entered_at", DateTime, nullable=False),  # UTC
+    Column("entered_by", String(200), nullable=False),
+    Column("entry", Integer, nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ix_resolutions_entry", "entry", unique=True),
+)
+
+# One retraction per resolution at most, as for readings.
+resolution_retractions = Table(
+    "resolution_retractions",
+    metadata,
+    Column("resolution_id", Integer, ForeignKey("resolutions.id"), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("retracted_at", DateTime, nullable=False),  # UTC
+    Column("retracted_by", String(200), nullable=False),
+    Column("entry", Integer, nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ix_resolution_retractions_entry", "entry", unique=True),
 )

@@ -1,10 +1,12 @@
-"""Verifying a ledger, exporting it to CSV files, and restoring an export into an empty ledger.
+"""Verifying a ledger, exporting it to CSV or Parquet files, and restoring an export.
 
-An export is a folder with ``readings.csv``, ``retractions.csv`` and ``snapshots.csv``: every
-column of every row, including each entry's place in the hash chain and its hash. Restoring it
-into an empty ledger (SQLite or PostgreSQL, whichever it came from) re-creates the ledger
-exactly: the same ids, the same chain, the same forecasts. An export that was edited does not
-verify and is refused.
+An export is a folder with ``readings.csv``, ``retractions.csv``, ``snapshots.csv``,
+``resolutions.csv`` and ``resolution_retractions.csv`` (or the same files as ``.parquet``, with
+typed columns, if pyarrow is installed: ``pip install scenariocast[parquet]``): every column of
+every row, including each entry's place in the hash chain and its hash. Restoring it into an
+empty ledger (SQLite or PostgreSQL, whichever it came from) re-creates the ledger exactly: the
+same ids, the same chain, the same forecasts. An export that was edited does not verify and is
+refused.
 """
 
 from __future__ import annotations
@@ -32,8 +34,14 @@ if TYPE_CHECKING:
 
     from scenariocast.ledger.store import Ledger
 
-_INTS = {"id", "links", "reading_id", "n_readings", "entry"}
-_DATES = {"observed_start", "observed_end", "as_of"}
+#: The formats of an export: each table is ``<table>.<format>``.
+FORMATS = ("csv", "parquet")
+
+_INTS = {"id", "links", "reading_id", "resolution_id", "n_readings", "entry"}
+_DATES = {"observed_start", "observed_end", "as_of", "resolved_on"}
+#: Tables added after the first exports were written: an export without their files (made
+#: before revision 0004) restores with none of their rows.
+_LATER = ("resolutions", "resolution_retractions")
 _TIMES = {"entered_at", "retracted_at", "created_at"}
 
 
@@ -82,7 +90,7 @@ class Verification:
     entries
         How many entries follow one another, unbroken, from the first.
     total
-        How many rows the three tables hold.
+        How many rows the tables hold.
     head
         The hash of the last unbroken entry: record it to detect later removal of entries.
     integrity
@@ -160,6 +168,7 @@ class ExportReport:
     retractions: int
     snapshots: int
     head: str
+    resolutions: int = 0
 
 
 def _text(value: Any) -> str:
@@ -172,29 +181,77 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def export(ledger: Ledger, folder: str | Path) -> ExportReport:
-    """Write every reading, retraction and snapshot of ``ledger`` to CSV files in ``folder``.
+def _pyarrow() -> Any:
+    """The ``pyarrow`` module and its ``parquet`` module, or a one-line error saying how."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise LedgerError(
+            "Parquet needs pyarrow, which is not installed: pip install 'scenariocast[parquet]' "
+            "(or export to CSV, the default)"
+        ) from None
+    return pa, pq
 
-    One consistent snapshot of the ledger is written, whatever is being added meanwhile.
+
+def _arrow_schema(pa: Any, table: str) -> Any:
+    """The Parquet columns of ``table``: its columns in export order, typed as in the ledger."""
+    fields = []
+    for name in _columns(table):
+        if name in _INTS:
+            kind = pa.int64()
+        elif name in _DATES:
+            kind = pa.date32()
+        elif name in _TIMES:
+            kind = pa.timestamp("us")  # UTC, without a time zone, as stored
+        else:
+            kind = pa.string()
+        fields.append(pa.field(name, kind, nullable=metadata.tables[table].c[name].nullable))
+    return pa.schema(fields)
+
+
+def _naive(value: Any) -> Any:
+    """A time as stored (UTC, without a time zone); anything else as it is."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def export(ledger: Ledger, folder: str | Path, *, format: str = "csv") -> ExportReport:
+    """Write every reading, retraction and snapshot of ``ledger`` to files in ``folder``.
+
+    ``format`` is ``csv`` (``readings.csv``, ...) or ``parquet`` (``readings.parquet``, ...,
+    with typed columns; it needs pyarrow). One consistent snapshot of the ledger is written,
+    whatever is being added meanwhile.
 
     Raises
     ------
     LedgerError
-        If the folder already holds an export, or cannot be written.
+        If the folder already holds an export, or cannot be written, or ``format`` is
+        ``parquet`` and pyarrow is not installed.
     """
+    if format not in FORMATS:
+        raise LedgerError(f"no export format '{format}': use one of {', '.join(FORMATS)}")
+    arrow = _pyarrow() if format == "parquet" else None
     out = Path(folder)
-    names = [out / f"{table}.csv" for table in TABLES]
-    taken = [p.name for p in names if p.exists()]
+    taken = [p.name for t in TABLES for f in FORMATS if (p := out / f"{t}.{f}").exists()]
     if taken:
         raise LedgerError(
             f"{out} already holds {', '.join(taken)}: export into an empty or new folder"
         )
+    names = [out / f"{table}.{format}" for table in TABLES]
     with ledger._read() as conn:
         rows = {table: _rows(conn, table) for table in TABLES}
     check = first_break(_entries(rows))
     try:
         out.mkdir(parents=True, exist_ok=True)
         for table, path in zip(TABLES, names, strict=True):
+            if arrow is not None:
+                pa, pq = arrow
+                columns = _columns(table)
+                data = {c: [_naive(row[c]) for row in rows[table]] for c in columns}
+                pq.write_table(pa.table(data, schema=_arrow_schema(pa, table)), path)
+                continue
             with path.open("w", encoding="utf-8", newline="") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(_columns(table))
@@ -203,8 +260,53 @@ def export(ledger: Ledger, folder: str | Path) -> ExportReport:
     except OSError as exc:
         raise LedgerError(f"cannot write the export to {out}: {exc.strerror or exc}") from None
     return ExportReport(
-        out, len(rows["readings"]), len(rows["retractions"]), len(rows["snapshots"]), check.head
+        out,
+        len(rows["readings"]),
+        len(rows["retractions"]),
+        len(rows["snapshots"]),
+        check.head,
+        len(rows["resolutions"]),
     )
+
+
+def _parse_parquet(table: str, path: Path) -> list[dict[str, Any]]:
+    """The rows of a Parquet export of ``table``, with the values as a CSV export gives them."""
+    pa, pq = _pyarrow()
+    file = str(path)
+    try:
+        data = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        message = escape_controls(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise ImportProblemsError(
+            [Problem(f"not a Parquet file: {message}", file=file)], subject=file
+        ) from None
+    expected = list(_columns(table))
+    if data.column_names != expected:
+        raise ImportProblemsError(
+            [
+                Problem(
+                    f"not an export of {table}: the columns must be {','.join(expected)}", file=file
+                )
+            ],
+            subject=file,
+        )
+    try:
+        data = data.cast(_arrow_schema(pa, table).remove_metadata(), safe=True)
+    except (pa.ArrowException, ValueError) as exc:
+        raise ImportProblemsError(
+            [Problem(f"columns of the wrong type: {escape_controls(str(exc))}", file=file)],
+            subject=file,
+        ) from None
+    problems: list[Problem] = []
+    nullable = {c.name for c in metadata.tables[table].columns if c.nullable}
+    rows: list[dict[str, Any]] = data.to_pylist()
+    for i, row in enumerate(rows, start=1):
+        for name in expected:
+            if row[name] is None and name not in nullable:
+                problems.append(Problem(f"{name}: empty", file=file, line=i))
+    if problems:
+        raise ImportProblemsError(problems, subject=file)
+    return rows
 
 
 def _parse(table: str, path: Path) -> list[dict[str, Any]]:
@@ -291,19 +393,36 @@ def restore(ledger: Ledger, folder: str | Path) -> ExportReport:
         If the export does not verify, or the ledger is not empty.
     """
     src = Path(folder)
-    missing = [f"{t}.csv" for t in TABLES if not (src / f"{t}.csv").is_file()]
+    # the format of the export: the one its readings file is in
+    found = [f for f in FORMATS if (src / f"readings.{f}").is_file()]
+    format = found[0] if len(found) == 1 else "csv"
+    missing = [
+        f"{t}.{format}" for t in TABLES if t not in _LATER and not (src / f"{t}.{format}").is_file()
+    ]
+    if len(found) > 1:
+        raise ImportProblemsError(
+            [Problem("holds both readings.csv and readings.parquet: which export?", file=str(src))],
+            subject=str(src),
+        )
     if missing:
         raise ImportProblemsError(
             [
                 Problem(
-                    f"no {name} (an export has readings.csv, retractions.csv and snapshots.csv)",
+                    f"no {name} (an export has readings.csv, retractions.csv and snapshots.csv, "
+                    "or the same as .parquet)",
                     file=str(src),
                 )
                 for name in missing
             ],
             subject=str(src),
         )
-    rows = {table: _parse(table, src / f"{table}.csv") for table in TABLES}
+    parse = _parse_parquet if format == "parquet" else _parse
+    rows = {
+        table: parse(table, src / f"{table}.{format}")
+        if (src / f"{table}.{format}").is_file()
+        else []
+        for table in TABLES
+    }
     check = first_break(_entries(rows))
     if check.problem is not None:
         raise LedgerError(f"the export in {src} does not verify, nothing restored: {check.problem}")
@@ -323,12 +442,17 @@ def restore(ledger: Ledger, folder: str | Path) -> ExportReport:
         for table in TABLES:
             _insert_all(conn, table, sorted(rows[table], key=_sort_key(table)))
     return ExportReport(
-        src, len(rows["readings"]), len(rows["retractions"]), len(rows["snapshots"]), check.head
+        src,
+        len(rows["readings"]),
+        len(rows["retractions"]),
+        len(rows["snapshots"]),
+        check.head,
+        len(rows["resolutions"]),
     )
 
 
 def _sort_key(table: str) -> Any:
-    key = "reading_id" if table == "retractions" else "id"
+    key = {"retractions": "reading_id", "resolution_retractions": "resolution_id"}.get(table, "id")
     return lambda row: row[key]
 
 

@@ -15,24 +15,34 @@ import string
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scenariocast.analysis.explain import Contribution, Explanation
 from scenariocast.analysis.indicators import StatePrediction, predictions
 from scenariocast.analysis.timeline import Timeline
+
+if TYPE_CHECKING:
+    from scenariocast.analysis.sensitivity import SensitivityResult
+    from scenariocast.analysis.watch import WatchResult
 from scenariocast.engines.result import ForecastResult, Scenario
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.values import parse_value
 from scenariocast.ledger.records import Snapshot
+from scenariocast.report import formatting
 from scenariocast.spec.model import CONTINUOUS_KINDS
 from scenariocast.spec.tree import Tree
 
 #: How many reports "what moved the forecast" shows, and how many are marked on each curve.
 TOP_MOVERS = 8
 MARKS_PER_OUTCOME = 3
+#: The row of an indicator's table that holds the posterior predictive (PyMC engine).
+POSTERIOR_PREDICTIVE = "posterior predictive (states and parameters as now believed)"
+
 #: Readings of one indicator shown against its predictions.
 LATEST_READINGS = 8
+#: Numbers in each tornado chart of the report (the command gives 15).
+REPORT_TORNADO = 6
 
 _EXCLUSION_WORDS = {
     "retracted": "retracted",
@@ -277,6 +287,122 @@ class SourceView:
 
 
 @dataclass(frozen=True)
+class WatchRow:
+    """One indicator in a ranking of what to watch next."""
+
+    rank: int
+    indicator: str
+    source: str
+    reliability: float
+    gain: float  # bits
+    share: float
+    move: float  # expected absolute change
+    largest: float
+    cost: float | None
+    per_cost: float | None
+
+
+@dataclass(frozen=True)
+class WatchView:
+    """What to watch next for one outcome: the ranking, the best in words, the ceilings."""
+
+    outcome: str
+    probability: float
+    entropy: float
+    rows: tuple[WatchRow, ...]
+    sentences: tuple[str, ...]
+    ceilings: tuple[str, ...]  # "food_shock in 2026-12: 0.074 bits (7.4%)"
+
+
+@dataclass(frozen=True)
+class TornadoBar:
+    """One number of a tornado chart: where the outcome goes when it moves over its interval."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+    basis: str
+    at_low: float
+    at_high: float
+    derivative: float
+    exact: bool
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Hinge:
+    """What one outcome hinges on: its tornado chart's numbers, the first few in words."""
+
+    outcome: str
+    probability: float
+    bars: tuple[TornadoBar, ...]
+    sentences: tuple[str, ...]
+
+
+def watch_views(result: WatchResult, *, top: int = 5, words: int = 2) -> tuple[WatchView, ...]:
+    """The sections of "What to watch next", one per outcome."""
+    from scenariocast.report.words import watch_sentences
+
+    out: list[WatchView] = []
+    for oid, now in result.outcomes.items():
+        ranked = result.ranked(oid)
+        rows = tuple(
+            WatchRow(
+                rank=k,
+                indicator=c.name,
+                source=c.source or "",
+                reliability=c.reliability,
+                gain=c.values[oid].gain,
+                share=c.values[oid].share,
+                move=c.values[oid].expected_change,
+                largest=c.values[oid].largest_change,
+                cost=c.cost,
+                per_cost=c.gain_per_cost(oid),
+            )
+            for k, c in enumerate(ranked[:top], start=1)
+        )
+        sentences = tuple(
+            s for c in ranked[:words] for s in watch_sentences(c, oid, now.probability)
+        )
+        ceilings = tuple(
+            f"{c.name}{' in ' + c.step_label if c.step_label else ''}: "
+            f"{c.values[oid].gain:.3f} bits ({formatting.pct(c.values[oid].share)})"
+            for c in result.ceilings(oid)[:3]
+            if c.values[oid].gain > 0
+        )
+        out.append(WatchView(oid, now.probability, now.entropy, rows, sentences, ceilings))
+    return tuple(out)
+
+
+def hinges(result: SensitivityResult, *, top: int = 15, words: int = 3) -> tuple[Hinge, ...]:
+    """The sections of "What the forecast hinges on", one per outcome."""
+    from scenariocast.report.words import hinge_sentence
+
+    out: list[Hinge] = []
+    for oid, now in result.probabilities.items():
+        ranked = result.tornado(oid, top)
+        bars = tuple(
+            TornadoBar(
+                label=p.label,
+                value=p.value,
+                low=p.low,
+                high=p.high,
+                basis=p.basis,
+                at_low=e.at_low,
+                at_high=e.at_high,
+                derivative=e.derivative,
+                exact=e.exact,
+                rationale=p.rationale,
+            )
+            for p, e in ranked
+        )
+        sentences = tuple(hinge_sentence(p, e, oid, now) for p, e in ranked[:words])
+        out.append(Hinge(oid, now, bars, sentences))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class ReportContent:
     """Everything a probability report says, section by section."""
 
@@ -313,6 +439,9 @@ class ReportContent:
     method: tuple[MethodPart, ...]
     sources: tuple[SourceView, ...]
     result: ForecastResult = field(repr=False)
+    watch: tuple[WatchView, ...] = ()
+    watch_step: str | None = None
+    hinges: tuple[Hinge, ...] = ()
 
 
 def previous_report(history: Sequence[Snapshot], result: ForecastResult) -> Snapshot | None:
@@ -712,6 +841,10 @@ def _indicators(
                     now = 0.0  # a season that does not hold at the as-of step
             text = ", ".join(f"{n} = {s}" for n, s in pred.states.items())
             rows.append(PredictionRow(text, now, pred))
+        drawn = result.predictive.get(name)
+        if drawn is not None:  # the PyMC engine: states and parameters drawn from the posterior
+            pred = StatePrediction({}, drawn.median, drawn.low, drawn.high, drawn.probabilities)
+            rows.append(PredictionRow(POSTERIOR_PREDICTIVE, None, pred))
         mine = sorted(counted.get(name, []), key=lambda r: (r.observed.end, r.id), reverse=True)
         tally: Counter[str] = Counter()
         if spec.kind in ("binary", "categorical"):
@@ -1018,8 +1151,14 @@ def build_content(
     previous: Snapshot | None,
     created_at: dt.datetime,
     version: str,
+    watch: WatchResult | None = None,
+    sensitivity: SensitivityResult | None = None,
 ) -> ReportContent:
-    """Every section of the report, from a forecast and what explains it."""
+    """Every section of the report, from a forecast and what explains it.
+
+    ``watch`` and ``sensitivity`` (computed by the caller) fill "What to watch next" and "What
+    the forecast hinges on"; without them those sections are left out.
+    """
     movers = _movers(explanation, TOP_MOVERS)
     with_readings, quiet = _indicators(tree, result, readings)
     dynamic = bool(result.steps)
@@ -1080,4 +1219,7 @@ def build_content(
         method=_method(tree, result, readings, explanation),
         sources=_sources(tree, result),
         result=result,
+        watch=watch_views(watch) if watch is not None else (),
+        watch_step=watch.step_label if watch is not None else None,
+        hinges=hinges(sensitivity, top=REPORT_TORNADO) if sensitivity is not None else (),
     )

@@ -18,7 +18,9 @@ from functools import cached_property
 from pathlib import Path
 
 from scenariocast.analysis.explain import Explanation
+from scenariocast.analysis.sensitivity import SensitivityResult
 from scenariocast.analysis.timeline import Timeline
+from scenariocast.analysis.watch import WatchResult
 from scenariocast.engines.result import ForecastResult
 from scenariocast.evidence.readings import Reading
 from scenariocast.ledger.records import Snapshot
@@ -71,6 +73,9 @@ class ProbabilityReport:
             fig = draw.indicator_figure(view)
             if fig is not None:
                 out[f"indicator-{view.id}"] = fig
+        for hinge in c.hinges:
+            if hinge.bars:
+                out[f"tornado-{hinge.outcome}"] = draw.tornado_figure(hinge)
         return out
 
     def html(self) -> str:
@@ -127,8 +132,14 @@ def build_report(
     readings: Sequence[Reading],
     previous: Snapshot | None,
     created_at: dt.datetime | None = None,
+    watch: WatchResult | None = None,
+    sensitivity: SensitivityResult | None = None,
 ) -> ProbabilityReport:
-    """A report from a forecast, its explanation, the timeline and the previous report."""
+    """A report from a forecast, its explanation, the timeline and the previous report.
+
+    With ``watch`` and ``sensitivity``, the report says what to watch next and what the
+    forecast hinges on.
+    """
     from scenariocast import __version__
 
     created = created_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -141,5 +152,21 @@ def build_report(
         previous=previous,
         created_at=created,
         version=__version__,
+        watch=watch,
+        sensitivity=sensitivity,
     )
     return ProbabilityReport(tree, result, explanation, timeline, content)
+
+
+def sensitivity_files(result: SensitivityResult, *, top: int = 15) -> dict[str, bytes]:
+    """The files of ``scenariocast sensitivity --out``.
+
+    A tornado chart (PNG) per outcome and ``sensitivity.json`` (as ``--json`` prints it).
+    """
+    from scenariocast.report.content import hinges
+    from scenariocast.report.figures import tornado_png
+
+    out = {f"tornado-{h.outcome}.png": tornado_png(h) for h in hinges(result, top=top)}
+    text = json.dumps(result.to_dict(top=top), indent=2, ensure_ascii=False, default=str)
+    out["sensitivity.json"] = (text + "\n").encode("utf-8")
+    return out

@@ -18,8 +18,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from scenariocast.engines.result import StepForecast
-from scenariocast.report.content import IndicatorView, NodeView, Trajectory
+from scenariocast.report.content import Hinge, IndicatorView, NodeView, Trajectory
 from scenariocast.report.formatting import number, pct
 
 if TYPE_CHECKING:
@@ -599,3 +601,95 @@ def indicator_figure(view: IndicatorView) -> FigureFile | None:
             f"{' ' + view.unit if view.unit else ''})."
         )
         return _svg(fig, f"indicator-{view.id}", alt)
+
+
+#: The tornado's colours: the outcome when the number is at the low end, at the high end.
+LOW_END, HIGH_END = "#0072B2", "#D55E00"
+
+
+def _tornado(fig: Figure, hinge: Hinge) -> str:
+    """Draw ``hinge``'s tornado on ``fig``; return the alternative text."""
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, PercentFormatter
+
+    bars = hinge.bars
+    n = len(bars)
+    ax = fig.add_subplot()
+    now = hinge.probability
+    for i, bar in enumerate(bars):
+        y = n - i
+        hatch = None if bar.exact else "///"
+        for end, color in ((bar.at_low, LOW_END), (bar.at_high, HIGH_END)):
+            left, width = min(now, end), abs(end - now)
+            ax.barh(y, width, left=left, height=0.62, color=color, alpha=0.85, hatch=hatch,
+                    edgecolor="white", linewidth=0)  # fmt: skip
+    ax.axvline(now, color=INK, linewidth=1.2)
+    labels = [
+        _wrap(f"{b.label}  (now {number(b.value)}; {number(b.low)} to {number(b.high)})", 66, 3)
+        for b in bars
+    ]
+    ax.set_yticks(list(range(n, 0, -1)))
+    ax.set_yticklabels(labels, fontsize=7.5)
+    ax.set_ylim(0.4, n + 0.6)
+    lo = min([now, *(min(b.at_low, b.at_high) for b in bars)])
+    hi = max([now, *(max(b.at_low, b.at_high) for b in bars)])
+    pad = max(0.02, 0.08 * (hi - lo))
+    ax.set_xlim(max(0.0, lo - pad), min(1.0, hi + pad))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ticks = [t for t in np.linspace(0, 1, 21) if max(0.0, lo - pad) <= t <= min(1.0, hi + pad)]
+    if len(ticks) >= 2:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.grid(axis="x", color=GRID, linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.set_xlabel(f"probability of {hinge.outcome} (line: {pct(now)} now)", color=MUTED)
+    ax.set_title(f"{hinge.outcome}: the {n} numbers that move it most")
+    handles = [
+        Patch(color=LOW_END, label="number at the low end"),
+        Patch(color=HIGH_END, label="number at the high end"),
+    ]
+    if any(not b.exact for b in bars):
+        handles.append(Patch(facecolor="white", edgecolor=MUTED, hatch="///",
+                             label="first-order estimate"))  # fmt: skip
+    fig.legend(
+        handles=handles,
+        loc="lower right",
+        bbox_to_anchor=(1.0 - 0.3 / WIDTH, 0.0),
+        ncol=len(handles),
+        fontsize=7,
+        frameon=False,
+    )
+    return (
+        f"Tornado chart of {hinge.outcome} ({pct(now)} now): "
+        + "; ".join(
+            f"{b.label} from {number(b.low)} to {number(b.high)} moves it from "
+            f"{pct(b.at_low)} to {pct(b.at_high)}"
+            for b in bars[:5]
+        )
+        + ("." if bars else "no number moves it.")
+    )
+
+
+def tornado_figure(hinge: Hinge) -> FigureFile:
+    """The tornado chart of one outcome, as SVG (for the report)."""
+    from matplotlib.figure import Figure
+
+    with _style():
+        height = 1.15 + 0.46 * max(1, len(hinge.bars))
+        fig = Figure(figsize=(WIDTH, height))
+        fig.subplots_adjust(**_grid(height, left=4.6, right=0.3, top=0.35, bottom=0.8))
+        alt = _tornado(fig, hinge)
+        return _svg(fig, f"tornado-{hinge.outcome}", alt)
+
+
+def tornado_png(hinge: Hinge, *, dpi: int = 150) -> bytes:
+    """The tornado chart of one outcome, as a PNG."""
+    from matplotlib.figure import Figure
+
+    with _style():
+        height = 1.15 + 0.46 * max(1, len(hinge.bars))
+        fig = Figure(figsize=(WIDTH, height))
+        fig.subplots_adjust(**_grid(height, left=4.6, right=0.3, top=0.35, bottom=0.8))
+        _tornado(fig, hinge)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+        return buf.getvalue()

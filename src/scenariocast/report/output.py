@@ -4,7 +4,8 @@ The files are written into a new temporary folder beside the target and moved in
 when every one of them is complete, so a failure (a full disk, a bad figure) leaves no
 half-written report. A new folder is moved into place whole. In an existing folder only the
 report's own files are replaced (``report.html``, ``report.md``, ``forecast.json`` and the
-``figures`` folder), each by a rename, the page last; anything else in it is left alone.
+``figures`` folder; ``compare.html`` and ``compare.json`` for a comparison of trees), each by a
+rename, the page last; anything else in it is left alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from scenariocast.errors import ReportError
 
 #: The report's own files in its folder; the page is moved last.
 FIGURES = "figures"
-ORDER = ("report.md", "forecast.json", "report.html")
+ORDER = ("report.md", "forecast.json", "compare.json", "report.html", "compare.html")
 
 
 def _why(exc: OSError) -> str:
@@ -33,7 +34,7 @@ def _new_folder(parent: Path, name: str) -> Path:
     return folder
 
 
-def check_output(out: str | os.PathLike[str]) -> Path:
+def check_output(out: str | os.PathLike[str], *, what: str = "the report") -> Path:
     """Check that a report can be written to ``out``; return it as an absolute path.
 
     Raises
@@ -43,18 +44,20 @@ def check_output(out: str | os.PathLike[str]) -> Path:
     """
     path = Path(out).expanduser().absolute()
     if path.exists() and not path.is_dir():
-        raise ReportError(f"cannot write the report to {path}: it is a file, not a folder")
+        raise ReportError(f"cannot write {what} to {path}: it is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _new_folder(path.parent, path.name).rmdir()
         if path.is_dir():
             _new_folder(path, "probe").rmdir()
     except OSError as exc:
-        raise ReportError(f"cannot write the report to {path}: {_why(exc)}") from None
+        raise ReportError(f"cannot write {what} to {path}: {_why(exc)}") from None
     return path
 
 
-def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict[str, Path]:
+def write_files(
+    out: str | os.PathLike[str], files: Mapping[str, bytes], *, what: str = "the report"
+) -> dict[str, Path]:
     """Write ``files`` (relative path -> bytes) into the folder ``out``, all or none.
 
     Returns the absolute path of every file written.
@@ -64,11 +67,11 @@ def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict
     ReportError
         If the folder cannot be created or a file cannot be written; nothing is left behind.
     """
-    path = check_output(out)
+    path = check_output(out, what=what)
     try:
         tmp = _new_folder(path.parent, path.name)
     except OSError as exc:
-        raise ReportError(f"cannot write the report to {path}: {_why(exc)}") from None
+        raise ReportError(f"cannot write {what} to {path}: {_why(exc)}") from None
     try:
         for rel, data in files.items():
             target = tmp / rel
@@ -79,7 +82,7 @@ def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict
         else:
             _replace_into(tmp, path, files)
     except OSError as exc:
-        raise ReportError(f"cannot write the report to {path}: {_why(exc)}") from None
+        raise ReportError(f"cannot write {what} to {path}: {_why(exc)}") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -88,7 +91,8 @@ def write_files(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> dict
 
 def _replace_into(tmp: Path, path: Path, files: Mapping[str, bytes]) -> None:
     """Move the new files from ``tmp`` into the existing folder ``path``."""
-    if (tmp / FIGURES).is_dir() or (path / FIGURES).exists():
+    owns_figures = "report.html" in files or any(rel.startswith(FIGURES + "/") for rel in files)
+    if owns_figures and ((tmp / FIGURES).is_dir() or (path / FIGURES).exists()):
         old = tmp / ".old-figures"
         if (path / FIGURES).exists():
             (path / FIGURES).rename(old)

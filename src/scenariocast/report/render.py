@@ -94,6 +94,8 @@ def _filters() -> dict[str, Any]:
         "count": lambda n: _markup(f"{int(n):,}"),
         "repr": lambda x: _markup(repr(float(x))),
         "width": lambda p: _markup(f"{max(0.0, min(1.0, float(p))) * 100:.2f}%"),
+        "bits": lambda x: _markup(f"{float(x):.4f}"),
+        "pp": lambda x: _markup(f"{100 * abs(float(x)):.1f} pp"),
     }
 
 

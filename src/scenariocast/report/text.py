@@ -6,14 +6,22 @@ Also Markdown tables for documents (the back-test table of a README).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from scenariocast.analysis.backtest import BacktestResult
-from scenariocast.analysis.explain import Contribution, Explanation
-from scenariocast.engines.result import ForecastResult, StepForecast
-from scenariocast.evidence.readings import Reading
-from scenariocast.evidence.select import Stale
-from scenariocast.spec.model import Source, Uncertain
-from scenariocast.spec.tree import Tree
+from scenariocast.spec.model import Uncertain
+
+if TYPE_CHECKING:  # types only: `import` and `evidence` render without loading the engines
+    from scenariocast.analysis.backtest import BacktestResult
+    from scenariocast.analysis.explain import Contribution, Explanation
+    from scenariocast.engines.result import ForecastResult, StepForecast
+    from scenariocast.evidence.readings import Reading
+    from scenariocast.evidence.select import Stale
+    from scenariocast.spec.model import Source
+    from scenariocast.spec.tree import Tree
+
+if TYPE_CHECKING:
+    from scenariocast.analysis.sensitivity import SensitivityResult
+    from scenariocast.analysis.watch import WatchResult
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -163,6 +171,8 @@ def render_forecast(result: ForecastResult, *, top: int = 5) -> str:
     warning = render_convergence(result)
     if result.given:
         head += "\nAssuming " + ", ".join(f"{k} = {v}" for k, v in result.given.items())
+    if ev.findings:
+        head += "\nEvidence on nodes: " + "; ".join(f.describe() for f in ev.findings)
     lines = [
         *warning,
         head,
@@ -435,3 +445,163 @@ def render_backtest(results: Sequence[BacktestResult]) -> str:
                 [res.tree_id, year, label, "", *blanks, f"{mean:.3f}", "", f"{mean_prior:.3f}"]
             )
     return markdown_table(headers, rows)
+
+
+# -- what to watch next ----------------------------------------------------------------------
+
+
+def render_watch(
+    result: WatchResult, *, outcome: str | None = None, top: int = 5, words: int = 2
+) -> str:
+    """What to watch next, for the terminal: a ranking per outcome, the first ``words`` in words."""
+    from scenariocast.report.formatting import points
+    from scenariocast.report.words import watch_sentences
+
+    lines = [
+        f"What to watch next: {result.tree_id}, as of {result.as_of} "
+        f"({result.n_reports} reports counted)"
+    ]
+    where = (
+        f"observed in {result.step_label} (the step after the as-of date's)"
+        if result.step_label
+        else "added to the evidence"
+    )
+    n = {c.readings for c in result.indicators}
+    per = "one reading" if n == {1} else f"{min(n)} readings"
+    lines.append(
+        f"Each reading {where}, {per} per report, from its usual source: the indicator's "
+        "source in the tree, else that of most of its readings, else (*) the tree's most "
+        "reliable."
+    )
+    lines.append(
+        "gain: the expected information about the outcome, in bits and as a share of its "
+        "uncertainty now; move: the expected size of the change in its probability; largest: "
+        "the largest change one reading could make."
+    )
+    lines += [f"note: {n}" for n in result.notes]
+    wanted = [outcome] if outcome else list(result.outcomes)
+    costed = any(c.cost is not None for c in result.indicators)
+    for oid in wanted:
+        now = result.outcomes[oid]
+        lines += ["", f"{oid}: {pct(now.probability)} now (uncertainty {now.entropy:.2f} bits)"]
+        if now.entropy == 0:
+            lines.append("  certain already: no reading can change it")
+            continue
+        headers = [
+            "rank",
+            "indicator",
+            "source",
+            "reliability",
+            "gain (bits)",
+            "share",
+            "move",
+            "largest",
+        ]
+        if costed:
+            headers += ["cost", "bits/cost"]
+        rows = []
+        ranked = result.ranked(oid)
+        for k, c in enumerate(ranked[:top], start=1):
+            v = c.values[oid]
+            star = "*" if c.source_rule.startswith("no readings") else ""
+            row: list[object] = [
+                k,
+                c.name,
+                f"{c.source}{star}",
+                f"{c.reliability:.2f}",
+                f"{v.gain:.4f}",
+                pct(v.share),
+                points(v.expected_change).lstrip("+"),
+                points(v.largest_change).lstrip("+"),
+            ]
+            if costed:
+                gpc = c.gain_per_cost(oid)
+                row += [
+                    "" if c.cost is None else f"{c.cost:g}",
+                    "" if gpc is None else f"{gpc:.4f}",
+                ]
+            rows.append(row)
+        lines.append(table(headers, rows))
+        for c in ranked[: min(top, words)]:
+            for sentence in watch_sentences(c, oid, now.probability):
+                lines.append(f"  - {sentence}")
+        ceilings = [c for c in result.ceilings(oid)[:3] if c.values[oid].gain > 0]
+        if ceilings:
+            parts = [
+                f"{c.name}{' in ' + c.step_label if c.step_label else ''} "
+                f"{c.values[oid].gain:.3f} bits ({pct(c.values[oid].share)})"
+                for c in ceilings
+            ]
+            lines.append(
+                "  Knowing a node exactly (no reading of it can tell more): " + "; ".join(parts)
+            )
+    if outcome is None and len(result.outcomes) > 1:
+        overall = [c for c in result.overall()[:top] if c.mean_share() > 0]
+        if overall:
+            lines += ["", "Across the outcomes (the mean share of their uncertainty removed):"]
+            lines.append(
+                "  "
+                + "; ".join(
+                    f"{k}. {c.name} {pct(c.mean_share())}" for k, c in enumerate(overall, start=1)
+                )
+            )
+    if costed:
+        lines += ["", "By gain per unit of cost:"]
+        for oid in wanted:
+            ranked = result.by_cost(oid)[:top]
+            lines.append(
+                f"  {oid}: "
+                + "; ".join(
+                    f"{c.name} {c.gain_per_cost(oid):.4f} bits per unit ({c.cost:g})"
+                    for c in ranked
+                )
+            )
+        missing = [c.name for c in result.indicators if c.cost is None]
+        if missing:
+            lines.append(f"  without a cost in the tree: {', '.join(missing)}")
+    return "\n".join(lines)
+
+
+def render_sensitivity(
+    result: SensitivityResult, *, outcome: str | None = None, top: int = 15, words: int = 5
+) -> str:
+    """What the forecast hinges on, for the terminal: per outcome, the numbers that move it most."""
+    from scenariocast.report.formatting import number
+    from scenariocast.report.words import hinge_sentence
+
+    lines = [
+        f"What the forecast hinges on: {result.tree_id}, as of {result.as_of}",
+        "Each number moved over its interval, the others held: a probability by 0.1 either way "
+        "(the rest of its row in proportion), a number written {mean, sd} by one sd, a mu by a "
+        "quarter of its row's sigma, a sigma, nu or rate by a quarter of itself. "
+        "d/dx: the derivative of the outcome's probability; ~: a first-order estimate.",
+    ]
+    lines += [f"note: {n}" for n in result.notes]
+    wanted = [outcome] if outcome else list(result.probabilities)
+    for oid in wanted:
+        now = result.probabilities[oid]
+        bars = result.tornado(oid, top)
+        lines += ["", f"{oid}: {pct(now)} now. This forecast hinges on these numbers:"]
+        for k, (par, eff) in enumerate(bars[:words], start=1):
+            lines.append(f"  {k}. {hinge_sentence(par, eff, oid, now)}")
+        rows = [
+            [
+                k,
+                par.label,
+                number(par.value) if par.value != 0 else "0",
+                f"{number(par.low)} to {number(par.high)}",
+                f"{'' if eff.exact else '~'}{pct(eff.at_low)}",
+                f"{'' if eff.exact else '~'}{pct(eff.at_high)}",
+                f"{100 * eff.swing:.1f} pp",
+                f"{eff.derivative:+.3g}",
+            ]
+            for k, (par, eff) in enumerate(bars, start=1)
+        ]
+        if rows:
+            lines.append(
+                table(["rank", "number", "value", "interval", "at low", "at high", "swing", "d/dx"],
+                      rows)
+            )  # fmt: skip
+    if result.power_scaling is not None:
+        lines += ["", *result.power_scaling.lines()]
+    return "\n".join(lines)

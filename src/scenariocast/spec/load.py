@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence, Set
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,12 @@ from scenariocast.spec.model import (
     Uncertain,
     mean_of,
 )
+from scenariocast.spec.tables import parse_table
 from scenariocast.spec.time import Steps, step_end, step_start
 from scenariocast.spec.tree import CompiledIndicator, CompiledNode, Tree, combos
 from scenariocast.validation import (
+    CONTENT,
+    line_of,
     load_yaml_mapping,
     problem_at,
     read_text,
@@ -37,6 +41,10 @@ from scenariocast.validation import (
 )
 
 SUM_TOLERANCE = 1e-6
+#: Rows that sum to 1 within this are taken as they are; others are renormalised with a note.
+EXACT_SUM = 1e-12
+#: Marks a line of a ``table:`` block in a problem's location (followed by the line's index).
+TABLE_LINE = "@line"
 #: The most steps a horizon may have (about 20 years of weeks).
 MAX_STEPS = 1040
 # tags of the unions of the format (probabilities, persistence), not fields
@@ -65,6 +73,11 @@ def parse_tree(
     data, lines, problems = load_yaml_mapping(text, file, SpecError)
 
     def at(loc: Loc, message: str, line_loc: Loc | None = None) -> Problem:
+        if len(loc) > 2 and loc[-2] == TABLE_LINE:  # a line of a `table:` block
+            start = lines.get((*loc[:-2], CONTENT))
+            where = loc[:-2]
+            line = start + int(loc[-1]) if start is not None else line_of(lines, where)
+            return Problem(message, file=file, path=where, line=line)
         return problem_at(file, lines, loc, message, line_loc)
 
     try:
@@ -84,7 +97,11 @@ def parse_tree(
     if problems:
         raise SpecError(_by_line(problems))
     file_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return compile_tree(spec, default_id=default_id, path=path, file_hash=file_hash)
+    tree = compile_tree(spec, default_id=default_id, path=path, file_hash=file_hash)
+    if not tree.notes:
+        return tree
+    notes = tuple(at(n.path, n.message) for n in tree.notes)
+    return replace(tree, notes=notes)
 
 
 def _by_line(problems: list[Problem]) -> list[Problem]:
@@ -152,6 +169,10 @@ def check_tree(spec: ScenarioTree, broken: Set[str] = frozenset()) -> list[tuple
         if len(set(node.states)) != len(node.states):
             dup = sorted({s for s in node.states if node.states.count(s) > 1})
             problems.append(((*loc, "states"), f"duplicate state {', '.join(dup)}"))
+        for state in node.state_labels or {}:
+            if state not in node.states:
+                hint = did_you_mean(state, node.states)
+                problems.append(((*loc, "state_labels", state), f"unknown state '{state}'{hint}"))
         parents_ok = True
         for i, parent in enumerate(node.parents):
             if parent in broken:
@@ -292,8 +313,23 @@ def _check_table(
 ) -> list[tuple[Loc, str]]:
     loc: Loc = ("nodes", name, "probabilities")
     probs = node.probabilities
+    if node.table is not None:
+        if probs is not None:
+            return [(("nodes", name, "table"), "give either probabilities or table, not both")]
+        _, found = parse_table(
+            node.table, node.parents, node.states, states, tolerance=SUM_TOLERANCE
+        )
+        return [
+            (
+                ("nodes", name, "table", TABLE_LINE, i)
+                if i is not None
+                else ("nodes", name, "table"),
+                m,
+            )
+            for i, m in found
+        ]
     if probs is None:
-        return [(("nodes", name), "missing required key 'probabilities'")]
+        return [(("nodes", name), "missing required key 'probabilities' (or 'table')")]
     if not node.parents:
         if isinstance(probs, list):
             return [(loc, "a node without parents takes state -> probability, not rows")]
@@ -360,6 +396,13 @@ def _check_indicator(
 ) -> list[tuple[Loc, str]]:
     loc: Loc = ("indicators", iid)
     out: list[tuple[Loc, str]] = []
+    if ind.source is not None and ind.source not in spec.sources:
+        out.append(
+            (
+                (*loc, "source"),
+                f"unknown source '{ind.source}'{did_you_mean(ind.source, spec.sources)}",
+            )
+        )
     scope_ok = True
     for i, n in enumerate(ind.depends_on):
         if n in broken:
@@ -536,7 +579,7 @@ def _check_thresholds(
 def _check_calendar(node: Node, name: str) -> list[tuple[Loc, str]]:
     loc: Loc = ("nodes", name)
     out: list[tuple[Loc, str]] = []
-    for key in ("parents", "probabilities", "dynamic", "thresholds"):
+    for key in ("parents", "probabilities", "table", "dynamic", "thresholds"):
         if key in node.model_fields_set and getattr(node, key):
             out.append(((*loc, key), f"a calendar node takes no {key}: the calendar sets it"))
     cal = node.calendar or {}
@@ -788,6 +831,7 @@ def compile_tree(
         else None
     )
     nodes: dict[str, CompiledNode] = {}
+    notes: list[Problem] = []
     for name in _topological(spec):
         node = spec.nodes[name]
         if node.calendar is not None:
@@ -804,7 +848,15 @@ def compile_tree(
                 calendar=calendar,
             )
             continue
-        cpt = _table(node.probabilities, node.parents, node.states, states)
+        if node.table is not None:
+            parsed, _ = parse_table(
+                node.table, node.parents, node.states, states, tolerance=SUM_TOLERANCE
+            )
+            assert parsed is not None
+            cpt = _renormalised(parsed, ("nodes", name, "table"), notes)
+        else:
+            raw = _table(node.probabilities, node.parents, node.states, states)
+            cpt = _renormalised(raw, ("nodes", name, "probabilities"), notes)
         transition = None
         if node.dynamic is not None:
             transition = _transition(node, name, cpt, states)
@@ -846,7 +898,25 @@ def compile_tree(
         indicators=indicators,
         outcomes=dict(spec.outcomes),
         steps=steps,
+        notes=tuple(notes),
     )
+
+
+def _renormalised(table: np.ndarray, loc: Loc, notes: list[Problem]) -> np.ndarray:
+    """``table`` with each row divided by its sum, noting rows that did not sum to 1."""
+    sums = table.sum(axis=-1, keepdims=True)
+    off = np.abs(sums[..., 0] - 1.0)
+    worst = float(off.max())
+    if worst > EXACT_SUM:
+        n = int((off > EXACT_SUM).sum())
+        notes.append(
+            Problem(
+                f"{n} row{'s' if n != 1 else ''} sum{'' if n != 1 else 's'} to 1 only within "
+                f"{worst:.2g}: renormalised",
+                path=loc,
+            )
+        )
+    return np.asarray(table / sums, dtype=np.float64)
 
 
 def _table(
@@ -857,7 +927,7 @@ def _table(
 ) -> np.ndarray:
     """A probability table as an array: one axis per name in ``names``, then the node's states.
 
-    Each row is renormalised (the check allows sums within ``SUM_TOLERANCE`` of 1).
+    Rows are not renormalised here (see :func:`_renormalised`).
     """
     table = np.zeros((*[len(states[p]) for p in names], len(node_states)))
     if isinstance(probabilities, dict):
@@ -866,7 +936,7 @@ def _table(
         for row in probabilities:
             idx = tuple(states[p].index(row.when[p]) for p in names)
             table[idx] = [row.then[s] for s in node_states]
-    return table / table.sum(axis=-1, keepdims=True)
+    return table
 
 
 def _transition(
@@ -876,13 +946,23 @@ def _transition(
     dyn = node.dynamic
     assert dyn is not None
     if dyn.transitions is not None:
-        return _table(dyn.transitions, [name, *node.parents], node.states, states)
+        raw = _table(dyn.transitions, [name, *node.parents], node.states, states)
+        return np.asarray(raw / raw.sum(axis=-1, keepdims=True), dtype=np.float64)
     k = len(node.states)
     pers = dyn.persistence
     keep = np.array(
         [pers[s] for s in node.states] if isinstance(pers, dict) else [float(pers or 0.0)] * k
     )
-    # keep the state with probability keep[h], else draw it from the table given the parents
+    return persistence_transition(keep, cpt)
+
+
+def persistence_transition(keep: np.ndarray, cpt: np.ndarray) -> np.ndarray:
+    """The transition of a node that keeps state ``h`` with probability ``keep[h]``.
+
+    Otherwise its state is drawn afresh from ``cpt`` (axes ``(*parents, state)``) given the
+    parents at the new step. Axes of the result: ``(state at t, *parents at t+1, state at t+1)``.
+    """
+    k = len(keep)
     keep_b = keep.reshape((k,) + (1,) * (cpt.ndim - 1) + (1,))
     stay = np.eye(k).reshape((k,) + (1,) * (cpt.ndim - 1) + (k,))
     return np.asarray(keep_b * stay + (1.0 - keep_b) * cpt[None, ...], dtype=np.float64)

@@ -167,8 +167,19 @@ class Threshold(_Strict):
 class Node(_Strict):
     """A scenario variable with named states."""
 
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        description="What tables, reports and conversions show for the node: any text (the "
+        "node's name stays its id).",
+    )
     description: str = ""
     states: list[Name] = Field(min_length=2, description="The node's states, at least two.")
+    state_labels: dict[Name, Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None,
+        description="What tables, reports and conversions show for states: state -> any text "
+        "(such as '<5' or '12+' for states named lt5 and s12plus).",
+    )
     parents: list[Name] = Field(default_factory=list)
     probabilities: (
         Annotated[
@@ -183,6 +194,13 @@ class Node(_Strict):
         "a list of rows, each `when` (a state for every parent) and `then` (state -> probability). "
         "For a dynamic node, the distribution at the horizon's first step. Required, except for a "
         "calendar node.",
+    )
+    table: str | None = Field(
+        default=None,
+        description="The probability table as text instead of `probabilities` (for large "
+        "tables): one line per combination of the parents' states, the states in `parents` "
+        "order, then ':' and one probability per state in `states` order; a node without "
+        "parents has one line of numbers.",
     )
     dynamic: Dynamic | None = Field(
         default=None,
@@ -331,6 +349,19 @@ class Indicator(_Strict):
         gt=0,
         description="The newest reading is stale when older than this many days before the "
         "as-of date (default 60 for continuous kinds, 90 for the others).",
+    )
+    source: Name | None = Field(
+        default=None,
+        description="The source a reading of this indicator usually comes from (one of the "
+        "tree's sources); `scenariocast watch` assumes it for a reading not yet taken.",
+    )
+    cost: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="What one more reading costs to get, in any unit the forecaster budgets in "
+        "(hours of research, say), > 0; `scenariocast watch` ranks indicators by information "
+        "gained per unit of cost.",
     )
     rationale: str = ""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from scenariocast.errors import QueryError, did_you_mean
+from scenariocast.errors import Problem, QueryError, did_you_mean
 from scenariocast.spec.model import Indicator, Outcome, ScenarioTree, Source
 from scenariocast.spec.time import Steps
 
@@ -74,6 +74,17 @@ class Tree:
     indicators: Mapping[str, CompiledIndicator]
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
     steps: Steps | None = None  # the horizon's steps, when the tree declares a horizon
+    #: what loading changed without refusing the file (rows renormalised), one note each
+    notes: tuple[Problem, ...] = ()
+
+    def label(self, node: str) -> str:
+        """The node's label, or its id."""
+        return self.spec.nodes[node].label or node
+
+    def state_label(self, node: str, state: str) -> str:
+        """The state's label, or its id."""
+        labels = self.spec.nodes[node].state_labels
+        return (labels or {}).get(state, state)
 
     @property
     def is_dynamic(self) -> bool:

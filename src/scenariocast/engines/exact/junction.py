@@ -187,6 +187,35 @@ class Calibrated:
         lm = np.transpose(lm, order if self.batch is None else [*order, len(order)])
         return np.exp(lm - logsumexp(lm, axis=tuple(range(len(scope)))))
 
+    def joints(self, scopes: Sequence[Sequence[int]]) -> list[FloatArray]:
+        """:meth:`joint` of each of many scopes: each clique's belief is normalised once."""
+        return _joints_of(self, scopes)
+
+
+def _joints_of(cal: Calibrated, scopes: Sequence[Sequence[int]]) -> list[FloatArray]:
+    """:meth:`Calibrated.joints`: each clique's belief normalised once, then summed."""
+    jt = cal.jt
+    homes = [jt.home(scope) for scope in scopes]
+    linear: dict[int, FloatArray] = {}
+    out: list[FloatArray] = []
+    for scope, i in zip(scopes, homes, strict=True):
+        if i not in linear:
+            b = cal.beliefs[i]
+            axes_i = tuple(range(len(jt.cliques[i])))
+            top = np.max(b, axis=axes_i, keepdims=True)
+            with np.errstate(under="ignore", invalid="ignore"):
+                lin = np.exp(b - np.where(np.isfinite(top), top, 0.0))
+            linear[i] = lin / lin.sum(axis=axes_i, keepdims=True)
+        axes = jt.cliques[i]
+        lin = linear[i]
+        drop = tuple(k for k, v in enumerate(axes) if v not in scope)
+        m = lin.sum(axis=drop) if drop else lin
+        kept = [v for v in axes if v in scope]
+        order = [kept.index(v) for v in scope]
+        m = np.transpose(m, order if cal.batch is None else [*order, len(order)])
+        out.append(np.asarray(m, dtype=np.float64))
+    return out
+
 
 class JunctionTree:
     """A junction tree for factors over the given scopes.
@@ -332,6 +361,16 @@ class JunctionTree:
         """The log normalising constant alone (the upward pass only; an array in a batch)."""
         return self._up(self.potentials(factors, batch), len(self.cliques), batch)[1]
 
+    def upward(self, factors: Iterable[Factor], batch: int | None = None) -> Calibrated:
+        """The upward pass alone, its messages kept, for :meth:`Calibrated.log_z_with`.
+
+        The result has ``log_z`` but no beliefs: no marginal or joint can be read off it.
+        """
+        psi = self.potentials(factors, batch)
+        own = tuple(psi)  # _up replaces the list's entries, never the arrays themselves
+        msgs, log_z = self._up(psi, len(self.cliques), batch)
+        return Calibrated(self, (), log_z, batch, own, tuple(msgs))
+
     def calibrate(self, factors: Iterable[Factor], batch: int | None = None) -> Calibrated:
         """Sum-product: clique beliefs and the log normalising constant.
 
@@ -348,7 +387,9 @@ class JunctionTree:
                     placement = self._sep_in_parent[c]
                     assert placement is not None
                     up = self._move(msgs[c], placement[0], placement[1], batch)
-                    cavity = np.where(np.isneginf(up), -np.inf, beliefs[i] - up)
+                    # where the child's message is 0 the cavity is 0 too: subtracting +inf there
+                    # (on the message, the smaller array) gives -inf without a pass over the clique
+                    cavity = beliefs[i] - np.where(np.isneginf(up), np.inf, up)
                     keep = set(self.cliques[c][1:])
                     drop = tuple(k for k, v in enumerate(self.cliques[i]) if v not in keep)
                     down = logsumexp(cavity, axis=drop) if drop else cavity
@@ -414,3 +455,63 @@ class JunctionTree:
                 if np.isfinite(new):
                     heapq.heappush(heap, (-new, next(counter), nxt - 1, (*assigned, val)))
         return results
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """Variables observed in one state (hard evidence), taken out of the factors.
+
+    Each factor over an observed variable is sliced at its state and loses that axis; a factor
+    left with no variable is a constant, added to the log normaliser. An observed variable keeps
+    its number but has one state (cardinality 1) and no factor, so the junction tree of the
+    reduced factors has smaller cliques and no edge through it.
+    """
+
+    observed: tuple[tuple[int, int], ...] = ()  # (variable, state), sorted
+
+    @property
+    def states(self) -> dict[int, int]:
+        """Variable -> its observed state."""
+        return dict(self.observed)
+
+    @property
+    def variables(self) -> frozenset[int]:
+        """The observed variables."""
+        return frozenset(v for v, _ in self.observed)
+
+    def cards(self, cards: Sequence[int]) -> tuple[int, ...]:
+        """The cardinalities with every observed variable at 1."""
+        states = self.states
+        return tuple(1 if v in states else int(c) for v, c in enumerate(cards))
+
+    def scope(self, scope: Sequence[int]) -> tuple[int, ...]:
+        """``scope`` without the observed variables."""
+        states = self.states
+        return tuple(v for v in scope if v not in states)
+
+    def apply(self, factors: Iterable[Factor]) -> tuple[list[Factor], float]:
+        """The factors sliced at the observed states, and the sum of those left constant."""
+        states = self.states
+        out: list[Factor] = []
+        const = 0.0
+        for scope, values in factors:
+            if not any(v in states for v in scope):
+                out.append((scope, values))
+                continue
+            index = tuple(states[v] if v in states else slice(None) for v in scope)
+            kept = tuple(v for v in scope if v not in states)
+            sliced = np.asarray(values[index], dtype=np.float64)
+            if kept:
+                out.append((kept, sliced))
+            else:
+                const += float(sliced)
+        return out, const
+
+    def expand(self, var: int, marginal: FloatArray, card: int) -> FloatArray:
+        """A variable's marginal over all its states (one-hot for an observed variable)."""
+        state = self.states.get(var)
+        if state is None:
+            return marginal
+        out = np.zeros(card)
+        out[state] = 1.0
+        return out

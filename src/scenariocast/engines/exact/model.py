@@ -19,11 +19,18 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from scenariocast.engines.exact.junction import Calibrated, Factor, FloatArray, JunctionTree
+from scenariocast.bulk import bulk
+from scenariocast.engines.exact.junction import (
+    Calibrated,
+    Factor,
+    FloatArray,
+    JunctionTree,
+    Reduction,
+)
 from scenariocast.engines.exact.network import (
     Assumption,
     Network,
@@ -32,42 +39,121 @@ from scenariocast.engines.exact.network import (
 from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario, StepForecast
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood
+from scenariocast.evidence.nodes import Finding, findings_from
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Evidence, Report, select_evidence
 from scenariocast.spec.tree import Tree
 
 TOP_SCENARIOS = 5
+#: Rounds of iterative proportional fitting for soft findings, and how close each marginal
+#: must come to its target.
+SOFT_ITERATIONS = 500
+SOFT_TOLERANCE = 1e-10
 
 _Scopes = frozenset[tuple[int, ...]]
+#: A report's values by (indicator, step), in the order observed.
+_Groups = dict[tuple[str, int | None], list[float]]
+
+
+def _groups(report: Report) -> _Groups:
+    """A report's values by (indicator, step), in the order observed."""
+    groups: _Groups = defaultdict(list)
+    for o in report.observations:
+        groups[(o.indicator, o.step)].append(o.value)
+    return groups
+
+
+@dataclass(frozen=True)
+class Belief:
+    """One calibration of a structure (reduced by hard evidence, or not) and its constant.
+
+    Reads like a :class:`~.junction.Calibrated` of the whole network: ``marginal`` gives every
+    variable's marginal over all its states (one-hot for an observed one) and ``log_z`` includes
+    the factors the reduction turned into constants.
+    """
+
+    structure: Structure
+    cal: Calibrated
+    const: float
+    factors: tuple[Factor, ...]  # the reduced factors calibrated
+
+    batch = None
+
+    @property
+    def log_z(self) -> float:
+        """Log of the total (unnormalised) probability."""
+        return float(self.cal.log_z) + self.const
+
+    @property
+    def reduction(self) -> Reduction:
+        """The hard evidence taken out of the factors."""
+        return self.structure.reduction
+
+    def marginal(self, var: int) -> FloatArray:
+        """The variable's marginal over all its states."""
+        card = self.structure.network.cards[var]
+        return self.reduction.expand(var, self.cal.marginal(var), card)
+
+    def log_z_with(self, extra: Sequence[Factor]) -> float:
+        """The log normaliser with ``extra`` factors (over the whole network's variables)."""
+        reduced, const = self.reduction.apply(extra)
+        if not math.isfinite(const):
+            return -math.inf
+        return float(self.cal.log_z_with(reduced)) + const + self.const
 
 
 @dataclass(frozen=True)
 class Posterior:
     """Node marginals and log normalising constant of one calibration."""
 
-    calibrated: Calibrated
+    calibrated: Belief
     nodes: dict[str, dict[str, float]]
 
     @property
     def log_z(self) -> float:
         """Log of the total (unnormalised) probability."""
-        return float(self.calibrated.log_z)
+        return self.calibrated.log_z
 
 
-@dataclass(frozen=True)
+@dataclass
 class Structure:
     """A network with the junction tree for its factors and the readings' scopes.
 
     ``reports`` keeps the factor of each report already seen on this structure (a report's
     factor depends only on its readings and the prior), so that forecasting again after a new
-    reading computes only the new report's.
+    reading computes only the new report's. A structure reduced by hard evidence
+    (``reduction``) has the junction tree of the reduced factors; ``full`` is then the
+    structure it was reduced from, which holds the tree's prior.
     """
 
     network: Network
     scopes: tuple[tuple[int, ...], ...]
     jt: JunctionTree
-    prior: Calibrated  # the tree's prior, without assumptions or evidence
     reports: dict[tuple[object, ...], Factor] = field(default_factory=dict)
+    reduction: Reduction = field(default_factory=Reduction)
+    full: Structure | None = None
+    _prior: Calibrated | None = field(default=None, repr=False)
+
+    @property
+    def prior(self) -> Calibrated:
+        """The tree's prior, without assumptions or evidence, on the full structure (kept)."""
+        if self.full is not None:
+            return self.full.prior
+        if self._prior is None:
+            self._prior = self.jt.calibrate(self.network.factors)
+        return self._prior
+
+    def calibrate(self, factors: Sequence[Factor]) -> Belief:
+        """Calibrate on ``factors`` (over the whole network), reduced by the hard evidence."""
+        reduced, const = self.reduction.apply(factors)
+        return Belief(self, self.jt.calibrate(reduced), const, tuple(reduced))
+
+    # the genuine log-likelihood of the readings of one indicator at one step, by their values
+    groups: dict[tuple[str, int | None, tuple[float, ...]], Factor | None] = field(
+        default_factory=dict
+    )
+    # the log of the prior joint of a report's variables
+    log_priors: dict[tuple[int, ...], FloatArray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +184,22 @@ class Query:
 
 
 @dataclass(frozen=True)
+class OutcomeEvent:
+    """One term of an outcome's probability: ``P(outcome, evidence) = sum of sign * Z``.
+
+    ``Z`` is the total probability of the query's factors and ``extra`` on ``jt``: the junction
+    tree of the query's structure, or one with a counter of steps for an ``at_least`` outcome.
+    An outcome on a static node or at the horizon's end is one term (the node's states masked);
+    ``ever`` is two (everything, less the paths never in the states); ``at_least k`` is one, on
+    the counter's junction tree.
+    """
+
+    jt: JunctionTree
+    extra: tuple[Factor, ...]
+    sign: float
+
+
+@dataclass(frozen=True)
 class Draws:
     """Forecast quantities for a batch of parameter draws; the last axis is the draw.
 
@@ -125,10 +227,13 @@ class ExactModel:
         self.tree = tree
         self._networks: dict[tuple[int, int], Network] = {}
         self._structures: dict[tuple[int, int, _Scopes], Structure] = {}
-        self._counters: dict[tuple[int, int, _Scopes, str], tuple[JunctionTree, list[Factor]]] = {}
+        self._counters: dict[
+            tuple[int, int, _Scopes, str, frozenset[int]], tuple[JunctionTree, list[Factor]]
+        ] = {}
         self._priors: dict[
             tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, FloatArray]]
         ] = {}
+        self._reduced_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -169,8 +274,38 @@ class ExactModel:
                 rank=net.ranks if net.timed else None,
                 last=set(keep) if net.timed else frozenset(),
             )
-            self._structures[key] = Structure(net, scopes, jt, jt.calibrate(net.factors))
+            self._structures[key] = Structure(net, scopes, jt)
         return self._structures[key]
+
+    def reduced(self, structure: Structure, observed: Mapping[int, int]) -> Structure:
+        """``structure`` with the variables ``observed`` (variable -> state) taken out.
+
+        The junction tree depends only on which variables are observed, so it is built once per
+        set of them; the states are sliced per query.
+        """
+        if not observed:
+            return structure
+        net = structure.network
+        reduction = Reduction(tuple(sorted(observed.items())))
+        key = (net.lo, net.hi, frozenset(structure.scopes), reduction.variables)
+        jt = self._reduced_trees.get(key)
+        if jt is None:
+            keep = set(self._end_variables(net)) - reduction.variables if net.timed else set()
+            jt = JunctionTree(
+                reduction.cards(net.cards),
+                [reduction.scope(sc) for sc in structure.scopes],
+                rank=net.ranks if net.timed else None,
+                last=keep,
+            )
+            self._reduced_trees[key] = jt
+        return Structure(
+            net,
+            structure.scopes,
+            jt,
+            structure.reports,
+            reduction=reduction,
+            full=structure,
+        )
 
     def _end_variables(self, net: Network) -> tuple[int, ...]:
         """The static variables and the dynamic ones at the horizon's last step."""
@@ -182,20 +317,33 @@ class ExactModel:
             if node.kind != "calendar"
         )
 
-    def query(self, evidence: Evidence, given: Mapping[str, str] | None = None) -> Query:
-        """The factors of one forecast: the prior, the assumptions and the reports."""
+    @bulk
+    def query(
+        self,
+        evidence: Evidence,
+        given: Mapping[str, str] | None = None,
+        *,
+        steps: Sequence[int] = (),
+    ) -> Query:
+        """The factors of one forecast: the prior, the assumptions and the reports.
+
+        ``steps`` are further steps the unrolled network must hold (where a reading not yet
+        taken would be observed, for the value of information).
+        """
         assumptions = parse_assumptions(self.tree, dict(given or {}))
-        steps = [o.step for o in evidence.observations if o.step is not None]
+        steps = [*steps, *(o.step for o in evidence.observations if o.step is not None)]
         steps += [t for a in assumptions for t in a.steps if t is not None]
+        steps += [t for f in evidence.findings for t in f.steps if t is not None]
         net = self.network(min(steps, default=0), max(steps, default=0))
-        unions = [self._report_scope(net, rep) for rep in evidence.reports]
+        grouped = [_groups(rep) for rep in evidence.reports]
+        unions = [self._groups_scope(net, groups) for groups in grouped]
         base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
         covered = _Cover(base_scopes)
         extra = frozenset(u for u in unions if len(u) > 1 and not covered(u))
         structure = self.structure(net, extra)
         factors = tuple(
-            self._cached_report_factor(structure, rep, union)
-            for rep, union in zip(evidence.reports, unions, strict=True)
+            self._cached_report_factor(structure, rep, groups, union)
+            for rep, groups, union in zip(evidence.reports, grouped, unions, strict=True)
         )
         base = (*net.factors, *self._assumption_factors(net, assumptions))
         return Query(structure, evidence, tuple(assumptions), base, factors)
@@ -211,33 +359,65 @@ class ExactModel:
 
     def _report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
         """The variables a report's readings depend on."""
+        return self._groups_scope(net, _groups(report))
+
+    def _groups_scope(self, net: Network, groups: _Groups) -> tuple[int, ...]:
         scope: set[int] = set()
-        for o in report.observations:
-            scope.update(net.scope_at(self.tree.indicators[o.indicator].scope, o.step))
+        for name, step in groups:
+            scope.update(net.scope_at(self.tree.indicators[name].scope, step))
         return tuple(sorted(scope))
 
+    def report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
+        """The variables of ``net`` a report's readings depend on (its union scope)."""
+        return self._report_scope(net, report)
+
     def _cached_report_factor(
-        self, structure: Structure, report: Report, union: tuple[int, ...]
+        self, structure: Structure, report: Report, groups: _Groups, union: tuple[int, ...]
     ) -> Factor:
-        key = (
-            report.reliability,
-            tuple((o.indicator, o.step, o.value) for o in report.observations),
-        )
+        # the factor follows from the reliability and the values of each (indicator, step)
+        # group, in order
+        key = (report.reliability, tuple((k, tuple(v)) for k, v in groups.items()))
         if key not in structure.reports:
-            parts = self._report_groups(structure.network, report)
+            parts = self._placed(structure.network, groups, structure.groups)
             structure.reports[key] = self._report_factor(structure, report, parts, union)
         return structure.reports[key]
 
-    def _report_groups(self, net: Network, report: Report) -> list[Factor]:
+    def report_factor(self, structure: Structure, report: Report) -> Factor:
+        """A report's log-likelihood factor on ``structure`` (kept for the next forecast)."""
+        groups = _groups(report)
+        union = self._groups_scope(structure.network, groups)
+        return self._cached_report_factor(structure, report, groups, union)
+
+    def genuine_table(self, net: Network, report: Report, union: tuple[int, ...]) -> FloatArray:
+        """``log p(report | states)`` over the variables ``union`` (the report if genuine)."""
+        return _genuine(net, self._placed(net, _groups(report)), union)
+
+    def _report_groups(self, structure: Structure, report: Report) -> list[Factor]:
         """The genuine log-likelihood of each (indicator, step) group of a report."""
-        groups: dict[tuple[str, int | None], list[float]] = defaultdict(list)
-        for o in report.observations:
-            groups[(o.indicator, o.step)].append(o.value)
+        return self._placed(structure.network, _groups(report), structure.groups)
+
+    def _placed(
+        self,
+        net: Network,
+        groups: _Groups,
+        kept: dict[tuple[str, int | None, tuple[float, ...]], Factor | None] | None = None,
+    ) -> list[Factor]:
+        """The genuine log-likelihood of each (indicator, step) group, placed on variables.
+
+        With ``kept`` (a structure's), each group's table is kept by its values (reports often
+        repeat the same reading).
+        """
         parts: list[Factor] = []
         for (name, step), values in groups.items():
-            ind = self.tree.indicators[name]
-            table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
-            placed = net.place([(n, step) for n in ind.scope], table)
+            key = (name, step, tuple(values))
+            if kept is not None and key in kept:
+                placed = kept[key]
+            else:
+                ind = self.tree.indicators[name]
+                table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
+                placed = net.place([(n, step) for n in ind.scope], table)
+                if kept is not None:
+                    kept[key] = placed
             if placed is not None:
                 parts.append(placed)
         return parts
@@ -247,28 +427,25 @@ class ExactModel:
         structure: Structure, report: Report, parts: Sequence[Factor], union: tuple[int, ...]
     ) -> Factor:
         """``log(r p(report | states) + (1 - r) q(report))`` over the report's variables."""
-        cards = structure.network.cards
-        genuine = np.zeros(tuple(cards[v] for v in union))
-        for scope, values in parts:
-            order = sorted(range(len(scope)), key=lambda i: union.index(scope[i]))
-            shape = tuple(cards[v] if v in scope else 1 for v in union)
-            genuine = genuine + np.transpose(values, order).reshape(shape)
-        r = report.reliability
-        log_r = math.log(r) if r > 0 else -math.inf
-        log_not = math.log1p(-r) if r < 1 else -math.inf
-        with np.errstate(divide="ignore"):
-            log_prior = np.log(structure.prior.joint(union))
-        log_q = float(logsumexp(genuine + log_prior))
-        lik = np.logaddexp(log_r + genuine, log_not + log_q)
-        return (union, np.asarray(lik, dtype=np.float64))
+        genuine = _genuine(structure.network, parts, union)
+        log_prior = structure.log_priors.get(union)
+        if log_prior is None:
+            with np.errstate(divide="ignore"):
+                log_prior = structure.log_priors[union] = np.log(structure.prior.joint(union))
+        return (union, report_log_factor(genuine, log_prior, report.reliability))
 
     # -- queries -----------------------------------------------------------------------------
 
-    def posterior(self, query: Query, factors: Sequence[Factor]) -> Posterior:
-        """Calibrate on ``factors`` and read off every node's marginal (now, for dynamic)."""
-        return self._marginals(query, query.structure.jt.calibrate(factors))
+    def posterior(
+        self, query: Query, factors: Sequence[Factor], structure: Structure | None = None
+    ) -> Posterior:
+        """Calibrate on ``factors`` and read off every node's marginal (now, for dynamic).
 
-    def _marginals(self, query: Query, cal: Calibrated) -> Posterior:
+        ``structure`` is the query's structure reduced by hard evidence (default: the query's).
+        """
+        return self._marginals(query, (structure or query.structure).calibrate(factors))
+
+    def _marginals(self, query: Query, cal: Belief) -> Posterior:
         nodes: dict[str, dict[str, float]] = {}
         if np.isfinite(cal.log_z):
             net = query.network
@@ -287,7 +464,7 @@ class ExactModel:
         return min(max(steps.index(as_of), 0), steps.n - 1)
 
     def outcome_probabilities(
-        self, query: Query, factors: Sequence[Factor], cal: Calibrated
+        self, query: Query, factors: Sequence[Factor], cal: Calibrated | Belief
     ) -> dict[str, FloatArray]:
         """The probability of every outcome given ``factors`` (calibrated as ``cal``).
 
@@ -309,14 +486,48 @@ class ExactModel:
                 log_never = cal.log_z_with(masks)
                 p = -np.expm1(log_never - cal.log_z)
             else:
+                reduction = getattr(cal, "reduction", Reduction())
+                counter_jt, counter = self._counter(query, oid, reduction)
+                k = int(o.k or 1)
+                last = len(net.cards) + (steps.n - 1 if steps else 0)
+                hit = np.full(k + 1, -np.inf)
+                hit[k] = 0.0
+                every, const = reduction.apply([*factors, *counter, ((last,), hit)])
+                log_hit = counter_jt.log_z(every, cal.batch) + const
+                p = np.exp(log_hit - cal.log_z)
+            out[oid] = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+        return out
+
+    def outcome_events(self, query: Query) -> dict[str, tuple[OutcomeEvent, ...]]:
+        """Each outcome's probability as a sum of totals (see :class:`OutcomeEvent`).
+
+        ``P(outcome | evidence)`` is the sum over its events of ``sign * exp(log Z - log Z_E)``
+        with ``log Z`` the total of the query's factors and the event's ``extra`` on its junction
+        tree and ``Z_E`` that of the factors alone; it equals :meth:`outcome_probabilities`.
+        """
+        net = query.network
+        steps = self.tree.steps
+        jt = query.structure.jt
+        out: dict[str, tuple[OutcomeEvent, ...]] = {}
+        for oid, o in self.tree.outcomes.items():
+            node = self.tree.nodes[o.node]
+            in_set = np.array([s in o.states for s in node.states])
+            if node.kind == "static" or o.timing == "end":
+                step = None if node.kind == "static" else (steps.n - 1 if steps else 0)
+                mask = np.where(in_set, 0.0, -np.inf)
+                out[oid] = (OutcomeEvent(jt, (((net.var_of[net.at(o.node, step)],), mask),), 1.0),)
+            elif o.timing == "ever" or (o.timing == "at_least" and o.k == 1):
+                assert steps is not None
+                never = np.where(in_set, -np.inf, 0.0)
+                masks = tuple(((net.var_of[(o.node, t)],), never) for t in range(steps.n))
+                out[oid] = (OutcomeEvent(jt, (), 1.0), OutcomeEvent(jt, masks, -1.0))
+            else:
                 counter_jt, counter = self._counter(query, oid)
                 k = int(o.k or 1)
                 last = len(net.cards) + (steps.n - 1 if steps else 0)
                 hit = np.full(k + 1, -np.inf)
                 hit[k] = 0.0
-                log_hit = counter_jt.log_z([*factors, *counter, ((last,), hit)], cal.batch)
-                p = np.exp(log_hit - cal.log_z)
-            out[oid] = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+                out[oid] = (OutcomeEvent(counter_jt, (*counter, ((last,), hit)), 1.0),)
         return out
 
     def evaluate(
@@ -368,12 +579,16 @@ class ExactModel:
         tables: Mapping[str, tuple[FloatArray, FloatArray | None]] | None = None,
         batch: int | None = None,
         reports: Sequence[Factor] | None = None,
+        *,
+        left_out: bool = True,
     ) -> tuple[FloatArray, FloatArray]:
         """Each report's log-likelihood with the states summed out, two ways.
 
         Returns ``(in_order, left_out)``, each of shape ``(reports[, batch])``: ``in_order[i]``
         is ``log p(report i | reports before it)`` (in the order observed; they add up to the
-        log evidence) and ``left_out[i]`` is ``log p(report i | every other report)``.
+        log evidence) and ``left_out[i]`` is ``log p(report i | every other report)``. With
+        ``left_out=False`` only the first is computed (the second comes back empty), at half
+        the cost: what comparing trees needs.
         """
         net = query.network
         jt = query.structure.jt
@@ -383,23 +598,29 @@ class ExactModel:
         n = len(evidence)
         totals = [jt.log_z([*base, *merge_factors(evidence[:k])], batch) for k in range(n + 1)]
         in_order = np.array([totals[k + 1] - totals[k] for k in range(n)])
+        if not left_out:
+            return in_order, np.empty((0,))
         full = totals[n]
-        left_out = np.array(
+        left = np.array(
             [
                 full - jt.log_z([*base, *merge_factors(evidence[:i] + evidence[i + 1 :])], batch)
                 for i in range(n)
             ]
         )
-        return in_order, left_out
+        return in_order, left
 
-    def _counter(self, query: Query, oid: str) -> tuple[JunctionTree, list[Factor]]:
+    def _counter(
+        self, query: Query, oid: str, reduction: Reduction | None = None
+    ) -> tuple[JunctionTree, list[Factor]]:
         """The junction tree with a counter of the steps the outcome's node is in its states.
 
         Counter ``c_t`` (``k + 1`` states, the last meaning "k or more") is deterministic:
-        ``c_0 = [x_0 in S]``, ``c_t = min(k, c_{t-1} + [x_t in S])``.
+        ``c_0 = [x_0 in S]``, ``c_t = min(k, c_{t-1} + [x_t in S])``. With ``reduction``, the
+        tree of the factors reduced by that hard evidence.
         """
         s = query.structure
-        key = (s.network.lo, s.network.hi, frozenset(s.scopes), oid)
+        reduction = reduction or Reduction()
+        key = (s.network.lo, s.network.hi, frozenset(s.scopes), oid, reduction.variables)
         if key in self._counters:
             return self._counters[key]
         o = self.tree.outcomes[oid]
@@ -420,24 +641,27 @@ class ExactModel:
         factors: list[Factor] = [((net.var_of[(o.node, 0)], base), first)]
         for t in range(1, steps.n):
             factors.append(((base + t - 1, net.var_of[(o.node, t)], base + t), step))
-        cards = (*net.cards, *([k + 1] * steps.n))
+        cards = (*reduction.cards(net.cards), *([k + 1] * steps.n))
         ranks = [*net.ranks, *range(steps.n)]  # a counter goes with its step
-        jt = JunctionTree(cards, [*s.scopes, *(scope for scope, _ in factors)], rank=ranks)
+        scopes = [reduction.scope(sc) for sc in [*s.scopes, *(scope for scope, _ in factors)]]
+        jt = JunctionTree(cards, [sc for sc in scopes if sc], rank=ranks)
         self._counters[key] = (jt, factors)
         return jt, factors
 
-    def _top_tree(self, query: Query) -> tuple[JunctionTree, tuple[int, ...]]:
-        """A junction tree that sums over the past and maximises over the horizon's end.
-
-        The structure's own, built with the end's variables last (see :meth:`structure`).
-        """
-        s = query.structure
-        net = s.network
-        if not net.timed:
-            return s.jt, tuple(range(len(net.cards)))
-        return s.jt, self._end_variables(net)
-
     # -- the forecast ------------------------------------------------------------------------
+
+    def observed(self, query: Query, assumptions: Sequence[Assumption] = ()) -> dict[int, int]:
+        """The variables the assumptions fix, and their states (hard evidence)."""
+        net = query.network
+        out: dict[int, int] = {}
+        for a in assumptions:
+            for t in a.steps:
+                var = net.var_of[net.at(a.node, t)]
+                if out.get(var, a.state) != a.state:
+                    out[var] = -1  # two states at once: nothing is possible
+                else:
+                    out[var] = a.state
+        return out
 
     def forecast(
         self,
@@ -447,32 +671,52 @@ class ExactModel:
         as_of: dt.date | None = None,
         readings_hash: str = "",
         top: int = TOP_SCENARIOS,
+        virtual: Mapping[str, str | Mapping[str, float]] | None = None,
+        soft: Mapping[str, str | Mapping[str, float]] | None = None,
     ) -> ForecastResult:
-        """Posterior of every node and outcome given the readings and assumptions.
+        """Posterior of every node and outcome given the readings, findings and assumptions.
 
-        ``top`` is the number of most probable scenarios to find (0 skips the search).
+        ``given`` assumes nodes in states (hard evidence, a what-if); ``virtual`` gives
+        likelihood ratios on a node's states and ``soft`` the distribution a node's marginal
+        must have (Jeffrey's rule), each ``node`` or ``node@date`` -> ``{state: number}`` (see
+        :mod:`scenariocast.evidence.nodes`).
+        ``top`` is the number of most probable scenarios to find (0 skips the search). Hard
+        evidence reduces the tables before calibration, so that every clique is smaller.
         """
         as_of = as_of or dt.date.today()
         evidence = select_evidence(self.tree, readings, as_of)
+        extra = [
+            *findings_from(self.tree, "virtual", dict(virtual or {})),
+            *findings_from(self.tree, "soft", dict(soft or {})),
+        ]
+        if extra:
+            evidence = replace(evidence, findings=(*evidence.findings, *extra))
         query = self.query(evidence, given)
         base = list(query.base)
+        observed = self.observed(query, query.assumptions)
+        if any(state < 0 for state in observed.values()):
+            raise self._impossible(query)
         if query.assumptions:
-            prior = self.posterior(query, base)
+            prior = self.posterior(query, base, self.reduced(query.structure, observed))
             if not math.isfinite(prior.log_z):
-                shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
-                raise EvidenceConflictError(
-                    f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
-                )
+                raise self._impossible(query)
             prior_p = self.outcome_probabilities(query, base, prior.calibrated)
         else:
             prior, prior_p = self._prior(query, as_of)
         factors = query.factors()
-        post = self.posterior(query, factors) if query.report_factors else prior
-        if not math.isfinite(post.log_z):
-            raise conflict_error(self.tree, query)
+        if evidence.findings:
+            reduced = self.reduced(query.structure, observed)
+            post, factors, log_z = self._posterior_with_findings(query, factors, reduced)
+        elif query.report_factors:
+            post = self.posterior(query, factors, self.reduced(query.structure, observed))
+            if not math.isfinite(post.log_z):
+                raise conflict_error(self.tree, query)
+            log_z = post.log_z
+        else:
+            post, log_z = prior, prior.log_z
         post_p = (
             self.outcome_probabilities(query, factors, post.calibrated)
-            if query.report_factors
+            if post is not prior
             else prior_p
         )
         outcomes = {
@@ -494,14 +738,92 @@ class ExactModel:
             as_of=as_of,
             given=query.given,
             evidence=evidence,
-            log_evidence=post.log_z - prior.log_z,
+            log_evidence=log_z - prior.log_z,
             outcomes=outcomes,
             nodes=post.nodes,
             prior_nodes=prior.nodes,
-            top_scenarios=self._scenarios(query, factors, post.log_z, top),
+            top_scenarios=self._scenarios(query, post.calibrated, top),
             readings_hash=readings_hash,
             steps=self._steps(query, post.calibrated, prior.calibrated),
             now_step=self._now_label(as_of),
+        )
+
+    def _posterior_with_findings(
+        self, query: Query, factors: list[Factor], structure: Structure
+    ) -> tuple[Posterior, list[Factor], float]:
+        """The posterior with the readings and the findings on nodes.
+
+        A virtual finding is a factor ``log(lambda)`` over the node (at each of its steps). Soft
+        findings are fitted by iterative proportional fitting: each node's factor is scaled by
+        its target over its current marginal until every marginal is its target (one round for
+        one node, as Jeffrey's rule). Returns the posterior, every factor (over the whole
+        network) and the log normaliser without the soft findings (Jeffrey's rule is a
+        revision, not a likelihood).
+        """
+        net = query.network
+        extra: list[Factor] = []
+        soft: list[tuple[Finding, int]] = []
+        for f in query.evidence.findings:
+            variables = [net.var_of[net.at(f.node, t)] for t in f.steps]
+            if f.kind == "soft":
+                soft += [(f, v) for v in variables]
+                continue
+            with np.errstate(divide="ignore"):
+                lam = np.log(np.asarray(f.values, dtype=np.float64))
+            extra += [((v,), lam) for v in variables]
+        every = [*factors, *extra]
+        post = self.posterior(query, every, structure)
+        if not math.isfinite(post.log_z):
+            if extra:
+                raise self._conflict(query, "the virtual evidence rules every scenario out")
+            raise conflict_error(self.tree, query)
+        log_z = post.log_z
+        if not soft:
+            return post, every, log_z
+        fitted: dict[int, FloatArray] = {v: np.zeros(net.cards[v]) for _, v in soft}
+        targets = [(f, v, np.asarray(f.values, dtype=np.float64)) for f, v in soft]
+        soft_factors: list[Factor] = []
+        for _ in range(SOFT_ITERATIONS):
+            worst = 0.0
+            for f, v, q in targets:
+                m = post.calibrated.marginal(v)
+                if np.any((q > 0) & (m <= 0)):
+                    states = self.tree.nodes[f.node].states
+                    shown = ", ".join(
+                        s for s, a, b in zip(states, q, m, strict=True) if a > 0 and b <= 0
+                    )
+                    raise self._conflict(
+                        query,
+                        f"soft evidence on {f.key} gives probability to {shown}, which the "
+                        "other evidence rules out",
+                    )
+                off = float(np.abs(m - q).max())
+                worst = max(worst, off)
+                if off < SOFT_TOLERANCE:
+                    continue
+                with np.errstate(divide="ignore"):
+                    step = np.where(q > 0, np.log(np.where(q > 0, q, 1.0)) - np.log(m), -np.inf)
+                fitted[v] = fitted[v] + step
+                soft_factors = [((u,), table) for u, table in fitted.items()]
+                post = self.posterior(query, [*every, *soft_factors], structure)
+            if worst < SOFT_TOLERANCE:
+                break
+        else:
+            raise self._conflict(
+                query,
+                f"the soft findings cannot all hold at once (still {worst:.2g} off after "
+                f"{SOFT_ITERATIONS} rounds)",
+            )
+        return post, [*every, *soft_factors], log_z
+
+    def _conflict(self, query: Query, why: str) -> EvidenceConflictError:
+        shown = "; ".join(f.describe() for f in query.evidence.findings[:6])
+        return EvidenceConflictError(f"{why} in tree '{self.tree.id}' ({shown})")
+
+    def _impossible(self, query: Query) -> EvidenceConflictError:
+        shown = ", ".join(f"{k}={v}" for k, v in query.given.items())
+        return EvidenceConflictError(
+            f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
         )
 
     def _prior(self, query: Query, as_of: dt.date) -> tuple[Posterior, dict[str, FloatArray]]:
@@ -509,8 +831,9 @@ class ExactModel:
         s = query.structure
         key = (s.network.lo, s.network.hi, frozenset(s.scopes), self._now_step(as_of))
         if key not in self._priors:
-            prior = self._marginals(query, s.prior)  # the structure's prior calibration
-            self._priors[key] = (prior, self.outcome_probabilities(query, query.base, s.prior))
+            belief = Belief(s, s.prior, 0.0, tuple(query.network.factors))
+            prior = self._marginals(query, belief)  # the structure's prior calibration
+            self._priors[key] = (prior, self.outcome_probabilities(query, query.base, belief))
         return self._priors[key]
 
     def _now_label(self, as_of: dt.date) -> str | None:
@@ -519,25 +842,27 @@ class ExactModel:
             return None
         return steps.label(self._now_step(as_of))
 
-    def _scenarios(
-        self, query: Query, factors: Sequence[Factor], log_z: float, top: int
-    ) -> tuple[Scenario, ...]:
+    def _scenarios(self, query: Query, belief: Belief, top: int) -> tuple[Scenario, ...]:
+        """The ``top`` most probable scenarios (dynamic nodes at the horizon's end)."""
         if top <= 0:
             return ()
-        jt, keep = self._top_tree(query)
+        s = belief.structure
         net = query.network
+        keep = self._end_variables(net) if net.timed else tuple(range(len(net.cards)))
+        observed = s.reduction.states
         out: list[Scenario] = []
-        for values, score in jt.top_k(factors, top):
+        for values, score in s.jt.top_k(belief.factors, top):
             states = {}
             for v in keep:
                 name, _ = net.names[v]
-                states[name] = self.tree.nodes[name].states[values[v]]
+                states[name] = self.tree.nodes[name].states[observed.get(v, values[v])]
             ordered = {n: states[n] for n in self.tree.nodes if n in states}
-            out.append(Scenario(states=ordered, probability=float(math.exp(score - log_z))))
+            p = math.exp(score + belief.const - belief.log_z)
+            out.append(Scenario(states=ordered, probability=float(p)))
         return tuple(out)
 
     def _steps(
-        self, query: Query, post: Calibrated, prior: Calibrated
+        self, query: Query, post: Belief, prior: Belief
     ) -> dict[str, tuple[StepForecast, ...]]:
         steps = self.tree.steps
         net = query.network
@@ -567,6 +892,39 @@ class ExactModel:
                 )
             out[name] = tuple(path)
         return out
+
+
+def _genuine(net: Network, parts: Sequence[Factor], union: tuple[int, ...]) -> FloatArray:
+    """The sum of a report's per-group log-likelihoods, broadcast over ``union``."""
+    cards = net.cards
+    genuine = np.zeros(tuple(cards[v] for v in union))
+    for scope, values in parts:
+        order = sorted(range(len(scope)), key=lambda i: union.index(scope[i]))
+        shape = tuple(cards[v] if v in scope else 1 for v in union)
+        genuine = genuine + np.transpose(values, order).reshape(shape)
+    return genuine
+
+
+def report_log_factor(
+    genuine: FloatArray, log_prior: FloatArray, reliability: float, *, batch: bool = False
+) -> FloatArray:
+    """``log(r p + (1 - r) q)``: a report's log-likelihood table (docs/evidence.md).
+
+    ``genuine`` is ``log p(report | states)`` over the report's variables and ``log_prior`` the
+    log prior joint of those variables; ``q``, the report's prior predictive, is the sum of
+    their product. With ``batch``, either may carry a last batch axis (and the result does).
+    """
+    r = reliability
+    log_r = math.log(r) if r > 0 else -math.inf
+    log_not = math.log1p(-r) if r < 1 else -math.inf
+    if not batch:
+        log_q = float(logsumexp(genuine + log_prior))
+        return np.asarray(np.logaddexp(log_r + genuine, log_not + log_q), dtype=np.float64)
+    n = max(genuine.ndim, log_prior.ndim) - 1
+    g = genuine if genuine.ndim > n else genuine[..., None]
+    lp = log_prior if log_prior.ndim > n else log_prior[..., None]
+    log_qs = logsumexp(g + lp, axis=tuple(range(n))) if n else g + lp
+    return np.asarray(np.logaddexp(log_r + g, log_not + log_qs), dtype=np.float64)
 
 
 def _named(states: Sequence[str], probs: FloatArray) -> dict[str, float]:

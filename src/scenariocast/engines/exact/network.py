@@ -57,7 +57,8 @@ def reverse_kernel(
 
     ``cpt`` has axes ``(*parents, x)`` and ``transition`` ``(x_t, *parents, x_{t+1})``, each with
     a last batch axis if ``batched``. The parents at positions ``averaged`` are averaged out with
-    ``weights`` (their joint distribution, one axis each) and their axes dropped. Where no state
+    ``weights`` (their joint distribution, one axis each, and a last batch axis if batched too)
+    and their axes dropped. Where no state
     leads to ``x_{t+1}`` (a zero denominator) the kernel falls back to ``cpt``: those
     combinations have prior probability zero. ``xp`` is the array module (NumPy, or
     ``pytensor.tensor`` for the PyMC engine's graph).
@@ -71,6 +72,8 @@ def reverse_kernel(
         shape = [1] * (joint.ndim)
         for k, j in enumerate(averaged):
             shape[1 + j] = weights.shape[k]
+        if np.ndim(weights) > len(averaged):  # a batch of weights, on the last axis
+            shape[-1] = weights.shape[-1]
         w = np.asarray(weights).reshape(shape)
         axes = tuple(1 + j for j in averaged)
         joint = (joint * w).sum(axis=axes)
@@ -131,45 +134,61 @@ class Network:
     def place(self, axes: Sequence[NodeAt], table: Any) -> Factor | None:
         """A log-table with one axis per (node, step) in ``axes`` as a factor on variables.
 
-        Axes of calendar nodes are sliced at the calendar's state for their step. ``None`` when
-        no variable is left.
+        Axes of calendar nodes are sliced at the calendar's state for their step (any further
+        axes of ``table`` are kept). ``None`` when no variable is left.
         """
-        index: list[int | slice] = []
-        kept: list[int] = []
-        for node, step in axes:
-            compiled = self.tree.nodes[node]
-            if compiled.kind == "calendar":
-                index.append(self.calendar_state(node, step or 0))
-            else:
-                index.append(slice(None))
-                kept.append(self.var_of[self.at(node, step)])
-        values = table[tuple(index)]
+        index, kept = self.placement(axes)
         if not kept:
             return None
-        return (tuple(kept), values)
+        return (kept, table[index])
 
     @property
     def ranks(self) -> list[int]:
         """An elimination rank per variable: its step, and static nodes after every step."""
         return [self.hi + 1 if step is None else step for _, step in self.names]
 
-    def static_prior(self, names: Sequence[str]) -> FloatArray:
-        """The joint prior of static nodes ``names`` under the tree's numbers, one axis each."""
-        key = tuple(names)
-        cache = self._static_priors
-        if key not in cache:
-            static = [n for n, node in self.tree.nodes.items() if node.kind == "static"]
-            index = {n: i for i, n in enumerate(static)}
-            factors = []
-            for n in static:
-                node = self.tree.nodes[n]
-                scope = (*(index[p] for p in node.parents), index[n])
-                factors.append((scope, _log(node.cpt)))
-            wanted = tuple(index[n] for n in names)
-            cards = [self.tree.nodes[n].card for n in static]
-            jt = JunctionTree(cards, [*(f[0] for f in factors), wanted])
-            cache[key] = jt.calibrate(factors).joint(wanted)
-        return cache[key]
+    def static_prior(
+        self, names: Sequence[str], tables: Mapping[str, tuple[Any, Any]] | None = None
+    ) -> FloatArray:
+        """The joint prior of static nodes ``names`` under the tree's numbers, one axis each.
+
+        With ``tables`` (NumPy; node -> its table and transition, a table with a last batch
+        axis making the result a batch too), the static nodes it names have those numbers.
+        """
+        static = [n for n, node in self.tree.nodes.items() if node.kind == "static"]
+        changed = [n for n in static if tables and n in tables]
+        if not changed:
+            key = tuple(names)
+            if key not in self._static_priors:
+                self._static_priors[key] = self._static_joint(names, {})
+            return self._static_priors[key]
+        assert tables is not None
+        return self._static_joint(names, {n: tables[n][0] for n in changed})
+
+    def _static_joint(self, names: Sequence[str], cpts: Mapping[str, FloatArray]) -> FloatArray:
+        """The joint of static nodes ``names`` (distinct), with ``cpts`` in place of the tree's."""
+        static = [n for n, node in self.tree.nodes.items() if node.kind == "static"]
+        index = {n: i for i, n in enumerate(static)}
+        factors = []
+        batch = None
+        for n in static:
+            node = self.tree.nodes[n]
+            scope = (*(index[p] for p in node.parents), index[n])
+            cpt = cpts.get(n, node.cpt)
+            if cpt.ndim > len(scope):
+                batch = cpt.shape[-1]
+            factors.append((scope, _log(cpt)))
+        wanted = tuple(index[n] for n in names)
+        cards = [self.tree.nodes[n].card for n in static]
+        jt = JunctionTree(cards, [*(f[0] for f in factors), wanted])
+        return jt.calibrate(factors, batch).joint(wanted)
+
+    def static_joint(self, names: Sequence[str]) -> FloatArray:
+        """The joint prior of distinct static nodes ``names`` (one axis each), cached."""
+        key = ("joint", *names)
+        if key not in self._static_priors:
+            self._static_priors[key] = self._static_joint(names, {})
+        return self._static_priors[key]
 
     def calendar_state(self, node: str, step: int) -> int:
         """The state index a calendar node has at ``step``."""
@@ -184,58 +203,111 @@ class Network:
             self.var_of[self.at(n, step)] for n in nodes if self.tree.nodes[n].kind != "calendar"
         )
 
+    def prior_terms(self) -> list[PriorTerm]:
+        """Where each of :meth:`prior_factors`'s factors comes from, in the same order.
+
+        A term is one node's table at one step: its ``probabilities`` (``start``: a static
+        node, or a dynamic one at step 0), its transition (``transition``, steps 1 on) or the
+        backward chain (``backward``, steps before 0), placed on the (node, step) ``axes``.
+        """
+        out: list[PriorTerm] = []
+        for name, node in self.tree.nodes.items():
+            if node.kind == "static":
+                axes: list[NodeAt] = [*[(p, None) for p in node.parents], (name, None)]
+                out.append(PriorTerm(name, "start", tuple(axes)))
+            elif node.kind == "dynamic":
+                axes = [*[(p, 0) for p in node.parents], (name, 0)]
+                out.append(PriorTerm(name, "start", tuple(axes)))
+                for t in range(1, self.hi + 1):
+                    axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
+                    out.append(PriorTerm(name, "transition", tuple(axes)))
+                # before the horizon the static parents (which describe the horizon) are
+                # averaged out, weighted by their prior as written: only the state at the
+                # horizon's start links the past to them (see backward_averaging)
+                moving = [p for p in node.parents if self.tree.nodes[p].kind != "static"]
+                for t in range(self.lo, 0):
+                    axes = [(name, t), *[(p, t + 1) for p in moving], (name, t + 1)]
+                    out.append(PriorTerm(name, "backward", tuple(axes)))
+        return [term for term in out if self.placement(term.axes)[1]]
+
+    def backward_averaging(
+        self, name: str, tables: Mapping[str, tuple[Any, Any]] | None = None
+    ) -> tuple[list[int], FloatArray | None]:
+        """The positions of a dynamic node's static parents, and their joint prior.
+
+        The backward chain before the horizon averages those parents out with these weights
+        (the tree's numbers as written, or under ``tables``: see :meth:`static_prior`), so its
+        factors have only the moving parents' axes.
+        """
+        node = self.tree.nodes[name]
+        averaged = [j for j, p in enumerate(node.parents) if self.tree.nodes[p].kind == "static"]
+        if not averaged:
+            return [], None
+        return averaged, self.static_prior([node.parents[j] for j in averaged], tables)
+
+    def placement(self, axes: Sequence[NodeAt]) -> tuple[tuple[int | slice, ...], tuple[int, ...]]:
+        """How :meth:`place` puts a table on ``axes``: the index into it and the variables kept."""
+        index: list[int | slice] = []
+        kept: list[int] = []
+        for node, step in axes:
+            if self.tree.nodes[node].kind == "calendar":
+                index.append(self.calendar_state(node, step or 0))
+            else:
+                index.append(slice(None))
+                kept.append(self.var_of[self.at(node, step)])
+        return tuple(index), tuple(kept)
+
     def prior_factors(
-        self, tables: Mapping[str, tuple[Any, Any]] | None = None, xp: Any = np
+        self,
+        tables: Mapping[str, tuple[Any, Any]] | None = None,
+        xp: Any = np,
+        *,
+        weigh_by_tables: bool = False,
     ) -> list[Factor]:
         """The prior's factors: each node's table, transitions and backward chain.
 
         ``tables`` (node -> its table and transition) replaces the tree's numbers, for
         instance by posterior draws with a last batch axis, or by PyTensor variables (with
-        ``xp`` the ``pytensor.tensor`` module); nodes it does not name keep the tree's.
+        ``xp`` the ``pytensor.tensor`` module); nodes it does not name keep the tree's. The
+        backward chain averages static parents with their prior as the tree writes it, unless
+        ``weigh_by_tables`` (NumPy tables only): then with their prior under ``tables``, as a
+        tree with those numbers written would (the sensitivity analysis's changed trees).
         """
         out: list[Factor] = []
-        for name, node in self.tree.nodes.items():
-            cpt, transition = (tables or {}).get(name, (node.cpt, node.transition))
-            batched = cpt.ndim > len(node.parents) + 1
-            if node.kind == "static":
-                log_cpt = _log(cpt, xp)
-                f = self.place([*[(p, None) for p in node.parents], (name, None)], log_cpt)
-                if f is not None:
-                    out.append(f)
-            elif node.kind == "dynamic":
-                assert transition is not None
-                log_cpt = _log(cpt, xp)
-                start = self.place([*[(p, 0) for p in node.parents], (name, 0)], log_cpt)
-                if start is not None:
-                    out.append(start)
-                log_t = _log(transition, xp)
-                # before the horizon the static parents (which describe the horizon) are
-                # averaged out, weighted by their prior as written: only the state at the
-                # horizon's start links the past to them
-                averaged = [
-                    j for j, p in enumerate(node.parents) if self.tree.nodes[p].kind == "static"
-                ]
-                moving = [p for p in node.parents if self.tree.nodes[p].kind != "static"]
-                weights = (
-                    self.static_prior([node.parents[j] for j in averaged]) if averaged else None
-                )
-                back = _log(
-                    reverse_kernel(
+        logs: dict[tuple[str, str], Any] = {}
+        for term in self.prior_terms():
+            key = (term.node, term.kind)
+            if key not in logs:
+                node = self.tree.nodes[term.node]
+                cpt, transition = (tables or {}).get(term.node, (node.cpt, node.transition))
+                if term.kind == "start":
+                    logs[key] = _log(cpt, xp)
+                elif term.kind == "transition":
+                    logs[key] = _log(transition, xp)
+                else:
+                    batched = cpt.ndim > len(node.parents) + 1
+                    averaged, weights = self.backward_averaging(
+                        term.node, tables if weigh_by_tables else None
+                    )
+                    if weights is not None and weights.ndim > len(averaged) and not batched:
+                        cpt, transition, batched = cpt[..., None], transition[..., None], True
+                    kernel = reverse_kernel(
                         cpt, transition, batched=batched, xp=xp, averaged=averaged, weights=weights
-                    ),
-                    xp,
-                )
-                for t in range(1, self.hi + 1):
-                    axes = [(name, t - 1), *[(p, t) for p in node.parents], (name, t)]
-                    f = self.place(axes, log_t)
-                    if f is not None:
-                        out.append(f)
-                for t in range(self.lo, 0):
-                    axes = [(name, t), *[(p, t + 1) for p in moving], (name, t + 1)]
-                    f = self.place(axes, back)
-                    if f is not None:
-                        out.append(f)
+                    )
+                    logs[key] = _log(kernel, xp)
+            f = self.place(term.axes, logs[key])
+            assert f is not None
+            out.append(f)
         return out
+
+
+@dataclass(frozen=True)
+class PriorTerm:
+    """One prior factor's origin: ``node``'s ``start``, ``transition`` or ``backward`` table."""
+
+    node: str
+    kind: str
+    axes: tuple[NodeAt, ...]
 
 
 @dataclass(frozen=True)

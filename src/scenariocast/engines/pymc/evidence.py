@@ -102,7 +102,7 @@ def _groups(rep: Report) -> list[Group]:
 
 def _log_q(model: ExactModel, query: Query, rep: Report, scope: tuple[int, ...]) -> float:
     """Log q(report): its prior predictive under the tree's numbers as written."""
-    parts = model._report_groups(query.network, rep)  # genuine log-likelihood per group
+    parts = model._report_groups(query.structure, rep)  # genuine log-likelihood per group
     cards = query.network.cards
     genuine = np.zeros(tuple(cards[v] for v in scope))
     for part_scope, values in parts:

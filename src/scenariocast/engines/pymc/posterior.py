@@ -40,8 +40,9 @@ from scenariocast import __version__
 from scenariocast.engines.exact.junction import Factor
 from scenariocast.engines.exact.model import Draws, ExactModel, Query, merge_factors
 from scenariocast.engines.pymc import sampling
-from scenariocast.engines.result import ForecastResult
+from scenariocast.engines.result import ForecastResult, Predictive
 from scenariocast.errors import PosteriorMismatchError, QueryError
+from scenariocast.evidence.likelihood import untransform
 from scenariocast.evidence.readings import Reading
 
 #: The credible interval: equal-tailed, 90%.
@@ -132,6 +133,7 @@ def forecast_pymc(
     )
     diagnostics = diagnose(datatree)
     result = _result(point, draws_out, diagnostics, n_chains, n_draws)
+    result = replace(result, predictive=predictive_summary(tree, datatree["posterior_predictive"]))
     return PosteriorRun(result, datatree)
 
 
@@ -329,6 +331,37 @@ def _predictive(
         values = _draw_reading(ind, tuple(index), params.get(name, {}), rng, batch)
         out[name] = (("chain", "draw"), cd(values))
     return xr.Dataset(out)
+
+
+def predictive_summary(tree: Any, predictive: Any) -> dict[str, Predictive]:
+    """Each indicator's posterior predictive reading, summarised in the units it is entered in."""
+    out: dict[str, Predictive] = {}
+    for name, ind in tree.indicators.items():
+        if name not in predictive:
+            continue
+        values = np.asarray(predictive[name]).ravel()
+        spec = ind.spec
+        if spec.kind == "binary":
+            out[name] = Predictive(probabilities={"yes": float(np.mean(values))})
+        elif spec.kind == "categorical":
+            cats = list(spec.categories or [])
+            counts = np.bincount(values.astype(int), minlength=len(cats))[: len(cats)]
+            shares = counts / max(len(values), 1)
+            out[name] = Predictive(
+                probabilities={c: float(x) for c, x in zip(cats, shares, strict=True)}
+            )
+        else:
+            levels = (INTERVAL[0], 0.5, INTERVAL[1])
+            if spec.kind == "count":  # counts stay whole
+                quantiles = np.quantile(values, levels, method="inverted_cdf")
+            else:
+                quantiles = np.quantile(values, levels)
+            if spec.kind in ("normal", "student_t"):  # a lognormal draw is already as reported
+                quantiles = untransform(spec.read_as, quantiles)
+            out[name] = Predictive(
+                median=float(quantiles[1]), low=float(quantiles[0]), high=float(quantiles[2])
+            )
+    return out
 
 
 def _draw_reading(
