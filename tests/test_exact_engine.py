@@ -437,3 +437,29 @@ def test_max_age_drops_readings_older_than_the_as_of_date_allows(example_tree) -
     # as of mid-2025 the 2024 report is recent enough and the 2026 one lies in the future
     earlier = forecast_exact(tree, [old, recent], as_of=dt.date(2025, 3, 1))
     assert [o.reading.id for o in earlier.evidence.observations] == [1]
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((7,), None), ((3, 4, 5), 0), ((3, 4, 5), (0, 2)), ((3, 4, 5), -1), ((2, 3, 4, 5), (1, 2))],
+)
+def test_logsumexp_agrees_with_scipy_on_tables_with_impossible_and_tiny_terms(
+    shape: tuple[int, ...], axis: int | tuple[int, ...] | None
+) -> None:
+    """The engine's logsumexp (contiguous blocks, terms below e^-700 of the largest clamped)."""
+    from scipy.special import logsumexp as reference
+
+    from scenariocast.evidence.likelihood import logsumexp
+
+    rng = np.random.default_rng(len(shape))
+    a = rng.normal(0, 400, size=shape)  # terms far below their column's largest
+    a[rng.random(shape) < 0.3] = -np.inf
+    a[(0,) * len(shape)] = -np.inf
+    if len(shape) > 1:
+        a[..., 0] = -np.inf  # columns with no possible term at all
+    want = reference(a, axis=axis)
+    got = logsumexp(a, axis=axis)
+    assert np.shape(got) == np.shape(want)
+    assert np.array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    assert np.allclose(np.asarray(got)[finite], np.asarray(want)[finite], rtol=1e-14, atol=1e-12)

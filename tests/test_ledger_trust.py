@@ -453,9 +453,11 @@ def test_a_parquet_export_restored_into_an_empty_ledger_gives_the_same_forecasts
     cmd = ["ledger", "export", str(out), "--format", "parquet", "--db", ledger.url]
     result = CliRunner().invoke(app, cmd)
     assert result.exit_code == 0, result.output
-    assert "exported 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert "exported 4 readings, 1 retractions, 1 snapshots and 2 resolutions" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "readings.parquet",
+        "resolution_retractions.parquet",
+        "resolutions.parquet",
         "retractions.parquet",
         "snapshots.parquet",
     ]
@@ -467,8 +469,9 @@ def test_a_parquet_export_restored_into_an_empty_ledger_gives_the_same_forecasts
     target = Ledger(pg_or_sqlite_target)
     result = CliRunner().invoke(app, ["ledger", "restore", str(out), "--db", target.url])
     assert result.exit_code == 0, result.output
-    assert "restored 4 readings, 1 retractions and 1 snapshots" in result.stdout
+    assert "restored 4 readings, 1 retractions, 1 snapshots and 2 resolutions" in result.stdout
     assert _outcomes(target) == _outcomes(ledger)
+    assert target.resolutions() == ledger.resolutions()
     assert target.readings() == ledger.readings()
     assert target.history() == ledger.history()
     assert target.verify().head == ledger.verify().head

@@ -74,7 +74,39 @@ def reading_cdf(
 
 
 def logsumexp(a: FloatArray, axis: int | tuple[int, ...] | None = None) -> FloatArray:
-    """log(sum(exp(a))) over ``axis``, exact for entries of -inf and without overflow."""
+    """log(sum(exp(a))) over ``axis``, exact for entries of -inf and without overflow.
+
+    The summed axes are brought to the front of one contiguous block first: NumPy's reductions
+    over middle axes of a large table stride through memory and were most of a forecast's time.
+    Terms more than e^-700 below their column's largest are taken at e^-700 (at most 1e-304 of
+    it, far below a double's precision); ``exp`` of numbers near and past its underflow, common
+    in tables of log-likelihoods, is ten times slower than of any other.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    if axis is None:
+        axes: tuple[int, ...] = tuple(range(a.ndim))
+    else:
+        axes = tuple(sorted({x % a.ndim for x in ((axis,) if isinstance(axis, int) else axis)}))
+    if a.size == 0 or not axes:
+        return _logsumexp_plain(a, axis)
+    keep = tuple(i for i in range(a.ndim) if i not in axes)
+    rows = math.prod(a.shape[i] for i in axes)
+    block = np.ascontiguousarray(np.transpose(a, axes + keep)).reshape(rows, -1)
+    m = block.max(axis=0)
+    finite = np.isfinite(m)
+    if not finite.all():
+        m = np.where(finite, m, 0.0)
+    t = block - m
+    np.maximum(t, -700.0, out=t)
+    np.exp(t, out=t)
+    out = np.log(t.sum(axis=0))  # at least 1: every column holds its largest term, e^0
+    out += m
+    if not finite.all():
+        out = np.where(finite, out, block.max(axis=0))  # columns of -inf only stay -inf
+    return np.asarray(out.reshape(tuple(a.shape[i] for i in keep)), dtype=np.float64)
+
+
+def _logsumexp_plain(a: FloatArray, axis: int | tuple[int, ...] | None) -> FloatArray:
     m = np.max(a, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
