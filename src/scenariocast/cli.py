@@ -661,7 +661,8 @@ def watch(
         str | None,
         typer.Option(
             help="The source every reading would come from (default: each indicator's usual "
-            "source, that of most of its readings, else the tree's most reliable)."
+            "source: its source in the tree, else that of most of its readings, else the tree's "
+            "most reliable)."
         ),
     ] = None,
     indicator: Annotated[

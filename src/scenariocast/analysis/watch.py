@@ -9,11 +9,12 @@ each outcome (docs/watch-and-sensitivity.md):
 - the **expected change** of the outcome's probability, ``E|P(after) - P(now)|``;
 - the **largest change** one reading could make.
 
-The reading is one report from one source (``--source``, else the indicator's usual source: the
-source of most of its readings in the ledger up to the as-of date, else the tree's most reliable
-source), so that its value accounts for the source's reliability ``r`` exactly as the forecast
-will count it: ``L(x | s) = r p(x | s) + (1 - r) q(x)``. The reading's distribution, given the
-evidence, is then a finite mixture over the states ``s`` of the indicator's nodes with weights
+The reading is one report from one source (``--source``, else the indicator's usual source: its
+``source`` in the tree, else the source of most of its readings in the ledger up to the as-of
+date, else the tree's most reliable source), so that its value accounts for the source's
+reliability ``r`` exactly as the forecast will count it: ``L(x | s) = r p(x | s) + (1 - r)
+q(x)``. The reading's distribution, given the evidence, is then a finite mixture over the
+states ``s`` of the indicator's nodes with weights
 ``r P(s | evidence) + (1 - r) P_prior(s)``. A report of several readings of one indicator is
 worth less than as many separate reports (they share the report's reliability and, for
 continuous indicators, an error): the value of a report of ``n`` readings is computed exactly as
