@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scenariocast.errors import NetworkFileError, Problem, did_you_mean
+from scenariocast.spec.load import parents_first
 
 FloatArray = NDArray[np.float64]
 
@@ -191,21 +192,7 @@ class Network:
 
     def order(self) -> list[str]:
         """The variables with parents before children (the file's order where it allows)."""
-        done: set[str] = set()
-        out: list[str] = []
-        for root in self.variables:
-            stack = [(root, iter(self.variables[root].parents))]
-            while stack:
-                name, parents = stack[-1]
-                p = next(parents, None)
-                if p is None:
-                    stack.pop()
-                    if name not in done:
-                        done.add(name)
-                        out.append(name)
-                elif p not in done:
-                    stack.append((p, iter(self.variables[p].parents)))
-        return out
+        return parents_first({n: v.parents for n, v in self.variables.items()})
 
 
 # ---------------------------------------------------------------------------------------------

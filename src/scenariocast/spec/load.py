@@ -799,24 +799,28 @@ def _check_params(
 # compilation
 
 
-def _topological(spec: ScenarioTree) -> list[str]:
-    """Parents before children, iteratively (a chain of any length); the tree has no cycle."""
+def parents_first(parents: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every name with its parents before it, iteratively (a chain of any length).
+
+    ``parents`` maps each name to its parents; names keep their given order where the parents
+    allow it. The graph must have no cycle.
+    """
     order: list[str] = []
     done: set[str] = set()
-    for root in spec.nodes:
+    for root in parents:
         if root in done:
             continue
-        stack = [(root, iter(spec.nodes[root].parents))]
+        stack = [(root, iter(parents[root]))]
         while stack:
-            n, parents = stack[-1]
-            p = next(parents, None)
+            n, ps = stack[-1]
+            p = next(ps, None)
             if p is None:
                 stack.pop()
                 if n not in done:
                     done.add(n)
                     order.append(n)
             elif p not in done:
-                stack.append((p, iter(spec.nodes[p].parents)))
+                stack.append((p, iter(parents[p])))
     return order
 
 
@@ -832,7 +836,7 @@ def compile_tree(
     )
     nodes: dict[str, CompiledNode] = {}
     notes: list[Problem] = []
-    for name in _topological(spec):
+    for name in parents_first({n: node.parents for n, node in spec.nodes.items()}):
         node = spec.nodes[name]
         if node.calendar is not None:
             month_state = {m: node.states.index(s) for s, ms in node.calendar.items() for m in ms}
