@@ -8,10 +8,14 @@ into one constant log-potential, whatever the number of readings (the cost of a 
 not grow with them), and a new reading changes the data, not the compiled model.
 
 The other reports (an uncertain reliability, or an indicator with uncertain parameters) are
-PyTensor expressions of the parameters. Reports with the same shape (the same variables, the
-same indicators at the same steps, the same number of readings of each) are stacked and computed
-at once, readings entering through what their likelihood needs (for normal and lognormal
-readings, their count, sum and sum of squares).
+PyTensor expressions of the parameters. Reports with the same shape (the same indicators, the
+same number of readings of each, on the same nodes, with calendar nodes in the same states) are
+stacked and computed at once *whatever their step*: a monthly tree's surveys of three years are
+one expression of shape ``(reports, *states)``, and each report's row is then placed in the
+junction tree at its own step (the rows of one step summed first). The number of expressions
+grows with the number of shapes, not with the number of steps or reports. Readings enter through
+what their likelihood needs (for normal and lognormal readings, their count, sum and sum of
+squares).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.tensor.special import logaddexp
 
-from scenariocast.engines.exact.model import ExactModel, Query, merge_factors
+from scenariocast.engines.exact.junction import Factor
+from scenariocast.engines.exact.model import ExactModel, Query, _genuine, merge_factors
 from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood
 from scenariocast.evidence.select import Report
 from scenariocast.spec.model import Uncertain
@@ -45,16 +50,55 @@ class Group:
     values: tuple[float, ...]
 
 
+#: A variable of a report as seen from the report: (node, its step less the report's first
+#: step), ``None`` for a static node.
+LocalVar = tuple[str, int | None]
+
+
+@dataclass
+class Stack:
+    """Groups of readings of one indicator with uncertain parameters, of one shape.
+
+    From any report at any step: their log-likelihoods are one expression of the parameters.
+
+    A group's shape is its indicator, its number of readings and the states of the indicator's
+    calendar nodes at its step; its table has one axis per other node of the indicator.
+    """
+
+    indicator: str
+    calendar: tuple[int, ...]  # the state of each calendar node the indicator reads
+    n: int  # readings per group
+    values: list[tuple[float, ...]] = field(default_factory=list)  # per group (row)
+
+
 @dataclass
 class Batch:
-    """Reports of one shape, stacked: their factor is computed at once."""
+    """Reports over variables of one local shape, whatever their step: one stacked factor.
 
-    scope: tuple[int, ...]  # the variables (a report's union scope)
-    signature: tuple[tuple[str, int | None, int], ...]  # (indicator, step, readings) per group
+    Two reports share a local shape when they depend on the same nodes at the same steps
+    *relative to the report's first step* (a survey of March 2023 and one of October 2025 of the
+    same nodes do). Their factors are one tensor of shape ``(reports, *shape)``; row ``j`` is
+    over the variables ``scopes[j]``, at the report's own step.
+    """
+
+    local: tuple[LocalVar, ...]  # the variables, in the order of every report's scope
+    shape: tuple[int, ...]  # the states of each local variable
     reports: list[int] = field(default_factory=list)  # positions in evidence.reports
-    values: list[list[tuple[float, ...]]] = field(default_factory=list)  # per report, per group
+    scopes: list[tuple[int, ...]] = field(default_factory=list)  # per report, its variables
     sources: list[str] = field(default_factory=list)
     log_q: list[float] = field(default_factory=list)
+    # per report, log p of its readings of indicators whose parameters are all certain
+    certain: list[np.ndarray] = field(default_factory=list)
+    # (stack, step less the report's first, occurrence) -> (row here, row in the stack) per
+    # group placed there
+    parts: dict[tuple[int, int | None, int], list[tuple[int, int]]] = field(default_factory=dict)
+
+    def placements(self) -> list[tuple[tuple[int, ...], list[int]]]:
+        """Each distinct scope of the batch's reports, with the rows placed there."""
+        rows: dict[tuple[int, ...], list[int]] = {}
+        for j, scope in enumerate(self.scopes):
+            rows.setdefault(scope, []).append(j)
+        return list(rows.items())
 
 
 @dataclass
@@ -63,34 +107,88 @@ class EvidencePlan:
 
     constant: list[int]  # positions of reports with nothing uncertain
     batches: list[Batch]
+    stacks: list[Stack] = field(default_factory=list)
 
     @property
     def n_uncertain(self) -> int:
         """The number of reports whose factor depends on the parameters."""
         return sum(len(b.reports) for b in self.batches)
 
+    @property
+    def key(self) -> object:
+        """What the compiled model depends on (the readings of uncertain reports included)."""
+        return (
+            [(s.indicator, s.calendar, s.n, s.values) for s in self.stacks],
+            [
+                (b.local, b.scopes, b.sources, sorted(b.parts.items(), key=str))
+                for b in self.batches
+            ],
+        )
+
 
 def plan(model: ExactModel, query: Query, uncertain_indicators: set[str]) -> EvidencePlan:
-    """Sort the query's reports into constant ones and stacked batches of the others."""
+    """Sort the query's reports into constant ones and stacked batches of the others.
+
+    Each group of readings of an indicator with uncertain parameters goes into the stack of its
+    shape; each report whose factor depends on the parameters into the batch of its local
+    shape. Neither depends on the step.
+    """
     tree = model.tree
+    net = query.network
     constant: list[int] = []
-    batches: dict[tuple[object, ...], Batch] = {}
+    batches: dict[tuple[LocalVar, ...], Batch] = {}
+    stacks: dict[tuple[str, tuple[int, ...], int], int] = {}
+    stack_list: list[Stack] = []
     for i, rep in enumerate(query.evidence.reports):
         uncertain_source = isinstance(tree.sources[rep.source].reliability, Uncertain)
         indicators = {o.indicator for o in rep.observations}
         if not uncertain_source and not (indicators & uncertain_indicators):
             constant.append(i)
             continue
-        groups = _groups(rep)
         scope = query.report_factors[i][0]
-        signature = tuple((g.indicator, g.step, len(g.values)) for g in groups)
-        key = (scope, signature)
-        batch = batches.setdefault(key, Batch(scope, signature))
+        names = [net.names[v] for v in scope]
+        # variables are numbered static first, then step by step: shifting every step of a
+        # report by the same amount keeps the order of its scope, so reports of one local
+        # shape line their variables up position by position
+        first = min((t for _, t in names if t is not None), default=0)
+        local = tuple((n, None if t is None else t - first) for n, t in names)
+        batch = batches.get(local)
+        if batch is None:
+            batch = batches[local] = Batch(local, tuple(net.cards[v] for v in scope))
+        row = len(batch.reports)
+        certain: list[Factor] = []
+        seen: list[tuple[int, int | None]] = []
+        for g in _groups(rep):
+            ind = tree.indicators[g.indicator]
+            if g.indicator not in uncertain_indicators:
+                table = report_log_likelihood(ind, np.array(g.values), ind.spec.correlation())
+                placed = net.place([(n, g.step) for n in ind.scope], table)
+                if placed is not None:
+                    certain.append(placed)
+                continue
+            calendar = tuple(
+                net.calendar_state(n, g.step or 0)
+                for n in ind.scope
+                if tree.nodes[n].kind == "calendar"
+            )
+            skey = (g.indicator, calendar, len(g.values))
+            if skey not in stacks:
+                stacks[skey] = len(stack_list)
+                stack_list.append(Stack(*skey))
+            stack = stack_list[stacks[skey]]
+            moving = any(tree.nodes[n].kind == "dynamic" for n in ind.scope)
+            step = g.step - first if moving and g.step is not None else None
+            # a report reads an indicator once per step, but a static one may recur at another
+            key = (stacks[skey], step, sum(1 for k in seen if k == (stacks[skey], step)))
+            seen.append(key[:2])
+            batch.parts.setdefault(key, []).append((row, len(stack.values)))
+            stack.values.append(g.values)
         batch.reports.append(i)
-        batch.values.append([g.values for g in groups])
+        batch.scopes.append(scope)
         batch.sources.append(rep.source)
         batch.log_q.append(_log_q(model, query, rep, scope))
-    return EvidencePlan(constant, list(batches.values()))
+        batch.certain.append(_genuine(net, certain, scope))
+    return EvidencePlan(constant, list(batches.values()), stack_list)
 
 
 def _groups(rep: Report) -> list[Group]:
@@ -120,39 +218,51 @@ def constant_potentials(query: Query, positions: Sequence[int]) -> list[np.ndarr
     return query.structure.jt.potentials(factors)
 
 
+def stack_tables(
+    tree: Tree, plan: EvidencePlan, params: dict[str, dict[str, Tensor]]
+) -> list[Tensor]:
+    """Each stack's log-likelihoods: a tensor ``(groups, *the indicator's non-calendar nodes)``."""
+    out = []
+    for stack in plan.stacks:
+        ind = tree.indicators[stack.indicator]
+        table = _group_loglik(ind, np.array(stack.values), params[stack.indicator])
+        out.append(_slice_calendar(tree, ind, stack.calendar, table))
+    return out
+
+
 def batch_factors(
     tree: Tree,
-    query: Query,
+    plan: EvidencePlan,
     batch: Batch,
-    params: dict[str, dict[str, Tensor]],
+    stacked: Sequence[Tensor],
     reliabilities: dict[str, Tensor],
 ) -> Tensor:
-    """The stacked reports' log-likelihoods: a tensor of shape ``(reports, *scope)``."""
-    net = query.network
-    cards = net.cards
-    scope = batch.scope
+    """The batch's reports' log-likelihoods: a tensor of shape ``(reports, *batch.shape)``.
+
+    ``stacked`` is :func:`stack_tables`. Row ``j`` is over the variables ``batch.scopes[j]``
+    (see :func:`placed_factors`).
+    """
     m = len(batch.reports)
-    genuine: Tensor = pt.zeros((m, *(cards[v] for v in scope)))
-    for j, (name, step, _) in enumerate(batch.signature):
-        ind = tree.indicators[name]
-        x = np.array([vals[j] for vals in batch.values])  # (m, n)
-        if name in params:
-            table = _group_loglik(ind, x, params[name])  # (m, *indicator scope)
-        else:
-            table = pt.as_tensor(
-                np.stack([report_log_likelihood(ind, row, ind.spec.correlation()) for row in x])
-            )
-        table = _slice_calendar(net, ind, step, table)
-        part_scope = net.scope_at(ind.scope, step)
-        order = [
-            0,
-            *(
-                1 + i
-                for i in sorted(range(len(part_scope)), key=lambda i: scope.index(part_scope[i]))
-            ),
+    local = batch.local
+    genuine: Tensor = pt.as_tensor(np.stack(batch.certain))  # (m, *shape)
+    for (k, step, _), rows in sorted(batch.parts.items(), key=lambda kv: str(kv[0])):
+        stack = plan.stacks[k]
+        ind = tree.indicators[stack.indicator]
+        part = [
+            (n, None if tree.nodes[n].kind == "static" else step)
+            for n in ind.scope
+            if tree.nodes[n].kind != "calendar"
         ]
-        shape = (m, *(cards[v] if v in part_scope else 1 for v in scope))
-        genuine = genuine + table.transpose(order).reshape(shape)
+        order = [0, *(1 + i for i in sorted(range(len(part)), key=lambda i: local.index(part[i])))]
+        size = len(stack.values)
+        shape = (size, *(c if v in part else 1 for v, c in zip(local, batch.shape, strict=True)))
+        table = stacked[k].transpose(order).reshape(shape)
+        # a row of zeros for the reports without a group here; every other row takes its own
+        padded = pt.concatenate([table, pt.zeros((1, *shape[1:]))], axis=0)
+        index = np.full(m, size, dtype=np.int64)
+        for here, there in rows:
+            index[here] = there
+        genuine = genuine + padded[index]
     r = pt.stack(
         [
             reliabilities[s]
@@ -161,18 +271,27 @@ def batch_factors(
             for s in batch.sources
         ]
     )
-    extra = (slice(None),) + (None,) * len(scope)
+    extra = (slice(None),) + (None,) * len(local)
     log_q = pt.as_tensor(np.array(batch.log_q))[extra]
     return logaddexp(pt.log(r)[extra] + genuine, pt.log1p(-r)[extra] + log_q)
 
 
-def _slice_calendar(net: Any, ind: CompiledIndicator, step: int | None, table: Tensor) -> Tensor:
+def placed_factors(batch: Batch, table: Tensor) -> list[tuple[tuple[int, ...], Tensor]]:
+    """The batch's stacked table as factors: the rows of each step's reports summed, at it."""
+    out: list[tuple[tuple[int, ...], Tensor]] = []
+    for scope, rows in batch.placements():
+        out.append((scope, table[rows[0]] if len(rows) == 1 else pt.sum(table[rows], axis=0)))
+    return out
+
+
+def _slice_calendar(
+    tree: Tree, ind: CompiledIndicator, calendar: tuple[int, ...], table: Tensor
+) -> Tensor:
+    """``table`` (reports, *indicator scope) with each calendar node's axis at its state."""
+    states = iter(calendar)
     index: list[Any] = [slice(None)]
     for n in ind.scope:
-        if net.tree.nodes[n].kind == "calendar":
-            index.append(net.calendar_state(n, step or 0))
-        else:
-            index.append(slice(None))
+        index.append(next(states) if tree.nodes[n].kind == "calendar" else slice(None))
     return table[tuple(index)]
 
 

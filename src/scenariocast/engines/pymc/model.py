@@ -30,7 +30,7 @@ class BuiltModel:
     query: Query
     plan: evidence.EvidencePlan
     tables: dict[str, tuple[Tensor, Tensor | None]]  # node -> table, transition
-    batches: list[Tensor]  # per batch of uncertain reports: (reports, *scope) log-likelihoods
+    batches: list[Tensor]  # per batch of uncertain reports: (reports, *shape) log-likelihoods
     params: dict[str, dict[str, Tensor]]  # uncertain indicators' parameter arrays
     constant: list[Any]  # the shared per-clique constant evidence potentials
 
@@ -53,10 +53,11 @@ def build(exact: ExactModel, query: Query) -> BuiltModel:
             shared(np.asarray(p, dtype=np.float64), name=f"evidence:{i}")
             for i, p in enumerate(potentials)
         ]
+        stacked = evidence.stack_tables(tree, plan, params)
         batches = []
         for b in plan.batches:
-            table = evidence.batch_factors(tree, query, b, params, reliabilities)
+            table = evidence.batch_factors(tree, plan, b, stacked, reliabilities)
             batches.append(table)
-            factors.append((b.scope, pt.sum(table, axis=0)))
+            factors += evidence.placed_factors(b, table)
         pm.Potential("log_evidence", elimination.log_z(jt, factors, constant))
     return BuiltModel(model, query, plan, tables, batches, params, constant)

@@ -211,7 +211,7 @@ def _report_factors(
     factors: list[Factor] = list(query.report_factors)
     for b, arr in zip(compiled.built.plan.batches, batches, strict=True):
         for j, position in enumerate(b.reports):
-            factors[position] = (b.scope, arr[j])  # (*scope, draws)
+            factors[position] = (b.scopes[j], arr[j])  # (*scope, draws), at the report's step
     del batch
     return factors
 

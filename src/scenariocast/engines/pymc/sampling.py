@@ -81,8 +81,7 @@ def compile_model(exact: ExactModel, query: Query) -> CompiledModel:
     from scenariocast.engines.pymc import evidence, priors
 
     plan = evidence.plan(exact, query, priors.uncertain_indicators(exact.tree))
-    plan_values = [(b.scope, b.signature, b.values, b.sources) for b in plan.batches]
-    key = structure_key(exact, query, plan_values)
+    key = structure_key(exact, query, plan.key)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = _compile(key, build(exact, query))
