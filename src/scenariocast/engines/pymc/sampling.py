@@ -1,8 +1,9 @@
 """Compiling the model once per structure, and sampling it.
 
 **Sampler.** nutpie's NUTS (written in Rust) by default, driven through its Python-function
-interface by the model's log-density and gradient compiled by PyTensor to C; PyMC's own NUTS
-when nutpie is not installed or is not wanted (``sampler="pymc"``). At least two chains.
+interface by the model's log-density and gradient compiled by PyTensor (its default backend);
+PyMC's own NUTS when nutpie is not installed or is not wanted (``sampler="pymc"``). At least
+two chains.
 
 **Cache.** A compiled model is kept in memory for each structure (the tree as written, the steps
 and reports' scopes, the assumptions, and the readings whose numbers are uncertain): a second
