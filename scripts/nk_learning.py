@@ -4,6 +4,7 @@
     python scripts/nk_learning.py                 # run and print the summary (JSON)
     python scripts/nk_learning.py --write         # and store it for the walkthrough notebook
     python scripts/nk_learning.py --tree out.yaml # only write the learning variant of the tree
+    python scripts/nk_learning.py --graph         # only count the model's operations
 
 The variant is scenarios/nk-2026.yaml with corn's four means held with sd 0.25 and the dollar's
 serious and severe means (six rows, one per state of market controls) with sd 0.2, as
@@ -13,8 +14,13 @@ imported into a fresh ledger. The run times building the model, compiling it (th
 and its gradient, in a fresh PyTensor compilation directory unless ``--warm``) and sampling
 (nutpie, 2 chains), and stores the engine's diagnostics, the prior and posterior of each learnt
 mean, and each outcome's probability with its 90% interval next to the exact engine's.
-``--write`` puts the summary in notebooks/data/nk-2026-learning.json, which the walkthrough
-notebook reads (it does not sample itself: that takes minutes).
+``--write`` puts the summary in notebooks/data/nk-2026-learning.json. ``--graph`` builds the
+model of the variant and of the shipped tree (every mean fixed, the baseline) and counts the
+operations of each log-density, with and without its gradient, and the evidence plan (how many
+reports are expressions, in how many stacked expressions and report tensors).
+
+docs/pymc.md ("What it costs") has what a run measured: on a shared two-core machine the first
+compile of this model did not finish in over 20 minutes with any PyTensor backend tried.
 """
 
 from __future__ import annotations
@@ -74,10 +80,15 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warm", action="store_true", help="keep PyTensor's compilation dir")
+    parser.add_argument("--graph", action="store_true", help="only count the model's operations")
     args = parser.parse_args()
-    text = learning_text((SCENARIOS / "nk-2026.yaml").read_text(encoding="utf-8"))
+    shipped = (SCENARIOS / "nk-2026.yaml").read_text(encoding="utf-8")
+    text = learning_text(shipped)
     if args.tree is not None:
         args.tree.write_text(text, encoding="utf-8")
+        return
+    if args.graph:
+        print(json.dumps(graph_sizes({"learning": text, "shipped": shipped}), indent=1))
         return
     tmp = Path(tempfile.mkdtemp(prefix="nk-learning-"))
     if not args.warm:  # before PyTensor is imported
@@ -91,19 +102,56 @@ def main() -> None:
         print(f"wrote {OUT}", file=sys.stderr)
 
 
+def _readings(tmp: Path) -> list[object]:
+    from scenariocast import Catalog, Ledger
+
+    ledger = Ledger(tmp / "ledger.db")
+    ledger.import_csv(CSV, catalog=Catalog.from_dir(SCENARIOS))
+    return list(ledger.readings())
+
+
+def graph_sizes(texts: dict[str, str]) -> dict[str, dict[str, int]]:
+    """For each tree text, the evidence plan and the operations of the model's log-density."""
+    import pytensor.tensor as pt
+    from pytensor.graph.traversal import applys_between
+
+    from scenariocast.engines.exact.model import ExactModel
+    from scenariocast.engines.pymc import model as pymc_model
+    from scenariocast.spec.load import parse_tree
+
+    readings = _readings(Path(tempfile.mkdtemp(prefix="nk-learning-")))
+    out = {}
+    for name, text in texts.items():
+        exact = ExactModel(parse_tree(text, file=f"{name}.yaml"))
+        query = exact.query(exact.forecast(readings, as_of=AS_OF).evidence, None)  # type: ignore[arg-type]
+        built = pymc_model.build(exact, query)
+        model = built.model
+        logp = model.logp()
+        grad = pt.grad(logp, model.value_vars)
+        out[name] = {
+            "reports": len(query.evidence.reports),
+            "uncertain_reports": built.plan.n_uncertain,
+            "stacked_expressions": len(built.plan.stacks),
+            "report_tensors": len(built.plan.batches),
+            "cliques": len(query.structure.jt.cliques),
+            "logp_operations": len(list(applys_between(model.value_vars, [logp]))),
+            "logp_and_gradient_operations": len(
+                list(applys_between(model.value_vars, [logp, *grad]))
+            ),
+        }
+    return out
+
+
 def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
     """Forecast the variant with both engines; the timings, diagnostics and numbers."""
     import numpy as np
 
-    from scenariocast import Catalog, Ledger
     from scenariocast.engines.exact import forecast_exact
     from scenariocast.engines.exact.model import ExactModel
     from scenariocast.spec.load import parse_tree
 
     tree = parse_tree(text, file="nk-2026-learning.yaml")
-    ledger = Ledger(tmp / "ledger.db")
-    ledger.import_csv(CSV, catalog=Catalog.from_dir(SCENARIOS))
-    readings = ledger.readings()
+    readings = _readings(tmp)
     t0 = time.perf_counter()
     from scenariocast.engines.pymc import evidence, posterior, priors, sampling
 
