@@ -902,26 +902,10 @@ def _exact_chunk(
         reports.append((part.union, np.asarray(lik, dtype=np.float64)))
     assumptions = list(query.base[len(net.factors) :])
     factors = [*base_prior, *assumptions, *merge_factors(reports)]
-    events = model.outcome_events(query)
-    # one upward pass, kept: an event on the same junction tree reuses the messages below the
-    # first clique its masks touch (the years before the horizon are not summed again)
-    upward = jt.upward(factors, size)
-    log_z = np.asarray(upward.log_z, dtype=np.float64)
-    out = np.zeros((len(outcomes), size))
-    for i, oid in enumerate(outcomes):
-        total = np.zeros(size)
-        for ev in events[oid]:
-            if not ev.extra and ev.jt is jt:
-                total += ev.sign
-                continue
-            if ev.jt is jt:
-                lz = np.asarray(upward.log_z_with(ev.extra), dtype=np.float64)
-            else:
-                lz = np.asarray(ev.jt.log_z([*factors, *ev.extra], size), dtype=np.float64)
-            with np.errstate(invalid="ignore", over="ignore"):
-                total += ev.sign * np.exp(lz - log_z)
-        out[i] = np.clip(total, 0.0, 1.0)
-    return out
+    # one upward pass: the outcomes' totals reuse its messages below the first clique their
+    # masks touch (the years before the horizon are not summed again)
+    every, _ = model.outcome_totals(query, factors, size, outcomes)
+    return np.stack([every[oid] for oid in outcomes])
 
 
 # -- the analysis -------------------------------------------------------------------------------

@@ -530,6 +530,41 @@ class ExactModel:
                 out[oid] = (OutcomeEvent(counter_jt, (*counter, ((last,), hit)), 1.0),)
         return out
 
+    def outcome_totals(
+        self,
+        query: Query,
+        factors: Sequence[Factor],
+        batch: int | None = None,
+        outcomes: Sequence[str] | None = None,
+    ) -> tuple[dict[str, FloatArray], FloatArray]:
+        """Each outcome's probability given ``factors`` from one upward pass, and log Z.
+
+        No downward pass: an outcome is a sum of totals (:meth:`outcome_events`), and a total
+        on the query's junction tree reuses the upward messages below the first clique its
+        masks touch. ``factors`` are over the query's (unreduced) structure and may carry a
+        last axis of length ``batch``; so do the results.
+        """
+        jt = query.structure.jt
+        events = self.outcome_events(query)
+        upward = jt.upward(factors, batch)
+        log_z = np.asarray(upward.log_z, dtype=np.float64)
+        shape = log_z.shape
+        out: dict[str, FloatArray] = {}
+        for oid in outcomes if outcomes is not None else list(self.tree.outcomes):
+            total = np.zeros(shape)
+            for ev in events[oid]:
+                if not ev.extra and ev.jt is jt:
+                    total += ev.sign
+                    continue
+                if ev.jt is jt:
+                    lz = np.asarray(upward.log_z_with(ev.extra), dtype=np.float64)
+                else:
+                    lz = np.asarray(ev.jt.log_z([*factors, *ev.extra], batch), dtype=np.float64)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    total += ev.sign * np.exp(lz - log_z)
+            out[oid] = np.clip(total, 0.0, 1.0)
+        return out, log_z
+
     def evaluate(
         self,
         query: Query,
