@@ -346,7 +346,7 @@ def _group_loglik(ind: CompiledIndicator, x: np.ndarray, params: dict[str, Tenso
         return total
     tail = 0.5 * pt.betainc(nu / 2.0, 0.5, nu / (nu + z * z))  # P(T <= -|z|)
     tail = pt.clip(tail, 1e-300, 0.5)
-    g = pt.sgn(z) * math.sqrt(2.0) * pt.erfcinv(2.0 * tail)  # the normal score of z
+    g = pt.sign(z) * math.sqrt(2.0) * pt.erfcinv(2.0 * tail)  # the normal score of z
     c = rho / (1.0 + (n - 1) * rho)
     log_det = (n - 1) * math.log1p(-rho) + math.log1p((n - 1) * rho)
     s1, s2 = pt.sum(g, axis=1), pt.sum(g * g, axis=1)
