@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -192,6 +193,238 @@ class Calibrated:
         return _joints_of(self, scopes)
 
 
+#: A linear calibration falls back to log space when a clique's largest entry, every factor and
+#: message scaled to at most 1, comes below this: whatever underflowed is then no longer
+#: negligible against what is left.
+LINEAR_FLOOR = 1e-200
+
+
+def _plan(shapes: Sequence[tuple[int, ...]]) -> tuple[tuple[int, int], ...]:
+    """An order to multiply arrays of ``shapes``: pairs of positions in a growing list.
+
+    Each step multiplies the two arrays whose product is smallest and appends that product, so
+    that small factors (a root variable's table) are multiplied together before they are
+    broadcast over a large clique: one pass over the clique per large array instead of one per
+    factor. Above 12 arrays, smallest first.
+    """
+    sizes = [math.prod(s) for s in shapes]
+    live = list(range(len(shapes)))
+    work = list(shapes)
+    steps: list[tuple[int, int]] = []
+    while len(live) > 1:
+        if len(live) > 12:
+            live.sort(key=lambda i: sizes[i])
+            a, b = live[0], live[1]
+        else:
+            best: tuple[int, int, int] | None = None
+            for x, y in itertools.combinations(live, 2):
+                size = math.prod(np.broadcast_shapes(work[x], work[y]))
+                if best is None or size < best[0]:
+                    best = (size, x, y)
+            assert best is not None
+            a, b = best[1], best[2]
+        work.append(np.broadcast_shapes(work[a], work[b]))
+        sizes.append(math.prod(work[-1]))
+        live = [i for i in live if i not in (a, b)] + [len(work) - 1]
+        steps.append((a, b))
+    return tuple(steps)
+
+
+_PLANS: dict[tuple[tuple[int, ...], ...], tuple[tuple[int, int], ...]] = {}
+
+
+def _product(terms: list[FloatArray], shape: tuple[int, ...]) -> FloatArray:
+    """The product of arrays broadcast to ``shape``, in a new array of that shape."""
+    if not terms:
+        return np.ones(shape)
+    if len(terms) > 1:
+        key = tuple(t.shape for t in terms)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _PLANS[key] = _plan(key)
+        n = len(terms)
+        work = list(terms)
+        for a, b in plan:
+            x, y = work[a], work[b]
+            if b >= n and y.shape == np.broadcast_shapes(x.shape, y.shape):
+                work.append(np.multiply(y, x, out=y))  # y is a product made here
+            elif a >= n and x.shape == np.broadcast_shapes(x.shape, y.shape):
+                work.append(np.multiply(x, y, out=x))
+            else:
+                work.append(np.multiply(x, y))
+        out = work[-1]
+    else:
+        out = terms[0]
+    if out.shape != shape:
+        out = np.broadcast_to(out, shape).copy()
+    return out
+
+
+class Clusters:
+    """The junction tree's cliques merged into the cliques that hold them.
+
+    Clique ``i`` (eliminating ``order[i]``) holds exactly the separator of a child whose
+    clique is one variable larger when eliminating ``order[i]`` adds no variable: its table is
+    a sum of the child's, so a calibration that keeps both passes over the larger one twice
+    more. A cluster is a chain of such cliques with the axes of the lowest (the largest); its
+    parent is the cluster of the chain's top clique's parent, and its separator with the parent
+    is the top clique's. Clusters are numbered in elimination order of their tops, so children
+    come before their parent.
+    """
+
+    def __init__(self, jt: JunctionTree) -> None:
+        n = len(jt.cliques)
+        into: list[int | None] = [None] * n  # the child a clique is merged into
+        for i in range(n):
+            for c in jt.children[i]:
+                if len(jt.cliques[c]) == len(jt.cliques[i]) + 1:
+                    into[i] = c
+                    break
+        bottom = list(range(n))
+        for i in range(n):  # a child is numbered before its parent: its bottom is known
+            below = into[i]
+            if below is not None:
+                bottom[i] = bottom[below]
+        tops = []
+        for i in range(n):
+            p = jt.parent[i]
+            if p is None or into[p] != i:
+                tops.append(i)
+        index = {bottom[t]: j for j, t in enumerate(tops)}
+        #: the cluster of each clique
+        self.of = tuple(index[bottom[i]] for i in range(n))
+        self.axes = tuple(jt.cliques[bottom[t]] for t in tops)
+        self.shapes = tuple(tuple(jt.cards[v] for v in a) for a in self.axes)
+        self.cards = jt.cards
+        parent: list[int | None] = []
+        for t in tops:
+            p = jt.parent[t]
+            parent.append(None if p is None else self.of[p])
+        self.parent = tuple(parent)
+        children: list[list[int]] = [[] for _ in tops]
+        for j, p in enumerate(parent):
+            if p is not None:
+                children[p].append(j)
+        self.children = tuple(tuple(c) for c in children)
+        # the separator of each cluster with its parent, in the cluster's order of axes
+        seps = [
+            tuple(v for v in self.axes[j] if v in jt.cliques[t][1:]) for j, t in enumerate(tops)
+        ]
+        self.up_drop = tuple(
+            tuple(k for k, v in enumerate(self.axes[j]) if v not in seps[j])
+            for j in range(len(tops))
+        )
+        up_placement: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        down_drop: list[tuple[int, ...]] = []
+        down_placement: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        for j, p in enumerate(parent):
+            if p is None:
+                up_placement.append(((), ()))
+                down_drop.append(())
+                down_placement.append(((), ()))
+                continue
+            up_placement.append(self.placement(seps[j], p))
+            down_drop.append(tuple(k for k, v in enumerate(self.axes[p]) if v not in seps[j]))
+            # the parent's sum has the separator in the parent's order: to the child's message
+            in_parent = [v for v in self.axes[p] if v in seps[j]]
+            perm = tuple(in_parent.index(v) for v in seps[j])
+            down_placement.append((perm, self.placement(seps[j], j)[1]))
+        self.up_placement = tuple(up_placement)
+        self.down_drop = tuple(down_drop)
+        self.down_placement = tuple(down_placement)
+        sizes = [math.prod(s) for s in self.shapes]
+        smallest: dict[int, int] = {}
+        for j, a in enumerate(self.axes):
+            for v in a:
+                if v not in smallest or sizes[j] < sizes[smallest[v]]:
+                    smallest[v] = j
+        self.smallest = smallest
+
+    def placement(
+        self, scope: Sequence[int], cluster: int
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Transpose and reshape that broadcast an array over ``scope`` into ``cluster``."""
+        axes = self.axes[cluster]
+        present = sorted(scope, key=axes.index)
+        perm = tuple(list(scope).index(v) for v in present)
+        shape = tuple(self.cards[v] if v in scope else 1 for v in axes)
+        return perm, shape
+
+    def home(self, scope: Sequence[int]) -> int:
+        """The smallest cluster holding every variable of ``scope``, or ValueError."""
+        want = set(scope)
+        best: int | None = None
+        for j, a in enumerate(self.axes):
+            if want <= set(a) and (
+                best is None or math.prod(self.shapes[j]) < math.prod(self.shapes[best])
+            ):
+                best = j
+        if best is None:
+            raise ValueError(f"scope {tuple(scope)} is not within one clique")
+        return best
+
+
+@dataclass(frozen=True)
+class LinearCalibrated:
+    """Clique beliefs of a calibration in linear space (each up to a constant factor).
+
+    Reads like :class:`Calibrated` (``marginal``, ``joint``, ``joints``, ``log_z``,
+    ``log_z_with``) for one set of tables (no batch). Every factor and message is scaled by its
+    largest entry, the scales kept in ``log_z``, so nothing overflows, and a calibration where a
+    clique's mass would come near underflow is done in log space instead (see
+    :meth:`JunctionTree.calibrate_linear`).
+    """
+
+    jt: JunctionTree
+    linear: tuple[FloatArray, ...]
+    log_z: float
+    factors: tuple[Factor, ...]  # the factors calibrated, for log_z_with
+    batch = None
+    _upward: list[Calibrated] = field(default_factory=list, repr=False, compare=False)
+
+    def marginal(self, var: int) -> FloatArray:
+        """Normalised marginal distribution of ``var`` (from the smallest clique holding it)."""
+        cl = self.jt.clusters
+        i = cl.smallest[var]
+        b = self.linear[i]
+        axis = cl.axes[i].index(var)
+        if b.ndim > 1:
+            others = tuple(k for k in range(b.ndim) if k != axis)
+            b = b.sum(axis=others)
+        out: FloatArray = b / b.sum()
+        return out
+
+    def joint(self, scope: Sequence[int]) -> FloatArray:
+        """Normalised joint distribution of ``scope`` (which must lie within one clique)."""
+        return self.joints([scope])[0]
+
+    def joints(self, scopes: Sequence[Sequence[int]]) -> list[FloatArray]:
+        """:meth:`joint` of each of many scopes."""
+        cl = self.jt.clusters
+        out: list[FloatArray] = []
+        for scope in scopes:
+            i = cl.home(scope)
+            axes = cl.axes[i]
+            b = self.linear[i]
+            drop = tuple(k for k, v in enumerate(axes) if v not in scope)
+            m = b.sum(axis=drop) if drop else b
+            kept = [v for v in axes if v in scope]
+            m = np.transpose(m, [kept.index(v) for v in scope])
+            out.append(np.asarray(m / m.sum(), dtype=np.float64))
+        return out
+
+    def log_z_with(self, extra: Sequence[Factor]) -> Any:
+        """The log normaliser with ``extra`` factors added (see :meth:`Calibrated.log_z_with`).
+
+        The log-space upward pass it reuses is computed on the first call and kept.
+        """
+        if not extra:
+            return self.log_z
+        if not self._upward:
+            self._upward.append(self.jt.upward(self.factors))
+        return self._upward[0].log_z_with(extra)
+
+
 def _joints_of(cal: Calibrated, scopes: Sequence[Sequence[int]]) -> list[FloatArray]:
     """:meth:`Calibrated.joints`: each clique's belief normalised once, then summed."""
     jt = cal.jt
@@ -235,6 +468,7 @@ class JunctionTree:
         rank: Sequence[int] | None = None,
     ) -> None:
         self.cards = tuple(int(c) for c in cards)
+        self._clusters: Clusters | None = None
         n = len(self.cards)
         adj: list[set[int]] = [set() for _ in range(n)]
         for scope in scopes:
@@ -402,6 +636,80 @@ class JunctionTree:
                     down = np.transpose(down, order)
                     beliefs[c] = psi[c] + down.reshape((1, *down.shape))
         return Calibrated(self, tuple(beliefs), log_z, batch, own, tuple(msgs))
+
+    @property
+    def clusters(self) -> Clusters:
+        """The cliques that are not within another one (:class:`Clusters`), built once."""
+        if self._clusters is None:
+            self._clusters = Clusters(self)
+        return self._clusters
+
+    def calibrate_linear(self, factors: Sequence[Factor]) -> LinearCalibrated | Calibrated:
+        """Sum-product in linear space on :attr:`clusters`: what :meth:`calibrate` gives, faster.
+
+        Every log factor and every upward message is scaled by its largest entry (the logs of
+        the scales add up to ``log_z``), so that each cluster's product has entries of at most
+        1; messages are multiplied into their cluster in place. Where a cluster's largest entry
+        comes below :data:`LINEAR_FLOOR` (or nothing is possible) the calibration is done in
+        log space by :meth:`calibrate` instead: entries lost to underflow are then at most
+        ``1e-100`` of what remains, far below any marginal's precision.
+        """
+        cl = self.clusters
+        k = len(cl.axes)
+        placed: list[list[FloatArray]] = [[] for _ in range(k)]
+        log_scale = 0.0
+        for scope, values in factors:
+            j = cl.of[self.home(scope)]
+            top = float(np.max(values))
+            if not top > -np.inf:
+                return self.calibrate(factors)
+            log_scale += top
+            lin = np.exp(values - top) if top != 0.0 else np.exp(values)
+            perm, shape = cl.placement(scope, j)
+            placed[j].append(np.transpose(lin, perm).reshape(shape))
+        psi: list[FloatArray] = [np.empty(0)] * k
+        msgs: list[FloatArray] = [np.empty(0)] * k
+        for j in range(k):  # children before parents
+            shape = cl.shapes[j]
+            terms = placed[j]
+            for c in cl.children[j]:
+                perm, shape_c = cl.up_placement[c]
+                terms.append(np.transpose(msgs[c], perm).reshape(shape_c))
+            p = _product(terms, shape)
+            psi[j] = p
+            if cl.parent[j] is None and cl.children[j]:
+                continue  # its total is that of its first child's separator, below
+            drop = cl.up_drop[j]
+            m = p.sum(axis=drop) if drop else p
+            top = float(m.max())
+            if not top >= LINEAR_FLOOR:
+                return self.calibrate(factors)
+            if cl.parent[j] is None:
+                log_scale += math.log(float(m.sum()))
+            else:
+                log_scale += math.log(top)
+                msgs[j] = m / top
+        for j in reversed(range(k)):  # parents before children
+            b = psi[j]
+            for c in cl.children[j]:
+                drop = cl.down_drop[c]
+                sep = b.sum(axis=drop) if drop else b
+                perm, shape_c = cl.down_placement[c]
+                sep = np.transpose(sep, perm)
+                if cl.parent[j] is None and c == cl.children[j][0]:
+                    total = float(sep.sum())
+                    if not total >= LINEAR_FLOOR:
+                        return self.calibrate(factors)
+                    log_scale += math.log(total)
+                up = msgs[c]
+                sep = np.divide(sep, up, out=np.zeros_like(sep), where=up > 0)
+                top = float(sep.max())
+                if top > 0:
+                    sep /= top
+                if psi[c].base is not None or not psi[c].flags.writeable:
+                    psi[c] = psi[c].copy()
+                np.multiply(psi[c], sep.reshape(shape_c), out=psi[c])
+        return LinearCalibrated(self, tuple(psi), log_scale, tuple(factors))
 
     def top_k(self, factors: Iterable[Factor], k: int) -> list[tuple[tuple[int, ...], float]]:
         """The ``k`` most probable assignments and their unnormalised log scores.

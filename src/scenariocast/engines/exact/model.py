@@ -29,6 +29,7 @@ from scenariocast.engines.exact.junction import (
     Factor,
     FloatArray,
     JunctionTree,
+    LinearCalibrated,
     Reduction,
 )
 from scenariocast.engines.exact.network import (
@@ -73,7 +74,7 @@ class Belief:
     """
 
     structure: Structure
-    cal: Calibrated
+    cal: Calibrated | LinearCalibrated
     const: float
     factors: tuple[Factor, ...]  # the reduced factors calibrated
 
@@ -132,21 +133,21 @@ class Structure:
     reports: dict[tuple[object, ...], Factor] = field(default_factory=dict)
     reduction: Reduction = field(default_factory=Reduction)
     full: Structure | None = None
-    _prior: Calibrated | None = field(default=None, repr=False)
+    _prior: Calibrated | LinearCalibrated | None = field(default=None, repr=False)
 
     @property
-    def prior(self) -> Calibrated:
+    def prior(self) -> Calibrated | LinearCalibrated:
         """The tree's prior, without assumptions or evidence, on the full structure (kept)."""
         if self.full is not None:
             return self.full.prior
         if self._prior is None:
-            self._prior = self.jt.calibrate(self.network.factors)
+            self._prior = self.jt.calibrate_linear(self.network.factors)
         return self._prior
 
     def calibrate(self, factors: Sequence[Factor]) -> Belief:
         """Calibrate on ``factors`` (over the whole network), reduced by the hard evidence."""
         reduced, const = self.reduction.apply(factors)
-        return Belief(self, self.jt.calibrate(reduced), const, tuple(reduced))
+        return Belief(self, self.jt.calibrate_linear(reduced), const, tuple(reduced))
 
     # the genuine log-likelihood of the readings of one indicator at one step, by their values
     groups: dict[tuple[str, int | None, tuple[float, ...]], Factor | None] = field(
