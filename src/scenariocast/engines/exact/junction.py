@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ def _elimination_order(
     put back, so the order is exactly min-fill within each group.
     """
     adj = [set(a) for a in adj]
-    log_cards = [float(np.log(c)) for c in cards]
+    log_cards = [math.log(c) for c in cards]
     ranks = list(rank) if rank is not None else [0] * n
 
     def group(v: int) -> tuple[int, int]:
@@ -339,6 +339,10 @@ class Clusters:
                 if v not in smallest or sizes[j] < sizes[smallest[v]]:
                     smallest[v] = j
         self.smallest = smallest
+        #: a factor's scope -> its cluster, and the transpose and reshape placing it there
+        self.factor_placements: dict[
+            tuple[int, ...], tuple[int, tuple[int, ...], tuple[int, ...]]
+        ] = {}
 
     def placement(
         self, scope: Sequence[int], cluster: int
@@ -501,7 +505,7 @@ class JunctionTree:
                 children[p].append(i)
         self.children = tuple(tuple(c) for c in children)
         self.clique_of = {v: i for i, v in enumerate(self.order)}
-        sizes = [int(np.prod(s)) for s in (tuple(self.cards[v] for v in c) for c in cliques)]
+        sizes = [math.prod(s) for s in (tuple(self.cards[v] for v in c) for c in cliques)]
         smallest: dict[int, int] = {}
         for i, c in enumerate(cliques):
             for v in c:
@@ -658,20 +662,27 @@ class JunctionTree:
         k = len(cl.axes)
         placed: list[list[FloatArray]] = [[] for _ in range(k)]
         log_scale = 0.0
+        where = cl.factor_placements
         for scope, values in factors:
-            j = cl.of[self.home(scope)]
-            top = float(np.max(values))
+            place = where.get(scope)
+            if place is None:
+                j = cl.of[self.home(scope)]
+                place = where[scope] = (j, *cl.placement(scope, j))
+            top = float(values.max())
             if not top > -np.inf:
                 return self.calibrate(factors)
             log_scale += top
             lin = np.exp(values - top) if top != 0.0 else np.exp(values)
-            perm, shape = cl.placement(scope, j)
-            placed[j].append(np.transpose(lin, perm).reshape(shape))
+            placed[place[0]].append(lin.transpose(place[1]).reshape(place[2]))
         psi: list[FloatArray] = [np.empty(0)] * k
         msgs: list[FloatArray] = [np.empty(0)] * k
         for j in range(k):  # children before parents
             shape = cl.shapes[j]
             terms = placed[j]
+            if not terms and not cl.children[j] and cl.parent[j] is None:
+                psi[j] = np.ones(shape)  # alone, without a factor (an observed variable)
+                log_scale += math.log(math.prod(shape))
+                continue
             for c in cl.children[j]:
                 perm, shape_c = cl.up_placement[c]
                 terms.append(np.transpose(msgs[c], perm).reshape(shape_c))
@@ -776,11 +787,20 @@ class Reduction:
     """
 
     observed: tuple[tuple[int, int], ...] = ()  # (variable, state), sorted
+    _states: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._states.update(self.observed)
 
     @property
     def states(self) -> dict[int, int]:
         """Variable -> its observed state."""
-        return dict(self.observed)
+        return dict(self._states)
+
+    @property
+    def observed_states(self) -> Mapping[int, int]:
+        """Variable -> its observed state (read only, not a copy)."""
+        return self._states
 
     @property
     def variables(self) -> frozenset[int]:
@@ -789,22 +809,26 @@ class Reduction:
 
     def cards(self, cards: Sequence[int]) -> tuple[int, ...]:
         """The cardinalities with every observed variable at 1."""
-        states = self.states
+        states = self._states
         return tuple(1 if v in states else int(c) for v, c in enumerate(cards))
 
     def scope(self, scope: Sequence[int]) -> tuple[int, ...]:
         """``scope`` without the observed variables."""
-        states = self.states
+        states = self._states
         return tuple(v for v in scope if v not in states)
 
     def apply(self, factors: Iterable[Factor]) -> tuple[list[Factor], float]:
         """The factors sliced at the observed states, and the sum of those left constant."""
-        states = self.states
+        states = self._states
+        if not states:
+            return list(factors), 0.0
         out: list[Factor] = []
         const = 0.0
-        for scope, values in factors:
-            if not any(v in states for v in scope):
-                out.append((scope, values))
+        observed = states.keys()
+        for factor in factors:
+            scope, values = factor
+            if observed.isdisjoint(scope):
+                out.append(factor)
                 continue
             index = tuple(states[v] if v in states else slice(None) for v in scope)
             kept = tuple(v for v in scope if v not in states)
@@ -817,7 +841,7 @@ class Reduction:
 
     def expand(self, var: int, marginal: FloatArray, card: int) -> FloatArray:
         """A variable's marginal over all its states (one-hot for an observed variable)."""
-        state = self.states.get(var)
+        state = self._states.get(var)
         if state is None:
             return marginal
         out = np.zeros(card)
