@@ -164,3 +164,26 @@ def test_merged_cliques_cover_every_clique(seed: int) -> None:
     for j, children in enumerate(cl.children):
         for c in children:
             assert not set(cl.axes[j]) <= set(cl.axes[c])
+
+
+def test_reused_arrays_never_change_a_calibration_still_held() -> None:
+    # a clique of 3^9 entries: its array goes back to a pool when no calibration holds it
+    cards = [3] * 9
+    rng = np.random.default_rng(7)
+    scope = tuple(range(9))
+
+    def factors() -> list[Factor]:
+        return [(scope, rng.normal(size=cards)), ((0,), rng.normal(size=3))]
+
+    jt = JunctionTree(cards, [scope])
+    first_factors = factors()
+    first = jt.calibrate_linear(first_factors)
+    assert isinstance(first, LinearCalibrated)
+    before = [first.marginal(v) for v in range(9)]
+    for _ in range(3):  # later calibrations, each dropped at once
+        jt.calibrate_linear(factors())
+    assert jt.clusters.pool[0]  # their arrays were given back
+    for v in range(9):
+        np.testing.assert_array_equal(first.marginal(v), before[v])
+    joint, _ = _brute(cards, first_factors)
+    np.testing.assert_allclose(first.marginal(4), _marginal(joint, 4), atol=1e-12)

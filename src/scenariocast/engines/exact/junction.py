@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,6 +194,9 @@ class Calibrated:
         return _joints_of(self, scopes)
 
 
+#: Clusters of at least this many entries are summed by einsum and their arrays reused.
+EINSUM_SIZE = 4096
+
 #: A linear calibration falls back to log space when a clique's largest entry, every factor and
 #: message scaled to at most 1, comes below this: whatever underflowed is then no longer
 #: negligible against what is left.
@@ -233,10 +237,16 @@ def _plan(shapes: Sequence[tuple[int, ...]]) -> tuple[tuple[int, int], ...]:
 _PLANS: dict[tuple[tuple[int, ...], ...], tuple[tuple[int, int], ...]] = {}
 
 
-def _product(terms: list[FloatArray], shape: tuple[int, ...]) -> FloatArray:
-    """The product of arrays broadcast to ``shape``, in a new array of that shape."""
+def _product(
+    terms: list[FloatArray], shape: tuple[int, ...], out: FloatArray | None = None
+) -> FloatArray:
+    """The product of arrays broadcast to ``shape``: ``out`` (of that shape) if given."""
     if not terms:
-        return np.ones(shape)
+        if out is None:
+            return np.ones(shape)
+        out.fill(1.0)
+        return out
+    result = terms[0]
     if len(terms) > 1:
         key = tuple(t.shape for t in terms)
         plan = _PLANS.get(key)
@@ -246,18 +256,28 @@ def _product(terms: list[FloatArray], shape: tuple[int, ...]) -> FloatArray:
         work = list(terms)
         for a, b in plan:
             x, y = work[a], work[b]
-            if b >= n and y.shape == np.broadcast_shapes(x.shape, y.shape):
+            both = np.broadcast_shapes(x.shape, y.shape)
+            if b >= n and y.shape == both:
                 work.append(np.multiply(y, x, out=y))  # y is a product made here
-            elif a >= n and x.shape == np.broadcast_shapes(x.shape, y.shape):
+            elif a >= n and x.shape == both:
                 work.append(np.multiply(x, y, out=x))
+            elif out is not None and both == shape:
+                work.append(np.multiply(x, y, out=out))
             else:
                 work.append(np.multiply(x, y))
-        out = work[-1]
-    else:
-        out = terms[0]
-    if out.shape != shape:
-        out = np.broadcast_to(out, shape).copy()
-    return out
+        result = work[-1]
+    if result.shape != shape or (out is not None and result is terms[0]):
+        if out is None:
+            return np.broadcast_to(result, shape).copy()
+        out[...] = result
+        return out
+    return result
+
+
+def _give_back(pool: list[list[FloatArray]], arrays: list[tuple[int, FloatArray]]) -> None:
+    """Return a calibration's arrays to its clusters' pool (it is no longer held)."""
+    for j, buf in arrays:
+        pool[j].append(buf)
 
 
 class Clusters:
@@ -339,6 +359,26 @@ class Clusters:
                 if v not in smallest or sizes[j] < sizes[smallest[v]]:
                     smallest[v] = j
         self.smallest = smallest
+        letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+        def subscripts(cluster: int, drop: tuple[int, ...]) -> str | None:
+            rank = len(self.axes[cluster])
+            if not drop or rank > len(letters) or sizes[cluster] < EINSUM_SIZE:
+                return None
+            kept = "".join(letters[k] for k in range(rank) if k not in drop)
+            return f"{letters[:rank]}->{kept}"
+
+        # how large clusters are summed: einsum, several times faster than ndarray.sum over
+        # some sets of axes (see calibrate_linear)
+        self.up_sum = tuple(subscripts(j, d) for j, d in enumerate(self.up_drop))
+        self.down_sum = tuple(
+            None if p is None else subscripts(p, self.down_drop[c])
+            for c, p in enumerate(self.parent)
+        )
+        #: large clusters' arrays no calibration holds any more, for the next (see
+        #: calibrate_linear): a new array of megabytes costs more than a pass over it
+        self.pool: list[list[FloatArray]] = [[] for _ in self.axes]
+        self.pooled = tuple(size >= EINSUM_SIZE for size in sizes)
         #: a factor's scope -> its cluster, and the transpose and reshape placing it there
         self.factor_placements: dict[
             tuple[int, ...], tuple[int, tuple[int, ...], tuple[int, ...]]
@@ -676,6 +716,31 @@ class JunctionTree:
             placed[place[0]].append(lin.transpose(place[1]).reshape(place[2]))
         psi: list[FloatArray] = [np.empty(0)] * k
         msgs: list[FloatArray] = [np.empty(0)] * k
+        leased: list[tuple[int, FloatArray]] = []
+        result: LinearCalibrated | Calibrated | None = None
+        try:
+            result = self._linear(factors, cl, placed, psi, msgs, leased, log_scale)
+            return result
+        finally:
+            # arrays from the pool go back to it once nothing holds the calibration any more
+            held = {id(b) for b in result.linear} if isinstance(result, LinearCalibrated) else set()
+            mine = [(j, buf) for j, buf in leased if id(buf) in held]
+            _give_back(cl.pool, [(j, buf) for j, buf in leased if id(buf) not in held])
+            if mine:
+                weakref.finalize(result, _give_back, cl.pool, mine)
+
+    def _linear(
+        self,
+        factors: Sequence[Factor],
+        cl: Clusters,
+        placed: list[list[FloatArray]],
+        psi: list[FloatArray],
+        msgs: list[FloatArray],
+        leased: list[tuple[int, FloatArray]],
+        log_scale: float,
+    ) -> LinearCalibrated | Calibrated:
+        """The passes of :meth:`calibrate_linear` on the placed factors."""
+        k = len(cl.axes)
         for j in range(k):  # children before parents
             shape = cl.shapes[j]
             terms = placed[j]
@@ -686,12 +751,17 @@ class JunctionTree:
             for c in cl.children[j]:
                 perm, shape_c = cl.up_placement[c]
                 terms.append(np.transpose(msgs[c], perm).reshape(shape_c))
-            p = _product(terms, shape)
+            buf = None
+            if cl.pooled[j]:
+                buf = cl.pool[j].pop() if cl.pool[j] else np.empty(shape)
+                leased.append((j, buf))
+            p = _product(terms, shape, buf)
             psi[j] = p
             if cl.parent[j] is None and cl.children[j]:
                 continue  # its total is that of its first child's separator, below
             drop = cl.up_drop[j]
-            m = p.sum(axis=drop) if drop else p
+            how = cl.up_sum[j]
+            m = np.einsum(how, p) if how else p.sum(axis=drop) if drop else p
             top = float(m.max())
             if not top >= LINEAR_FLOOR:
                 return self.calibrate(factors)
@@ -704,7 +774,8 @@ class JunctionTree:
             b = psi[j]
             for c in cl.children[j]:
                 drop = cl.down_drop[c]
-                sep = b.sum(axis=drop) if drop else b
+                how = cl.down_sum[c]
+                sep = np.einsum(how, b) if how else b.sum(axis=drop) if drop else b
                 perm, shape_c = cl.down_placement[c]
                 sep = np.transpose(sep, perm)
                 if cl.parent[j] is None and c == cl.children[j][0]:
