@@ -274,10 +274,39 @@ def _product(
     return result
 
 
-def _give_back(pool: list[list[FloatArray]], arrays: list[tuple[int, FloatArray]]) -> None:
-    """Return a calibration's arrays to its clusters' pool (it is no longer held)."""
-    for j, buf in arrays:
-        pool[j].append(buf)
+class _Pool:
+    """Arrays of large clusters that no calibration holds any more, by shape, for the next.
+
+    A new array of megabytes costs more than a pass over it (the memory comes fresh from the
+    system each time), so each calibration takes its large arrays from here and gives them back
+    once nothing holds it, also across junction trees of the same shapes (the same network
+    compiled again). At most :data:`POOL_BYTES` are kept.
+    """
+
+    def __init__(self) -> None:
+        self.free: dict[tuple[int, ...], list[FloatArray]] = {}
+        self.bytes = 0
+
+    def take(self, shape: tuple[int, ...]) -> FloatArray:
+        """A free array of ``shape`` (its content is whatever it held)."""
+        free = self.free.get(shape)
+        if free:
+            a = free.pop()
+            self.bytes -= a.nbytes
+            return a
+        return np.empty(shape)
+
+    def give(self, arrays: Iterable[FloatArray]) -> None:
+        """Keep ``arrays`` for later calibrations (as many as fit)."""
+        for a in arrays:
+            if self.bytes + a.nbytes <= POOL_BYTES:
+                self.free.setdefault(a.shape, []).append(a)
+                self.bytes += a.nbytes
+
+
+_POOL = _Pool()
+#: The most memory the pool of free arrays keeps.
+POOL_BYTES = 256 * 2**20
 
 
 class Clusters:
@@ -375,9 +404,7 @@ class Clusters:
             None if p is None else subscripts(p, self.down_drop[c])
             for c, p in enumerate(self.parent)
         )
-        #: large clusters' arrays no calibration holds any more, for the next (see
-        #: calibrate_linear): a new array of megabytes costs more than a pass over it
-        self.pool: list[list[FloatArray]] = [[] for _ in self.axes]
+        #: whether a cluster's arrays come from the pool of free arrays (:class:`_Pool`)
         self.pooled = tuple(size >= EINSUM_SIZE for size in sizes)
         #: a factor's scope -> its cluster, and the transpose and reshape placing it there
         self.factor_placements: dict[
@@ -716,7 +743,7 @@ class JunctionTree:
             placed[place[0]].append(lin.transpose(place[1]).reshape(place[2]))
         psi: list[FloatArray] = [np.empty(0)] * k
         msgs: list[FloatArray] = [np.empty(0)] * k
-        leased: list[tuple[int, FloatArray]] = []
+        leased: list[FloatArray] = []
         result: LinearCalibrated | Calibrated | None = None
         try:
             result = self._linear(factors, cl, placed, psi, msgs, leased, log_scale)
@@ -724,10 +751,10 @@ class JunctionTree:
         finally:
             # arrays from the pool go back to it once nothing holds the calibration any more
             held = {id(b) for b in result.linear} if isinstance(result, LinearCalibrated) else set()
-            mine = [(j, buf) for j, buf in leased if id(buf) in held]
-            _give_back(cl.pool, [(j, buf) for j, buf in leased if id(buf) not in held])
+            _POOL.give(buf for buf in leased if id(buf) not in held)
+            mine = [buf for buf in leased if id(buf) in held]
             if mine:
-                weakref.finalize(result, _give_back, cl.pool, mine)
+                weakref.finalize(result, _POOL.give, mine)
 
     def _linear(
         self,
@@ -736,7 +763,7 @@ class JunctionTree:
         placed: list[list[FloatArray]],
         psi: list[FloatArray],
         msgs: list[FloatArray],
-        leased: list[tuple[int, FloatArray]],
+        leased: list[FloatArray],
         log_scale: float,
     ) -> LinearCalibrated | Calibrated:
         """The passes of :meth:`calibrate_linear` on the placed factors."""
@@ -753,8 +780,8 @@ class JunctionTree:
                 terms.append(np.transpose(msgs[c], perm).reshape(shape_c))
             buf = None
             if cl.pooled[j]:
-                buf = cl.pool[j].pop() if cl.pool[j] else np.empty(shape)
-                leased.append((j, buf))
+                buf = _POOL.take(shape)
+                leased.append(buf)
             p = _product(terms, shape, buf)
             psi[j] = p
             if cl.parent[j] is None and cl.children[j]:
