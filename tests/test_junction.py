@@ -188,3 +188,32 @@ def test_reused_arrays_never_change_a_calibration_still_held() -> None:
         np.testing.assert_array_equal(first.marginal(v), before[v])
     joint, _ = _brute(cards, first_factors)
     np.testing.assert_allclose(first.marginal(4), _marginal(joint, 4), atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_contracted_clusters_give_the_same_calibration(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # large clusters are never formed: messages and marginals are contractions of their
+    # factors and incoming messages; here every cluster is contracted
+    import scenariocast.engines.exact.junction as junction
+
+    monkeypatch.setattr(junction, "CONTRACT_SIZE", 1)
+    cards, factors = _random_factors(seed + 400, n=9, extra=3)
+    observed = {2: 1}
+    evidence = [((2,), np.where(np.arange(cards[2]) == 1, 0.0, -np.inf))]
+    joint, log_z = _brute(cards, [*factors, *evidence])
+    reduction = Reduction(tuple(sorted(observed.items())))
+    reduced, const = reduction.apply(factors)
+    jt = JunctionTree(reduction.cards(cards), [s for s, _ in reduced])
+    cal = jt.calibrate_linear(reduced)
+    assert isinstance(cal, LinearCalibrated)
+    assert any(isinstance(b, junction._Contracted) for b in cal.linear)
+    assert cal.log_z + const == pytest.approx(log_z, abs=1e-10)
+    for v in range(len(cards)):
+        got = reduction.expand(v, cal.marginal(v), cards[v])
+        np.testing.assert_allclose(got, _marginal(joint, v), atol=1e-12)
+    scope = jt.cliques[-1][:2]
+    drop = tuple(k for k in range(len(cards)) if k not in scope)
+    want = np.transpose(joint.sum(axis=drop), [sorted(scope).index(v) for v in scope])
+    np.testing.assert_allclose(cal.joint(scope), want, atol=1e-12)

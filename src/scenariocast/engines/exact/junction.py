@@ -196,6 +196,10 @@ class Calibrated:
 
 #: Clusters of at least this many entries are summed by einsum and their arrays reused.
 EINSUM_SIZE = 4096
+#: Clusters of at least this many entries are never formed: their messages and marginals are
+#: contractions of their factors and incoming messages (see JunctionTree.calibrate_linear).
+CONTRACT_SIZE = 50_000
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 #: A linear calibration falls back to log space when a clique's largest entry, every factor and
 #: message scaled to at most 1, comes below this: whatever underflowed is then no longer
@@ -359,6 +363,10 @@ class Clusters:
         seps = [
             tuple(v for v in self.axes[j] if v in jt.cliques[t][1:]) for j, t in enumerate(tops)
         ]
+        #: each cluster's separator with its parent, in the cluster's order of axes
+        self.seps = tuple(seps)
+        #: paths of the contractions of contracted clusters, by cluster, output and operands
+        self.paths: dict[tuple[int, str], list[Any]] = {}
         self.up_drop = tuple(
             tuple(k for k, v in enumerate(self.axes[j]) if v not in seps[j])
             for j in range(len(tops))
@@ -382,6 +390,7 @@ class Clusters:
         self.down_drop = tuple(down_drop)
         self.down_placement = tuple(down_placement)
         sizes = [math.prod(s) for s in self.shapes]
+        self.sizes = tuple(sizes)
         smallest: dict[int, int] = {}
         for j, a in enumerate(self.axes):
             for v in a:
@@ -408,8 +417,31 @@ class Clusters:
         self.pooled = tuple(size >= EINSUM_SIZE for size in sizes)
         #: a factor's scope -> its cluster, and the transpose and reshape placing it there
         self.factor_placements: dict[
-            tuple[int, ...], tuple[int, tuple[int, ...], tuple[int, ...]]
+            tuple[int, ...], tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]
         ] = {}
+
+    def contract(
+        self, cluster: int, terms: Sequence[tuple[tuple[int, ...], FloatArray]], out: Sequence[int]
+    ) -> FloatArray:
+        """The sum over the product of ``terms`` (variables, array), to the variables ``out``.
+
+        The order of the pairwise contractions is found once per cluster, output and
+        operands' variables, and kept.
+        """
+        axes = self.axes[cluster]
+        present = {v for vs, _ in terms for v in vs}
+        missing = [v for v in out if v not in present]
+        if missing:  # variables of no term: a factor of 1 over each
+            terms = [*terms, *(((v,), np.ones(self.cards[v])) for v in missing)]
+        letters = _LETTERS
+        subs = ",".join("".join(letters[axes.index(v)] for v in vs) for vs, _ in terms)
+        subs += "->" + "".join(letters[axes.index(v)] for v in out)
+        arrays = [a for _, a in terms]
+        key = (cluster, subs)
+        path = self.paths.get(key)
+        if path is None:
+            path = self.paths[key] = np.einsum_path(subs, *arrays, optimize="greedy")[0]
+        return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
 
     def placement(
         self, scope: Sequence[int], cluster: int
@@ -436,6 +468,14 @@ class Clusters:
 
 
 @dataclass(frozen=True)
+class _Contracted:
+    """A cluster of a linear calibration never formed: its factors and incoming messages."""
+
+    cluster: int
+    terms: tuple[tuple[tuple[int, ...], FloatArray], ...]
+
+
+@dataclass(frozen=True)
 class LinearCalibrated:
     """Clique beliefs of a calibration in linear space (each up to a constant factor).
 
@@ -447,7 +487,7 @@ class LinearCalibrated:
     """
 
     jt: JunctionTree
-    linear: tuple[FloatArray, ...]
+    linear: tuple[FloatArray | _Contracted, ...]
     log_z: float
     factors: tuple[Factor, ...]  # the factors calibrated, for log_z_with
     batch = None
@@ -458,6 +498,9 @@ class LinearCalibrated:
         cl = self.jt.clusters
         i = cl.smallest[var]
         b = self.linear[i]
+        if isinstance(b, _Contracted):
+            m = cl.contract(i, b.terms, (var,))
+            return np.asarray(m / m.sum(), dtype=np.float64)
         axis = cl.axes[i].index(var)
         if b.ndim > 1:
             others = tuple(k for k in range(b.ndim) if k != axis)
@@ -477,6 +520,10 @@ class LinearCalibrated:
             i = cl.home(scope)
             axes = cl.axes[i]
             b = self.linear[i]
+            if isinstance(b, _Contracted):
+                m = cl.contract(i, b.terms, tuple(scope))
+                out.append(np.asarray(m / m.sum(), dtype=np.float64))
+                continue
             drop = tuple(k for k, v in enumerate(axes) if v not in scope)
             m = b.sum(axis=drop) if drop else b
             kept = [v for v in axes if v in scope]
@@ -727,20 +774,21 @@ class JunctionTree:
         """
         cl = self.clusters
         k = len(cl.axes)
-        placed: list[list[FloatArray]] = [[] for _ in range(k)]
+        placed: list[list[tuple[tuple[int, ...], FloatArray]]] = [[] for _ in range(k)]
         log_scale = 0.0
         where = cl.factor_placements
         for scope, values in factors:
             place = where.get(scope)
             if place is None:
                 j = cl.of[self.home(scope)]
-                place = where[scope] = (j, *cl.placement(scope, j))
+                perm, shape = cl.placement(scope, j)
+                place = where[scope] = (j, perm, shape, tuple(scope[k] for k in perm))
             top = float(values.max())
             if not top > -np.inf:
                 return self.calibrate(factors)
             log_scale += top
             lin = np.exp(values - top) if top != 0.0 else np.exp(values)
-            placed[place[0]].append(lin.transpose(place[1]).reshape(place[2]))
+            placed[place[0]].append((place[3], lin.transpose(place[1])))
         psi: list[FloatArray] = [np.empty(0)] * k
         msgs: list[FloatArray] = [np.empty(0)] * k
         leased: list[FloatArray] = []
@@ -751,6 +799,7 @@ class JunctionTree:
         finally:
             # arrays from the pool go back to it once nothing holds the calibration any more
             held = {id(b) for b in result.linear} if isinstance(result, LinearCalibrated) else set()
+            # (a contracted cluster holds no array of the pool)
             _POOL.give(buf for buf in leased if id(buf) not in held)
             mine = [buf for buf in leased if id(buf) in held]
             if mine:
@@ -760,7 +809,7 @@ class JunctionTree:
         self,
         factors: Sequence[Factor],
         cl: Clusters,
-        placed: list[list[FloatArray]],
+        placed: list[list[tuple[tuple[int, ...], FloatArray]]],
         psi: list[FloatArray],
         msgs: list[FloatArray],
         leased: list[FloatArray],
@@ -768,27 +817,40 @@ class JunctionTree:
     ) -> LinearCalibrated | Calibrated:
         """The passes of :meth:`calibrate_linear` on the placed factors."""
         k = len(cl.axes)
+        contracted = [
+            size >= CONTRACT_SIZE and len(a) <= len(_LETTERS)
+            for size, a in zip(cl.sizes, cl.axes, strict=True)
+        ]
+        # a contracted cluster's factors and incoming messages, as (variables, array)
+        held: list[list[tuple[tuple[int, ...], FloatArray]]] = [[] for _ in range(k)]
         for j in range(k):  # children before parents
             shape = cl.shapes[j]
-            terms = placed[j]
-            if not terms and not cl.children[j] and cl.parent[j] is None:
+            own = placed[j]
+            if not own and not cl.children[j] and cl.parent[j] is None:
                 psi[j] = np.ones(shape)  # alone, without a factor (an observed variable)
                 log_scale += math.log(math.prod(shape))
                 continue
-            for c in cl.children[j]:
-                perm, shape_c = cl.up_placement[c]
-                terms.append(np.transpose(msgs[c], perm).reshape(shape_c))
-            buf = None
-            if cl.pooled[j]:
-                buf = _POOL.take(shape)
-                leased.append(buf)
-            p = _product(terms, shape, buf)
-            psi[j] = p
-            if cl.parent[j] is None and cl.children[j]:
-                continue  # its total is that of its first child's separator, below
-            drop = cl.up_drop[j]
-            how = cl.up_sum[j]
-            m = np.einsum(how, p) if how else p.sum(axis=drop) if drop else p
+            if contracted[j]:
+                terms = held[j] = [*own, *((cl.seps[c], msgs[c]) for c in cl.children[j])]
+                present = {v for vs, _ in terms for v in vs}
+                terms += [((v,), np.ones(cl.cards[v])) for v in cl.axes[j] if v not in present]
+                m = cl.contract(j, terms, cl.seps[j])
+            else:
+                arrays = [a.reshape(cl.placement(vs, j)[1]) for vs, a in own]
+                for c in cl.children[j]:
+                    perm, shape_c = cl.up_placement[c]
+                    arrays.append(np.transpose(msgs[c], perm).reshape(shape_c))
+                buf = None
+                if cl.pooled[j]:
+                    buf = _POOL.take(shape)
+                    leased.append(buf)
+                p = _product(arrays, shape, buf)
+                psi[j] = p
+                if cl.parent[j] is None and cl.children[j]:
+                    continue  # its total is that of its first child's separator, below
+                drop = cl.up_drop[j]
+                how = cl.up_sum[j]
+                m = np.einsum(how, p) if how else p.sum(axis=drop) if drop else p
             top = float(m.max())
             if not top >= LINEAR_FLOOR:
                 return self.calibrate(factors)
@@ -797,13 +859,22 @@ class JunctionTree:
             else:
                 log_scale += math.log(top)
                 msgs[j] = m / top
+        beliefs: list[FloatArray | _Contracted] = list(psi)
         for j in reversed(range(k)):  # parents before children
+            if contracted[j]:  # Shafer-Shenoy: each child gets the product of the others
+                terms = held[j]
+                beliefs[j] = _Contracted(j, tuple(terms))
+                for c in cl.children[j]:
+                    others = [t for t in terms if t[1] is not msgs[c]]
+                    sep = cl.contract(j, others, cl.seps[c])
+                    self._down(cl, c, sep, psi, held, contracted)
+                continue
             b = psi[j]
             for c in cl.children[j]:
                 drop = cl.down_drop[c]
                 how = cl.down_sum[c]
                 sep = np.einsum(how, b) if how else b.sum(axis=drop) if drop else b
-                perm, shape_c = cl.down_placement[c]
+                perm, _ = cl.down_placement[c]
                 sep = np.transpose(sep, perm)
                 if cl.parent[j] is None and c == cl.children[j][0]:
                     total = float(sep.sum())
@@ -812,13 +883,31 @@ class JunctionTree:
                     log_scale += math.log(total)
                 up = msgs[c]
                 sep = np.divide(sep, up, out=np.zeros_like(sep), where=up > 0)
-                top = float(sep.max())
-                if top > 0:
-                    sep /= top
-                if psi[c].base is not None or not psi[c].flags.writeable:
-                    psi[c] = psi[c].copy()
-                np.multiply(psi[c], sep.reshape(shape_c), out=psi[c])
-        return LinearCalibrated(self, tuple(psi), log_scale, tuple(factors))
+                self._down(cl, c, sep, psi, held, contracted)
+        for j in range(k):
+            if not contracted[j]:
+                beliefs[j] = psi[j]
+        return LinearCalibrated(self, tuple(beliefs), log_scale, tuple(factors))
+
+    @staticmethod
+    def _down(
+        cl: Clusters,
+        c: int,
+        sep: FloatArray,
+        psi: list[FloatArray],
+        held: list[list[tuple[tuple[int, ...], FloatArray]]],
+        contracted: list[bool],
+    ) -> None:
+        """Take the message ``sep`` (over the child's separator, in its order) into ``c``."""
+        top = float(sep.max())
+        if top > 0:
+            sep = sep / top
+        if contracted[c]:
+            held[c].append((cl.seps[c], sep))
+            return
+        if psi[c].base is not None or not psi[c].flags.writeable:
+            psi[c] = psi[c].copy()
+        np.multiply(psi[c], sep.reshape(cl.down_placement[c][1]), out=psi[c])
 
     def top_k(self, factors: Iterable[Factor], k: int) -> list[tuple[tuple[int, ...], float]]:
         """The ``k`` most probable assignments and their unnormalised log scores.
