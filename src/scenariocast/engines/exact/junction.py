@@ -200,6 +200,8 @@ EINSUM_SIZE = 4096
 #: contractions of their factors and incoming messages (see JunctionTree.calibrate_linear).
 CONTRACT_SIZE = 50_000
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: NumPy's order of pairwise contractions, by subscripts and the operands' shapes.
+_PATHS: dict[tuple[object, ...], list[Any]] = {}
 
 #: A linear calibration falls back to log space when a clique's largest entry, every factor and
 #: message scaled to at most 1, comes below this: whatever underflowed is then no longer
@@ -365,8 +367,6 @@ class Clusters:
         ]
         #: each cluster's separator with its parent, in the cluster's order of axes
         self.seps = tuple(seps)
-        #: paths of the contractions of contracted clusters, by cluster, output and operands
-        self.paths: dict[tuple[int, str], list[Any]] = {}
         self.up_drop = tuple(
             tuple(k for k, v in enumerate(self.axes[j]) if v not in seps[j])
             for j in range(len(tops))
@@ -425,8 +425,8 @@ class Clusters:
     ) -> FloatArray:
         """The sum over the product of ``terms`` (variables, array), to the variables ``out``.
 
-        The order of the pairwise contractions is found once per cluster, output and
-        operands' variables, and kept.
+        The order of the pairwise contractions is found once per subscripts and shapes, and kept
+        (for every junction tree: a network compiled again finds it).
         """
         axes = self.axes[cluster]
         present = {v for vs, _ in terms for v in vs}
@@ -437,10 +437,12 @@ class Clusters:
         subs = ",".join("".join(letters[axes.index(v)] for v in vs) for vs, _ in terms)
         subs += "->" + "".join(letters[axes.index(v)] for v in out)
         arrays = [a for _, a in terms]
-        key = (cluster, subs)
-        path = self.paths.get(key)
+        key = (subs, *(a.shape for a in arrays))
+        path = _PATHS.get(key)
         if path is None:
-            path = self.paths[key] = np.einsum_path(subs, *arrays, optimize="greedy")[0]
+            if len(_PATHS) > 10_000:
+                _PATHS.clear()
+            path = _PATHS[key] = np.einsum_path(subs, *arrays, optimize="greedy")[0]
         return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
 
     def placement(
