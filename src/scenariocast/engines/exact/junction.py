@@ -209,7 +209,9 @@ _PATHS: dict[tuple[object, ...], list[Any]] = {}
 LINEAR_FLOOR = 1e-200
 
 
-def _plan(shapes: Sequence[tuple[int, ...]]) -> tuple[tuple[int, int], ...]:
+def _plan(
+    shapes: Sequence[tuple[int, ...]],
+) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
     """An order to multiply arrays of ``shapes``: pairs of positions in a growing list.
 
     Each step multiplies the two arrays whose product is smallest and appends that product, so
@@ -220,7 +222,7 @@ def _plan(shapes: Sequence[tuple[int, ...]]) -> tuple[tuple[int, int], ...]:
     sizes = [math.prod(s) for s in shapes]
     live = list(range(len(shapes)))
     work = list(shapes)
-    steps: list[tuple[int, int]] = []
+    steps: list[tuple[int, int, tuple[int, ...]]] = []
     while len(live) > 1:
         if len(live) > 12:
             live.sort(key=lambda i: sizes[i])
@@ -236,11 +238,11 @@ def _plan(shapes: Sequence[tuple[int, ...]]) -> tuple[tuple[int, int], ...]:
         work.append(np.broadcast_shapes(work[a], work[b]))
         sizes.append(math.prod(work[-1]))
         live = [i for i in live if i not in (a, b)] + [len(work) - 1]
-        steps.append((a, b))
+        steps.append((a, b, work[-1]))
     return tuple(steps)
 
 
-_PLANS: dict[tuple[tuple[int, ...], ...], tuple[tuple[int, int], ...]] = {}
+_PLANS: dict[tuple[tuple[int, ...], ...], tuple[tuple[int, int, tuple[int, ...]], ...]] = {}
 
 
 def _product(
@@ -260,9 +262,8 @@ def _product(
             plan = _PLANS[key] = _plan(key)
         n = len(terms)
         work = list(terms)
-        for a, b in plan:
+        for a, b, both in plan:
             x, y = work[a], work[b]
-            both = np.broadcast_shapes(x.shape, y.shape)
             if b >= n and y.shape == both:
                 work.append(np.multiply(y, x, out=y))  # y is a product made here
             elif a >= n and x.shape == both:
@@ -278,6 +279,17 @@ def _product(
         out[...] = result
         return out
     return result
+
+
+_ONES: dict[tuple[int, ...], FloatArray] = {}
+
+
+def _ones(shape: tuple[int, ...]) -> FloatArray:
+    """A read-only array of ones of ``shape``, kept."""
+    a = np.ones(shape)
+    a.flags.writeable = False
+    _ONES[shape] = a
+    return a
 
 
 class _Pool:
@@ -776,7 +788,9 @@ class JunctionTree:
         """
         cl = self.clusters
         k = len(cl.axes)
-        placed: list[list[tuple[tuple[int, ...], FloatArray]]] = [[] for _ in range(k)]
+        placed: list[list[tuple[tuple[int, ...], FloatArray, tuple[int, ...]]]] = [
+            [] for _ in range(k)
+        ]
         log_scale = 0.0
         where = cl.factor_placements
         for scope, values in factors:
@@ -790,7 +804,7 @@ class JunctionTree:
                 return self.calibrate(factors)
             log_scale += top
             lin = np.exp(values - top) if top != 0.0 else np.exp(values)
-            placed[place[0]].append((place[3], lin.transpose(place[1])))
+            placed[place[0]].append((place[3], lin.transpose(place[1]), place[2]))
         psi: list[FloatArray] = [np.empty(0)] * k
         msgs: list[FloatArray] = [np.empty(0)] * k
         leased: list[FloatArray] = []
@@ -811,7 +825,7 @@ class JunctionTree:
         self,
         factors: Sequence[Factor],
         cl: Clusters,
-        placed: list[list[tuple[tuple[int, ...], FloatArray]]],
+        placed: list[list[tuple[tuple[int, ...], FloatArray, tuple[int, ...]]]],
         psi: list[FloatArray],
         msgs: list[FloatArray],
         leased: list[FloatArray],
@@ -829,16 +843,21 @@ class JunctionTree:
             shape = cl.shapes[j]
             own = placed[j]
             if not own and not cl.children[j] and cl.parent[j] is None:
-                psi[j] = np.ones(shape)  # alone, without a factor (an observed variable)
+                # alone, without a factor (an observed variable): never changed, so shared
+                one = _ONES.get(shape)
+                psi[j] = _ones(shape) if one is None else one
                 log_scale += math.log(math.prod(shape))
                 continue
             if contracted[j]:
-                terms = held[j] = [*own, *((cl.seps[c], msgs[c]) for c in cl.children[j])]
+                terms = held[j] = [
+                    *((vs, a) for vs, a, _ in own),
+                    *((cl.seps[c], msgs[c]) for c in cl.children[j]),
+                ]
                 present = {v for vs, _ in terms for v in vs}
                 terms += [((v,), np.ones(cl.cards[v])) for v in cl.axes[j] if v not in present]
                 m = cl.contract(j, terms, cl.seps[j])
             else:
-                arrays = [a.reshape(cl.placement(vs, j)[1]) for vs, a in own]
+                arrays = [a.reshape(shape_f) for _, a, shape_f in own]
                 for c in cl.children[j]:
                     perm, shape_c = cl.up_placement[c]
                     arrays.append(np.transpose(msgs[c], perm).reshape(shape_c))
