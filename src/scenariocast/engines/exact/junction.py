@@ -855,6 +855,8 @@ class JunctionTree:
                 ]
                 present = {v for vs, _ in terms for v in vs}
                 terms += [((v,), np.ones(cl.cards[v])) for v in cl.axes[j] if v not in present]
+                if cl.parent[j] is None and cl.children[j]:
+                    continue  # its total is that of its first child's separator, below
                 m = cl.contract(j, terms, cl.seps[j])
             else:
                 arrays = [a.reshape(shape_f) for _, a, shape_f in own]
@@ -888,6 +890,11 @@ class JunctionTree:
                 for c in cl.children[j]:
                     others = [t for t in terms if t[1] is not msgs[c]]
                     sep = cl.contract(j, others, cl.seps[c])
+                    if cl.parent[j] is None and c == cl.children[j][0]:
+                        total = float(np.vdot(sep, msgs[c]))
+                        if not total >= LINEAR_FLOOR:
+                            return self.calibrate(factors)
+                        log_scale += math.log(total)
                     self._down(cl, c, sep, psi, held, contracted)
                 continue
             b = psi[j]
