@@ -409,6 +409,12 @@ class Clusters:
                 if v not in smallest or sizes[j] < sizes[smallest[v]]:
                     smallest[v] = j
         self.smallest = smallest
+        holding: dict[int, list[int]] = {}
+        for j, a in enumerate(self.axes):
+            for v in a:
+                holding.setdefault(v, []).append(j)
+        #: the clusters holding each variable, smallest first
+        self.holding = {v: sorted(js, key=lambda j: sizes[j]) for v, js in holding.items()}
         letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
         def subscripts(cluster: int, drop: tuple[int, ...]) -> str | None:
@@ -454,7 +460,8 @@ class Clusters:
         if path is None:
             if len(_PATHS) > 10_000:
                 _PATHS.clear()
-            path = _PATHS[key] = np.einsum_path(subs, *arrays, optimize="greedy")[0]
+            how = "optimal" if len(arrays) <= 6 else "greedy"
+            path = _PATHS[key] = np.einsum_path(subs, *arrays, optimize=how)[0]
         return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
 
     def placement(
@@ -512,6 +519,11 @@ class LinearCalibrated:
         cl = self.jt.clusters
         i = cl.smallest[var]
         b = self.linear[i]
+        if isinstance(b, _Contracted):  # a formed cluster holding it, if any, sums faster
+            for j in cl.holding[var]:
+                if not isinstance(self.linear[j], _Contracted):
+                    i, b = j, self.linear[j]
+                    break
         if isinstance(b, _Contracted):
             m = cl.contract(i, b.terms, (var,))
             return np.asarray(m / m.sum(), dtype=np.float64)
