@@ -653,13 +653,20 @@ class JunctionTree:
                     smallest[v] = i
         self.smallest = smallest
         self.shapes = tuple(tuple(self.cards[v] for v in c) for c in cliques)
-        # how a separator message (axes c[1:]) broadcasts into the parent clique
-        self._sep_in_parent: list[tuple[tuple[int, ...], tuple[int, ...]] | None] = []
-        for i, p in enumerate(self.parent):
-            if p is None:
-                self._sep_in_parent.append(None)
-            else:
-                self._sep_in_parent.append(self._placement(self.cliques[i][1:], p))
+        self._seps: list[tuple[tuple[int, ...], tuple[int, ...]] | None] | None = None
+
+    @property
+    def _sep_in_parent(self) -> list[tuple[tuple[int, ...], tuple[int, ...]] | None]:
+        """How each clique's separator message (axes ``c[1:]``) broadcasts into its parent.
+
+        Built on first use: the log-space passes need it, a linear calibration does not.
+        """
+        if self._seps is None:
+            self._seps = [
+                None if p is None else self._placement(self.cliques[i][1:], p)
+                for i, p in enumerate(self.parent)
+            ]
+        return self._seps
 
     def home(self, scope: Sequence[int]) -> int:
         """The clique that holds every variable of ``scope``."""
