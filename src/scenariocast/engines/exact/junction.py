@@ -204,7 +204,7 @@ class Calibrated:
 EINSUM_SIZE = 4096
 #: Clusters of at least this many entries are never formed: their messages and marginals are
 #: contractions of their factors and incoming messages (see JunctionTree.calibrate_linear).
-CONTRACT_SIZE = 50_000
+CONTRACT_SIZE = 100_000
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: NumPy's order of pairwise contractions, by subscripts and the operands' shapes.
 _PATHS: dict[tuple[object, ...], list[Any]] = {}
