@@ -11,6 +11,7 @@ formatted by the filters, links built by the templates from addresses that passe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import re
@@ -99,6 +100,26 @@ def _filters() -> dict[str, Any]:
     }
 
 
+def _bytecode_cache() -> Any:
+    """Jinja's cache of compiled templates in the user's temporary folder, or none.
+
+    Compiling the report's templates costs about half a second each run; the cache keeps the
+    compiled code, checked against each template's modification time. A folder that cannot be
+    made or written only means no cache.
+    """
+    from jinja2 import FileSystemBytecodeCache
+
+    class _Quiet(FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: Any) -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    try:
+        return _Quiet()
+    except (OSError, RuntimeError):
+        return None
+
+
 @cache
 def _environment(kind: str) -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -117,6 +138,7 @@ def _environment(kind: str) -> Environment:
         "trim_blocks": True,
         "lstrip_blocks": True,
         "keep_trailing_newline": True,
+        "bytecode_cache": _bytecode_cache(),
     }
     if kind == "html":
         env = Environment(autoescape=True, **common)
