@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -265,6 +266,8 @@ def _product(
         key = tuple(t.shape for t in terms)
         plan = _PLANS.get(key)
         if plan is None:
+            if len(_PLANS) > 10_000:
+                _PLANS.clear()
             plan = _PLANS[key] = _plan(key)
         n = len(terms)
         work = list(terms)
@@ -310,22 +313,25 @@ class _Pool:
     def __init__(self) -> None:
         self.free: dict[tuple[int, ...], list[FloatArray]] = {}
         self.bytes = 0
+        self.lock = threading.Lock()  # models may be used from several threads
 
     def take(self, shape: tuple[int, ...]) -> FloatArray:
         """A free array of ``shape`` (its content is whatever it held)."""
-        free = self.free.get(shape)
-        if free:
-            a = free.pop()
-            self.bytes -= a.nbytes
-            return a
+        with self.lock:
+            free = self.free.get(shape)
+            if free:
+                a = free.pop()
+                self.bytes -= a.nbytes
+                return a
         return np.empty(shape)
 
     def give(self, arrays: Iterable[FloatArray]) -> None:
         """Keep ``arrays`` for later calibrations (as many as fit)."""
-        for a in arrays:
-            if self.bytes + a.nbytes <= POOL_BYTES:
-                self.free.setdefault(a.shape, []).append(a)
-                self.bytes += a.nbytes
+        with self.lock:
+            for a in arrays:
+                if self.bytes + a.nbytes <= POOL_BYTES:
+                    self.free.setdefault(a.shape, []).append(a)
+                    self.bytes += a.nbytes
 
 
 _POOL = _Pool()
