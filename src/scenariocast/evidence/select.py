@@ -34,12 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenariocast.bulk import bulk
-from scenariocast.errors import ScenariocastError
+from scenariocast.errors import QueryError, ScenariocastError
 from scenariocast.evidence.likelihood import transform
 from scenariocast.evidence.nodes import Finding
 from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.values import parse_value
-from scenariocast.spec.tree import Tree
+from scenariocast.spec.tree import NODE_PREFIX, Tree
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Stale:
 class Excluded:
     """A reading that does not count for this tree, and why.
 
-    ``kind`` is one of ``retracted``, ``after_as_of``, ``unknown_indicator``,
+    ``kind`` is one of ``retracted``, ``after_as_of``, ``unknown_indicator``, ``unknown_node``,
     ``unknown_source``, ``unreadable``, ``repeated``, ``linked``, ``too_old``, ``outside_window``
     and ``superseded``; ``reason`` says it in words, naming the readings involved.
     """
@@ -169,6 +169,14 @@ def _order_key(r: Reading) -> tuple[dt.date, dt.date, int]:
 
 
 _by_id = operator.attrgetter("id")
+_of_node = operator.attrgetter("of_node")
+
+
+def _key(r: Reading) -> str:
+    """What a reading is of, as the tree reads it: the indicator, or ``node:NAME``."""
+    return NODE_PREFIX + r.indicator if r.kind == "node" else r.indicator
+
+
 _end = operator.attrgetter("observed.end")
 
 
@@ -188,7 +196,7 @@ def _read(
     one-element array as before, so that each value is the very same number whatever SIMD
     path NumPy would take for a longer array). Exclusions come in the order of ``readings``.
     """
-    indicators = tree.indicators
+    indicators = tree.readable
     raws: dict[tuple[str, str], float | str] = {}  # (indicator, text) -> raw value or problem
     excluded: list[Excluded] = []
     candidates: list[_Candidate] = []
@@ -210,7 +218,7 @@ def _read(
     if all(map(math.isfinite, values.values())):
         for r, key in candidates:
             parsed[r.id] = values[key]
-            by_indicator[r.indicator].append(r)
+            by_indicator[key[0]].append(r)
         return excluded, by_indicator, parsed
 
     # a transform left some value without a number (the log of 0): those readings are
@@ -230,7 +238,7 @@ def _read(
             )
             continue
         parsed[r.id] = value
-        by_indicator[r.indicator].append(r)
+        by_indicator[key[0]].append(r)
     return excluded, by_indicator, parsed
 
 
@@ -247,7 +255,7 @@ def _classify(
     A reading taken comes with its key in ``raws``, which gains the parsed value (or the
     problem) of each distinct (indicator, text).
     """
-    indicators = tree.indicators
+    indicators = tree.readable
     sources = tree.sources
     for r in readings:
         if r.retracted:
@@ -258,10 +266,17 @@ def _classify(
         if r.observed.end > as_of:
             exclude(Excluded(r, f"observed after the as-of date {as_of}", "after_as_of"))
             continue
-        name = r.indicator
+        name = _key(r)
         ind = indicators.get(name)
         if ind is None:
-            exclude(Excluded(r, f"tree '{tree.id}' has no indicator '{name}'", "unknown_indicator"))
+            if r.kind == "node":
+                exclude(
+                    Excluded(r, f"tree '{tree.id}' has no node '{r.indicator}'", "unknown_node")
+                )
+            else:
+                exclude(
+                    Excluded(r, f"tree '{tree.id}' has no indicator '{name}'", "unknown_indicator")
+                )
         elif r.source not in sources:
             exclude(
                 Excluded(
@@ -298,9 +313,9 @@ def select_evidence_reference(tree: Tree, readings: Sequence[Reading], as_of: dt
     steps = tree.steps
     reliability = {name: src.mean_reliability for name, src in tree.sources.items()}
     for name, rows in by_indicator.items():
-        spec = tree.indicators[name].spec
+        spec = tree.readable[name].spec
         rule = spec.combine_rule()
-        timed = steps is not None and tree.varies(tree.indicators[name].scope)
+        timed = steps is not None and tree.varies(tree.readable[name].scope)
         step_at: dict[dt.date, int] = {}
 
         def step_of(
@@ -461,10 +476,12 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
     :func:`select_evidence_reference` gives: readings that give one id twice, and values that
     cannot be read, are left to it.
     """
-    indicators = tree.indicators
+    indicators = tree.readable
     sources = tree.sources
     readings = list(readings)
     inds = list(map(_indicator, readings))
+    if any(map(_of_node, readings)):  # readings of nodes are read as node:NAME
+        inds = [_key(r) for r in readings]
     srcs = list(map(_source, readings))
     dates = list(map(_observed, readings))
     ends_d = list(map(_day_end, dates))
@@ -876,3 +893,18 @@ def _stale(
         if age > threshold:
             out.append(Stale(name, newest, age, threshold, name in counting))
     return tuple(out)
+
+
+def refuse_node_readings(evidence: Evidence) -> None:
+    """A :class:`QueryError` if readings of nodes count: the PyMC engine does not take them.
+
+    Its model learns the tree's numbers from readings of indicators; a reading of a node would
+    need the node's state in the sampled model, which it does not hold.
+    """
+    nodes = sorted({o.reading.indicator for o in evidence.observations if o.reading.of_node})
+    if nodes:
+        n = sum(1 for o in evidence.observations if o.reading.of_node)
+        raise QueryError(
+            f"the PyMC engine does not take readings of nodes ({n} of {', '.join(nodes)} count "
+            "in this forecast): forecast with --engine exact, or as of a day before them"
+        )

@@ -200,6 +200,7 @@ INSERT_ORDER = (
     "report",
     "entry",
     "hash",
+    "kind",
 )
 
 
@@ -678,29 +679,28 @@ class Ledger:
             end_text = days.get(end) or days.setdefault(end, end.isoformat())
             indicator, value, unit, observed = v["indicator"], v["value"], v["unit"], v["observed"]
             location, source, note, url = v["location"], v["source"], v["note"], v["source_url"]
-            links, report = v.get("links"), v.get("report")
+            links, report, kind = v.get("links"), v.get("report"), v.get("kind")
             entry += 1
-            previous = content_hash(
-                previous,
-                "readings",
-                [
-                    rid,
-                    indicator,
-                    value,
-                    unit,
-                    observed,
-                    start_text,
-                    end_text,
-                    location,
-                    source,
-                    note,
-                    url,
-                    links,
-                    report,
-                    at_hashed,
-                    who,
-                ],
-            )
+            content = [
+                rid,
+                indicator,
+                value,
+                unit,
+                observed,
+                start_text,
+                end_text,
+                location,
+                source,
+                note,
+                url,
+                links,
+                report,
+                at_hashed,
+                who,
+            ]
+            if kind is not None:  # hashed only when set (chain.OPTIONAL)
+                content.append(kind)
+            previous = content_hash(previous, "readings", content)
             # in the order of INSERT_ORDER
             add(
                 (
@@ -721,6 +721,7 @@ class Ledger:
                     report,
                     entry,
                     previous,
+                    kind,
                 )
             )
             when = dates.get(observed)
@@ -743,6 +744,7 @@ class Ledger:
                 entered_by=who,
                 retracted=False,
                 retraction_reason=None,
+                kind=kind or "indicator",
             )
             keep(reading)
         sql = _insert_sql(conn)
@@ -807,6 +809,60 @@ class Ledger:
                 self._check_links(conn, links, values["indicator"])
             (reading,) = self._append_readings(
                 conn, [{**values, "links": links}], entered_by=entered_by
+            )
+            return reading
+
+    def observe_node(
+        self,
+        node: str,
+        state: str,
+        *,
+        observed: str,
+        source: str,
+        location: str | None = None,
+        note: str | None = None,
+        source_url: str | None = None,
+        report: str | None = None,
+        entered_by: str | None = None,
+        catalog: Catalog | None = None,
+    ) -> Reading:
+        """Record a reading of a node (the source reports it in ``state``); return it as stored.
+
+        It is a reading like any other (retracted, exported and chained the same way), with
+        ``kind`` ``node``: the node's name in ``indicator``, the state in ``value``. A forecast
+        counts it as a report of its source whose likelihood is ``r`` where the node is in
+        ``state`` and ``(1 - r) q`` everywhere (docs/evidence.md, "Readings of a node").
+
+        Raises
+        ------
+        ReadingError
+            For an unknown node, state or source (when ``catalog`` is given, with the closest
+            known name), a bad or future date, a control character in a name. Nothing is
+            written then.
+        LedgerError
+            If the ledger cannot be opened or written.
+        """
+        if _clean(node, "node") is None:
+            raise ReadingError("a reading of a node needs the node's name")
+        if _clean(state, "state") is None:
+            raise ReadingError(f"{node.strip()}: a reading of a node needs a state")
+        values = self._validate(
+            indicator=node,
+            value=state,
+            observed=observed,
+            source=source,
+            unit=None,
+            location=location,
+            note=note,
+            source_url=source_url,
+            report=report,
+            catalog=None,
+        )
+        if catalog is not None:
+            catalog.check_node(values["indicator"], values["value"], values["source"])
+        with self._write() as conn:
+            (reading,) = self._append_readings(
+                conn, [{**values, "links": None, "kind": "node"}], entered_by=entered_by
             )
             return reading
 
@@ -900,6 +956,7 @@ class Ledger:
         readings.c.entered_by,
         retractions.c.reading_id.label("retracted_id"),
         retractions.c.reason.label("retraction_reason"),
+        readings.c.kind,
     )
 
     # the same, with the dates and times as the database gives them (text, on SQLite): they
@@ -939,6 +996,7 @@ class Ledger:
             entered_by=row["entered_by"],
             retracted=row.get("retracted_id") is not None,
             retraction_reason=row.get("retraction_reason"),
+            kind=row.get("kind") or "indicator",
         )
 
     @staticmethod
@@ -982,6 +1040,7 @@ class Ledger:
             entered_by,
             retracted_id,
             reason,
+            kind,
         ) in rows:
             when = observed_dates.get((observed, start, end))
             if when is None:
@@ -1012,6 +1071,7 @@ class Ledger:
             d["entered_by"] = entered_by
             d["retracted"] = retracted_id is not None
             d["retraction_reason"] = reason
+            d["kind"] = kind or "indicator"
             append(reading)
         return out
 
