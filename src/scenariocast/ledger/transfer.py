@@ -383,6 +383,8 @@ def _parse(table: str, path: Path) -> list[dict[str, Any]]:
 def _value(name: str, cell: str, nullable: set[str]) -> Any:
     if cell == "" and name in nullable:
         return None
+    if name == "kind" and cell != "node":  # a reading's kind: empty (an indicator) or node
+        raise ValueError(cell)
     if name in _INTS:
         return int(cell)
     if name in _DATES:
