@@ -136,9 +136,8 @@ def test_what_does_not_count(tree: Tree) -> None:
         node_reading(5, "rationing", "partial", source="nobody"),
         node_reading(6, "harvest", "short"),
         node_reading(7, "harvest", "short"),  # the same reading entered again
-        reading(
-            8, "rationing", "1", on="2025-03-01"
-        ),  # an indicator reading of that name: no such indicator
+        # an indicator reading of that name: there is no such indicator
+        reading(8, "rationing", "1", on="2025-03-01"),
     ]
     ev = select_evidence(tree, readings, dt.date(2025, 5, 1))
     kinds = {e.reading.id: e.kind for e in ev.excluded}
