@@ -410,3 +410,28 @@ def test_the_spec_is_not_changed_by_reading_nodes(tree: Tree) -> None:
         *(f"node:{n}" for n in ("weather", "imports", "harvest", "rationing")),
     }
     assert copy.deepcopy(_example_spec())["nodes"].keys() == tree.spec.nodes.keys()
+
+
+def test_the_analyses_count_node_readings(tree: Tree) -> None:
+    """explain adds up to the forecast; sensitivity, watch, compare and report take them."""
+    import math
+
+    readings = [
+        node_reading(1, "rationing", "partial", source="rumour"),
+        reading(2, "crackdowns", "3", on="2025-03-05"),
+        node_reading(3, "harvest", "short", on="2025-03-05"),
+    ]
+    as_of = dt.date(2025, 6, 1)
+    result = api.forecast(tree, readings, as_of=as_of, record=False)
+    expl = api.explain(tree, readings, as_of=as_of)
+    assert [c.report.ids for c in expl.contributions] == [(1,), (2, 3)]
+    o = result.outcomes["rationing_returns"]
+    change = math.log(o.probability / (1 - o.probability)) - math.log(o.prior / (1 - o.prior))
+    assert expl.total("rationing_returns") == pytest.approx(change, abs=1e-9)
+    other = tree_from_dict({**_example_spec(), "id": "other"}, tree_id="other")
+    compared = api.compare([tree, other], readings, as_of=as_of)
+    assert compared is not None
+    assert api.sensitivity(tree, readings, as_of=as_of) is not None
+    assert api.watch(tree, readings, as_of=as_of) is not None
+    built = api.report(tree, readings, as_of=as_of)
+    assert built is not None

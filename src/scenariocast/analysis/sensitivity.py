@@ -56,7 +56,7 @@ from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Report, select_evidence
 from scenariocast.spec.load import persistence_transition
 from scenariocast.spec.model import Uncertain
-from scenariocast.spec.tree import CompiledIndicator, Tree
+from scenariocast.spec.tree import NODE_PREFIX, CompiledIndicator, Tree
 
 #: How far a probability moves either way (within [0, 1]).
 PROBABILITY_STEP = 0.1
@@ -472,6 +472,8 @@ def _local_derivatives(
     cache: dict[str, tuple[CompiledIndicator, list[str]]] = {}
     for r, part in enumerate(parts):
         for iid, step, values in part.groups:
+            if iid.startswith(NODE_PREFIX):  # a reading of a node: no number of the tree in it
+                continue
             ind = tree.indicators[iid]
             if iid not in cache:
                 arrays, names = _variants(ind)
@@ -817,7 +819,7 @@ def _genuine_with(
     out = np.zeros(part.genuine.shape)
     union = part.union
     for iid, step, values in part.groups:
-        use = ind if iid == ind.name else model.tree.indicators[iid]
+        use = ind if iid == ind.name else model.tree.readable[iid]
         table = report_log_likelihood(use, np.array(values), use.spec.correlation())
         index, scope = net.placement([(n, step) for n in use.scope])
         placed = table[index]

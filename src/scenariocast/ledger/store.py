@@ -73,6 +73,8 @@ TIMEOUT_ENV_VAR = "SCENARIOCAST_LOCK_TIMEOUT"
 LOCK_TIMEOUT_S = 30.0
 #: The largest id a reading can have (SQL's 64-bit integers).
 MAX_ID = 2**63 - 1
+#: The most a SQLite connection keeps of the ledger's pages in memory, in KiB.
+CACHE_KIB = 65_536
 #: Key of the PostgreSQL advisory lock that serialises the ledger's writers.
 _PG_LOCK_KEY = 0x5C_CA57_1ED6E5
 
@@ -482,6 +484,10 @@ class Ledger:
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             cur.execute("PRAGMA foreign_keys = ON")
+            # up to 64 MiB of pages held in memory (SQLite's default is 2 MiB): an import of
+            # 100,000 readings updates three B-trees, and with the small cache spends a fifth
+            # of its time moving their pages in and out; memory is taken only as pages are read
+            cur.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
             cur.close()
 
         @event.listens_for(engine, "begin")
