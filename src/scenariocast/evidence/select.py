@@ -434,7 +434,6 @@ _observed = operator.attrgetter("observed")
 _start = operator.attrgetter("start")
 _text = operator.attrgetter("text")
 _day_end = operator.attrgetter("end")
-_observed_order = operator.attrgetter("observed.end", "observed.start", "id")
 
 
 def _pick[T](column: Sequence[T], index: Sequence[int]) -> list[T]:
