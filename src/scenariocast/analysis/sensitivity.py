@@ -359,6 +359,8 @@ class _ReportParts:
     log_prior: FloatArray  # log prior joint of union
     log_q: float
     groups: tuple[tuple[str, int | None, tuple[float, ...]], ...]  # (indicator, step, values)
+    # each group's log-likelihood under the tree's numbers, placed over union (filled on use)
+    placed: dict[int, FloatArray] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _marginal_onto(union: Sequence[int], values: FloatArray, scope: Sequence[int]) -> FloatArray:
@@ -562,12 +564,12 @@ def _gradients(
     query: Query,
     joints: OutcomeJoints,
     targets: Mapping[str, list[tuple[Term, float]]],
+    parts: Sequence[_ReportParts],
 ) -> dict[str, _Grad]:
     """The derivative of each target (a weighted sum of log totals) w.r.t. the tree's arrays."""
     tree = model.tree
     net = query.network
     terms = net.prior_terms()
-    parts = _report_parts(model, query)
     cache = _Joints([*(f[0] for f in net.factors), *(p.union for p in parts)])
     # per target: the expected counts of each prior factor, and the reports' weights
     counts: dict[str, list[FloatArray]] = {}
@@ -817,16 +819,31 @@ def _genuine_with(
 ) -> FloatArray:
     """A report's genuine log table with ``ind`` (changed parameters) in place of the tree's."""
     out = np.zeros(part.genuine.shape)
-    union = part.union
-    for iid, step, values in part.groups:
-        use = ind if iid == ind.name else model.tree.readable[iid]
-        table = report_log_likelihood(use, np.array(values), use.spec.correlation())
-        index, scope = net.placement([(n, step) for n in use.scope])
-        placed = table[index]
-        order = sorted(range(len(scope)), key=lambda i: union.index(scope[i]))
-        shape = tuple(net.cards[v] if v in scope else 1 for v in union)
-        out = out + np.transpose(placed, order).reshape(shape)
+    for k, (iid, step, values) in enumerate(part.groups):
+        if iid == ind.name:
+            out = out + _group_table(net, part.union, ind, step, values)
+            continue
+        if k not in part.placed:  # the same for every move of another indicator
+            use = model.tree.readable[iid]
+            part.placed[k] = _group_table(net, part.union, use, step, values)
+        out = out + part.placed[k]
     return out
+
+
+def _group_table(
+    net: Network,
+    union: tuple[int, ...],
+    ind: CompiledIndicator,
+    step: int | None,
+    values: tuple[float, ...],
+) -> FloatArray:
+    """One group's log-likelihood under every state of ``ind``'s scope, placed over ``union``."""
+    table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
+    index, scope = net.placement([(n, step) for n in ind.scope])
+    placed = table[index]
+    order = sorted(range(len(scope)), key=lambda i: union.index(scope[i]))
+    shape = tuple(net.cards[v] if v in scope else 1 for v in union)
+    return np.asarray(np.transpose(placed, order).reshape(shape), dtype=np.float64)
 
 
 def _exact(
@@ -834,16 +851,17 @@ def _exact(
     query: Query,
     moves: Sequence[tuple[Parameter, float]],
     outcomes: Sequence[str],
+    parts: Sequence[_ReportParts],
 ) -> FloatArray:
     """Each outcome's probability with each (parameter, value) moved: (outcomes, moves).
 
     Moves of a table (which change the prior, and so every report's prior predictive) and
     moves of an indicator or a reliability (which change only reports) go in separate batches.
+    ``parts`` are the query's reports taken apart (:func:`_report_parts`).
     """
     out = np.zeros((len(outcomes), len(moves)))
     tables = [k for k, (p, _) in enumerate(moves) if p.kind not in ("indicator", "reliability")]
     reports = [k for k, (p, _) in enumerate(moves) if p.kind in ("indicator", "reliability")]
-    parts = _report_parts(model, query)
     for group in (tables, reports):
         for start in range(0, len(group), _CHUNK):
             ids = group[start : start + _CHUNK]
@@ -904,26 +922,10 @@ def _exact_chunk(
         reports.append((part.union, np.asarray(lik, dtype=np.float64)))
     assumptions = list(query.base[len(net.factors) :])
     factors = [*base_prior, *assumptions, *merge_factors(reports)]
-    events = model.outcome_events(query)
-    # one upward pass, kept: an event on the same junction tree reuses the messages below the
-    # first clique its masks touch (the years before the horizon are not summed again)
-    upward = jt.upward(factors, size)
-    log_z = np.asarray(upward.log_z, dtype=np.float64)
-    out = np.zeros((len(outcomes), size))
-    for i, oid in enumerate(outcomes):
-        total = np.zeros(size)
-        for ev in events[oid]:
-            if not ev.extra and ev.jt is jt:
-                total += ev.sign
-                continue
-            if ev.jt is jt:
-                lz = np.asarray(upward.log_z_with(ev.extra), dtype=np.float64)
-            else:
-                lz = np.asarray(ev.jt.log_z([*factors, *ev.extra], size), dtype=np.float64)
-            with np.errstate(invalid="ignore", over="ignore"):
-                total += ev.sign * np.exp(lz - log_z)
-        out[i] = np.clip(total, 0.0, 1.0)
-    return out
+    # one upward pass: the outcomes' totals reuse its messages below the first clique their
+    # masks touch (the years before the horizon are not summed again)
+    every, _ = model.outcome_totals(query, factors, size, outcomes)
+    return np.stack([every[oid] for oid in outcomes])
 
 
 # -- the analysis -------------------------------------------------------------------------------
@@ -990,7 +992,8 @@ def sensitivity(
         o: [*((t, t.weight) for t in joints.terms[o]), (joints.evidence, -probs[o])] for o in wanted
     }
     targets[""] = [(joints.evidence, 1.0)]  # d log P(evidence)
-    grads = _gradients(model, query, joints, targets)
+    parts = _report_parts(model, query)  # the reports taken apart, once for every use below
+    grads = _gradients(model, query, joints, targets, parts)
     pars = parameters(tree)
     prepared = {t: _node_grads(tree, g) for t, g in grads.items()}
     d_evidence = [_derivative(tree, p, grads[""], *prepared[""]) for p in pars]
@@ -1026,7 +1029,7 @@ def sensitivity(
                 break
             picked = sorted(chosen)
             moves = [(pars[i], v) for i in picked for v in (pars[i].low, pars[i].high)]
-            values = _exact(model, query, moves, wanted)
+            values = _exact(model, query, moves, wanted, parts)
             for k, i in enumerate(picked):
                 for n, o in enumerate(wanted):
                     old = effects[o][i]

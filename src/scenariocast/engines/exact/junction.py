@@ -173,7 +173,13 @@ class Calibrated:
         axis = clique.index(var)
         others = tuple(k for k in range(len(clique)) if k != axis)
         lm = logsumexp(b, axis=others) if others else b
-        return np.exp(lm - logsumexp(lm, axis=0))
+        return self._full(np.exp(lm - logsumexp(lm, axis=0)))
+
+    def _full(self, values: FloatArray) -> FloatArray:
+        """``values`` with its batch axis at full length (a clique the batch shares has one)."""
+        if self.batch is None or values.shape[-1] == self.batch:
+            return values
+        return np.broadcast_to(values, (*values.shape[:-1], self.batch))
 
     def joint(self, scope: Sequence[int]) -> FloatArray:
         """Normalised joint distribution of ``scope`` (which must lie within one clique)."""
@@ -185,7 +191,7 @@ class Calibrated:
         kept = [v for v in axes if v in scope]
         order = [kept.index(v) for v in scope]
         lm = np.transpose(lm, order if self.batch is None else [*order, len(order)])
-        return np.exp(lm - logsumexp(lm, axis=tuple(range(len(scope)))))
+        return self._full(np.exp(lm - logsumexp(lm, axis=tuple(range(len(scope))))))
 
     def joints(self, scopes: Sequence[Sequence[int]]) -> list[FloatArray]:
         """:meth:`joint` of each of many scopes: each clique's belief is normalised once."""
@@ -213,7 +219,7 @@ def _joints_of(cal: Calibrated, scopes: Sequence[Sequence[int]]) -> list[FloatAr
         kept = [v for v in axes if v in scope]
         order = [kept.index(v) for v in scope]
         m = np.transpose(m, order if cal.batch is None else [*order, len(order)])
-        out.append(np.asarray(m, dtype=np.float64))
+        out.append(cal._full(np.asarray(m, dtype=np.float64)))
     return out
 
 
@@ -326,9 +332,12 @@ class JunctionTree:
         """Sum the log factors into clique potentials.
 
         With ``batch``, factors may carry a last axis of that length (one table per member of
-        the batch); factors without it are the same for every member.
+        the batch); factors without it are the same for every member. A clique no such factor
+        reaches keeps a batch axis of length one, and so does every message it sends, until a
+        message meets a clique that differs along the batch: what the members share (a horizon
+        no reading reaches, eliminated first) is computed once.
         """
-        extra = () if batch is None else (batch,)
+        extra = () if batch is None else (1,)
         psi = [np.zeros((*s, *extra)) for s in self.shapes]
         for scope, values in factors:
             i = self.home(scope)

@@ -234,6 +234,7 @@ class ExactModel:
             tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, FloatArray]]
         ] = {}
         self._reduced_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
+        self._top_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -264,16 +265,7 @@ class ExactModel:
                 *self._indicator_scopes(net),
                 *sorted(extra),
             )
-            # the variables of the horizon's last step (and the static ones) last: with the
-            # elimination by step they come last anyway unless readings reach past the horizon,
-            # and then this one junction tree also finds the most probable end states
-            keep = self._end_variables(net)
-            jt = JunctionTree(
-                net.cards,
-                scopes,
-                rank=net.ranks if net.timed else None,
-                last=set(keep) if net.timed else frozenset(),
-            )
+            jt = JunctionTree(net.cards, scopes, rank=net.ranks if net.timed else None)
             self._structures[key] = Structure(net, scopes, jt)
         return self._structures[key]
 
@@ -290,12 +282,10 @@ class ExactModel:
         key = (net.lo, net.hi, frozenset(structure.scopes), reduction.variables)
         jt = self._reduced_trees.get(key)
         if jt is None:
-            keep = set(self._end_variables(net)) - reduction.variables if net.timed else set()
             jt = JunctionTree(
                 reduction.cards(net.cards),
                 [reduction.scope(sc) for sc in structure.scopes],
                 rank=net.ranks if net.timed else None,
-                last=keep,
             )
             self._reduced_trees[key] = jt
         return Structure(
@@ -306,6 +296,30 @@ class ExactModel:
             reduction=reduction,
             full=structure,
         )
+
+    def _top_tree(self, structure: Structure) -> JunctionTree:
+        """The junction tree that finds the most probable end states of ``structure``.
+
+        The end states (the static variables and the dynamic ones at the horizon's last step)
+        are eliminated after every other variable, so that a sum over the others followed by a
+        maximum over them ranks whole scenarios (:meth:`JunctionTree.top_k`). A tree without
+        steps needs nothing held back: its own junction tree does.
+        """
+        net = structure.network
+        if not net.timed:
+            return structure.jt
+        reduction = structure.reduction
+        key = (net.lo, net.hi, frozenset(structure.scopes), reduction.variables)
+        jt = self._top_trees.get(key)
+        if jt is None:
+            jt = JunctionTree(
+                reduction.cards(net.cards),
+                [reduction.scope(sc) for sc in structure.scopes],
+                rank=net.forward_ranks,
+                last=set(self._end_variables(net)) - reduction.variables,
+            )
+            self._top_trees[key] = jt
+        return jt
 
     def _end_variables(self, net: Network) -> tuple[int, ...]:
         """The static variables and the dynamic ones at the horizon's last step."""
@@ -530,6 +544,41 @@ class ExactModel:
                 out[oid] = (OutcomeEvent(counter_jt, (*counter, ((last,), hit)), 1.0),)
         return out
 
+    def outcome_totals(
+        self,
+        query: Query,
+        factors: Sequence[Factor],
+        batch: int | None = None,
+        outcomes: Sequence[str] | None = None,
+    ) -> tuple[dict[str, FloatArray], FloatArray]:
+        """Each outcome's probability given ``factors`` from one upward pass, and log Z.
+
+        No downward pass: an outcome is a sum of totals (:meth:`outcome_events`), and a total
+        on the query's junction tree reuses the upward messages below the first clique its
+        masks touch. ``factors`` are over the query's (unreduced) structure and may carry a
+        last axis of length ``batch``; so do the results.
+        """
+        jt = query.structure.jt
+        events = self.outcome_events(query)
+        upward = jt.upward(factors, batch)
+        log_z = np.asarray(upward.log_z, dtype=np.float64)
+        shape = log_z.shape
+        out: dict[str, FloatArray] = {}
+        for oid in outcomes if outcomes is not None else list(self.tree.outcomes):
+            total = np.zeros(shape)
+            for ev in events[oid]:
+                if not ev.extra and ev.jt is jt:
+                    total += ev.sign
+                    continue
+                if ev.jt is jt:
+                    lz = np.asarray(upward.log_z_with(ev.extra), dtype=np.float64)
+                else:
+                    lz = np.asarray(ev.jt.log_z([*factors, *ev.extra], batch), dtype=np.float64)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    total += ev.sign * np.exp(lz - log_z)
+            out[oid] = np.clip(total, 0.0, 1.0)
+        return out, log_z
+
     def evaluate(
         self,
         query: Query,
@@ -642,7 +691,7 @@ class ExactModel:
         for t in range(1, steps.n):
             factors.append(((base + t - 1, net.var_of[(o.node, t)], base + t), step))
         cards = (*reduction.cards(net.cards), *([k + 1] * steps.n))
-        ranks = [*net.ranks, *range(steps.n)]  # a counter goes with its step
+        ranks = [*net.ranks, *(net.step_rank(t) for t in range(steps.n))]  # with its step
         scopes = [reduction.scope(sc) for sc in [*s.scopes, *(scope for scope, _ in factors)]]
         jt = JunctionTree(cards, [sc for sc in scopes if sc], rank=ranks)
         self._counters[key] = (jt, factors)
@@ -851,7 +900,7 @@ class ExactModel:
         keep = self._end_variables(net) if net.timed else tuple(range(len(net.cards)))
         observed = s.reduction.states
         out: list[Scenario] = []
-        for values, score in s.jt.top_k(belief.factors, top):
+        for values, score in self._top_tree(s).top_k(belief.factors, top):
             states = {}
             for v in keep:
                 name, _ = net.names[v]

@@ -144,7 +144,33 @@ class Network:
 
     @property
     def ranks(self) -> list[int]:
-        """An elimination rank per variable: its step, and static nodes after every step."""
+        """An elimination rank per variable (lower ranks are eliminated first).
+
+        The steps are eliminated from both ends of the chain towards the horizon's first step:
+        the past (read backward from the horizon) oldest first, the horizon latest first, and
+        the static nodes after every step. Each end of the chain is where its leaves are (the
+        oldest step of the past, the last step of the horizon), so a clique holds one step's
+        variables and the few they are linked to; eliminating the horizon first to last
+        instead makes every one of its cliques hold two whole steps (the North Korea tree's
+        junction tree is 3.7 times larger that way). The evidence-free end of the horizon also
+        comes first, where a batch of calibrations that differ only in their readings shares it.
+        """
+        return [self.step_rank(step) for _, step in self.names]
+
+    def step_rank(self, step: int | None) -> int:
+        """The elimination rank of the variables of ``step`` (``None``: the static nodes)."""
+        if step is None:
+            return self.hi + 1
+        return step if step <= 0 else self.lo - step
+
+    @property
+    def forward_ranks(self) -> list[int]:
+        """Ranks eliminating the steps first to last, the static nodes after every step.
+
+        For the most probable scenarios, whose end states are eliminated after every other
+        variable: held to the end, they would join every clique of a horizon eliminated latest
+        first.
+        """
         return [self.hi + 1 if step is None else step for _, step in self.names]
 
     def static_prior(
