@@ -321,17 +321,20 @@ def sample(
     ``seed`` defaults to one derived from the tree and the readings, so the same ledger gives
     the same numbers; ``draws`` per chain after as many tuning steps. See docs/pymc.md.
     """
-    from scenariocast.engines.pymc import forecast_pymc
+    from scenariocast.evidence.select import refuse_node_readings
     from scenariocast.ledger import readings_hash
 
     t = _tree(tree)
     readings = _readings(evidence)
     exact = model or ExactModel(t)
     point = exact.forecast(readings, given=given, as_of=as_of)
+    refuse_node_readings(point.evidence)  # before PyMC is imported: it does not take them
     used = set(point.evidence.reading_ids)
     digest = readings_hash([r for r in readings if r.id in used])
     if seed is None:
         seed = int(hashlib.sha256(f"{t.file_hash}:{digest}".encode()).hexdigest()[:8], 16)
+    from scenariocast.engines.pymc import forecast_pymc
+
     return forecast_pymc(
         t,
         readings,

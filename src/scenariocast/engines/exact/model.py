@@ -400,7 +400,7 @@ class ExactModel:
     def _groups_scope(self, net: Network, groups: _Groups) -> tuple[int, ...]:
         scope: set[int] = set()
         for name, step in groups:
-            scope.update(net.scope_at(self.tree.indicators[name].scope, step))
+            scope.update(net.scope_at(self.tree.readable[name].scope, step))
         return tuple(sorted(scope))
 
     def report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
@@ -449,7 +449,7 @@ class ExactModel:
             if kept is not None and key in kept:
                 placed = kept[key]
             else:
-                ind = self.tree.indicators[name]
+                ind = self.tree.readable[name]
                 table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
                 placed = net.place([(n, step) for n in ind.scope], table)
                 if kept is not None:
