@@ -19,6 +19,7 @@ from scenariocast.analysis.sensitivity import (
     _exact,
     _moved_indicator,
     _moved_tables,
+    _report_parts,
     parameters,
     sensitivity,
 )
@@ -199,7 +200,7 @@ def test_exact_ranges_move_the_prior_the_backward_chain_averages_with() -> None:
     pars = [p for p in parameters(tree) if p.kind == "probability" and p.owner in averaged]
     assert pars
     moves = [(p, v) for p in pars for v in (p.low, p.high)]
-    values = _exact(model, query, moves, list(tree.outcomes))
+    values = _exact(model, query, moves, list(tree.outcomes), _report_parts(model, query))
     for k, (par, value) in enumerate(moves):
         want = outcome_at(tree, readings, FAR, par, value)
         for n, o in enumerate(tree.outcomes):

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,16 @@ if TYPE_CHECKING:
     from scenariocast.report.document import ProbabilityReport, ReportFiles
 
 ENGINES = ("exact", "pymc")
+
+
+@functools.cache
+def _no_readings_hash() -> str:
+    """The hash of no reading (that of a forecast on none)."""
+    from scenariocast.ledger import readings_hash
+
+    return readings_hash([])
+
+
 #: The value of virtual or soft evidence on a node: ``{state: number}`` or ``"a=0.2,b=0.8"``.
 NodeValue = str | Mapping[str, float]
 
@@ -213,12 +224,23 @@ def _forecast(
             run.save(save)
         result = run.result
     else:
-        result = (model or ExactModel(t)).forecast(
-            readings, given=given, as_of=as_of, top=top, virtual=virtual, soft=soft
-        )
-        used = set(result.evidence.reading_ids)
-        digest = readings_hash([r for r in readings if r.id in used])
-        result = replace(result, readings_hash=digest)
+        if readings:
+            result = (model or ExactModel(t)).forecast(
+                readings, given=given, as_of=as_of, top=top, virtual=virtual, soft=soft
+            )
+            used = set(result.evidence.reading_ids)
+            digest = readings_hash([r for r in readings if r.id in used])
+            result = replace(result, readings_hash=digest)
+        else:  # no reading: the hash of none
+            result = (model or ExactModel(t)).forecast(
+                readings,
+                given=given,
+                as_of=as_of,
+                top=top,
+                virtual=virtual,
+                soft=soft,
+                readings_hash=_no_readings_hash(),
+            )
     if record is None:
         what_if = bool(given or virtual or soft)
         record = not what_if and isinstance(evidence, Ledger) and evidence.accepts_writes
@@ -299,17 +321,20 @@ def sample(
     ``seed`` defaults to one derived from the tree and the readings, so the same ledger gives
     the same numbers; ``draws`` per chain after as many tuning steps. See docs/pymc.md.
     """
-    from scenariocast.engines.pymc import forecast_pymc
+    from scenariocast.evidence.select import refuse_node_readings
     from scenariocast.ledger import readings_hash
 
     t = _tree(tree)
     readings = _readings(evidence)
     exact = model or ExactModel(t)
     point = exact.forecast(readings, given=given, as_of=as_of)
+    refuse_node_readings(point.evidence)  # before PyMC is imported: it does not take them
     used = set(point.evidence.reading_ids)
     digest = readings_hash([r for r in readings if r.id in used])
     if seed is None:
         seed = int(hashlib.sha256(f"{t.file_hash}:{digest}".encode()).hexdigest()[:8], 16)
+    from scenariocast.engines.pymc import forecast_pymc
+
     return forecast_pymc(
         t,
         readings,

@@ -362,9 +362,15 @@ def info(db: DbOption = None, scenarios: ScenariosOption = Path("scenarios")) ->
 
 @app.command(context_settings={"ignore_unknown_options": True})
 def observe(
-    indicator: Annotated[str, typer.Argument(help="Indicator name, as in the scenario files.")],
+    indicator: Annotated[
+        str,
+        typer.Argument(help="Indicator name, as in the scenario files (with --node: a node)."),
+    ],
     value: Annotated[
-        str, typer.Argument(help="The value as reported (a number, yes/no, a category).")
+        str,
+        typer.Argument(
+            help="The value as reported (a number, yes/no, a category; with --node: a state)."
+        ),
     ],
     on: Annotated[str, typer.Option("--on", help="Observed: a day, month, year or period (A/B).")],
     source: Annotated[str, typer.Option("--source", help="Source name, as in the scenario files.")],
@@ -383,6 +389,14 @@ def observe(
             "(default: the source's readings of the same observed date).",
         ),
     ] = None,
+    node: Annotated[
+        bool,
+        typer.Option(
+            "--node",
+            help="A reading of a node of a tree, not of an indicator: the source reports the "
+            "node in the state given (observe --node rationing broad ...).",
+        ),
+    ] = False,
     by: ByOption = None,
     db: DbOption = None,
     scenarios: ScenariosOption = Path("scenarios"),
@@ -392,6 +406,24 @@ def observe(
 
     with _errors():
         catalog = _catalog(scenarios)
+        if node:
+            _observe_node(
+                catalog,
+                scenarios,
+                indicator,
+                value,
+                on=on,
+                source=source,
+                location=location,
+                note=note,
+                unit=unit,
+                url=url,
+                links=links,
+                report=report,
+                by=by,
+                db=db,
+            )
+            return
         reading = _ledger(db).observe(
             indicator,
             value,
@@ -417,6 +449,56 @@ def observe(
             )
         if reading.observed.end > today():
             _note(f"observed until {reading.observed.end}: it counts in forecasts as of that day")
+
+
+def _observe_node(
+    catalog: Catalog,
+    scenarios: Path,
+    node: str,
+    state: str,
+    *,
+    on: str,
+    source: str,
+    location: str | None,
+    note: str | None,
+    unit: str | None,
+    url: str | None,
+    links: int | None,
+    report: str | None,
+    by: str | None,
+    db: str | None,
+) -> None:
+    from scenariocast.errors import ReadingError
+    from scenariocast.ledger.store import today
+
+    if unit is not None or links is not None:
+        raise ReadingError(
+            f"--node {node}: a reading of a node takes no --{'unit' if unit else 'links'} "
+            "(its value is a state)"
+        )
+    reading = _ledger(db).observe_node(
+        node,
+        state,
+        observed=on,
+        source=source,
+        location=location,
+        note=note,
+        source_url=url,
+        report=report,
+        entered_by=by,
+        catalog=catalog,
+    )
+    typer.echo(
+        f"recorded reading #{reading.id}: node {reading.indicator} = {reading.value} "
+        f"({reading.observed}, {reading.source})"
+    )
+    if not catalog.trees_reading_node(reading.indicator, reading.value, reading.source):
+        _note(
+            f"no tree in {scenarios} has node {reading.indicator} with state {reading.value} "
+            f"and source {reading.source}: this reading counts in no forecast until one does"
+        )
+    if reading.observed.end > today():
+        _note(f"observed until {reading.observed.end}: it counts in forecasts as of that day")
 
 
 @app.command("import")
@@ -517,6 +599,7 @@ def _reading_dict(r: Any) -> dict[str, Any]:
         "entered_by": r.entered_by,
         "retracted": r.retracted,
         "retraction_reason": r.retraction_reason,
+        "kind": r.kind,
     }
 
 

@@ -631,9 +631,14 @@ def brute_force(
     log_lik = np.zeros(n_configs)
     for rep in evidence.reports:
         groups: dict[tuple[str, int | None], list[float]] = {}
-        for o in rep.observations:
-            groups.setdefault((o.indicator, o.step), []).append(o.value)
         genuine = np.zeros(n_configs)
+        for o in rep.observations:
+            if o.reading.of_node:  # the node is in the state reported, or the report is false
+                node_name = o.reading.indicator
+                k = tree.nodes[node_name].states.index(o.reading.value)
+                genuine += np.where(state(node_name, o.step) == k, 0.0, -np.inf)
+                continue
+            groups.setdefault((o.indicator, o.step), []).append(o.value)
         for (name, step), values in groups.items():
             ind = tree.indicators[name]
             combos_ = list(itertools.product(*(range(tree.nodes[n].card) for n in ind.scope)))

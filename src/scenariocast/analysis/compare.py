@@ -153,7 +153,7 @@ def posterior_weights(
 
 
 def _kind_class(tree: Tree, indicator: str) -> str:
-    return "density" if tree.indicators[indicator].spec.kind in CONTINUOUS_KINDS else "probability"
+    return "density" if tree.readable[indicator].spec.kind in CONTINUOUS_KINDS else "probability"
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ def log_jacobian(tree: Tree, observation: Observation) -> float:
     Adding it to the density of the transformed value gives the density of the value as
     entered; 0 for discrete readings and for readings taken as they are.
     """
-    spec = tree.indicators[observation.indicator].spec
+    spec = tree.readable[observation.indicator].spec
     if spec.kind not in CONTINUOUS_KINDS or spec.read_as is None:
         return 0.0
     transform = spec.read_as.transform

@@ -111,7 +111,11 @@ class Explanation:
                         {
                             "reading": o.reading.id,
                             "counted_with": list(o.folded),
-                            "indicator": o.indicator,
+                            **(
+                                {"node": o.reading.indicator}
+                                if o.reading.of_node
+                                else {"indicator": o.indicator}
+                            ),
                             "value": o.reading.value,
                             "observed": str(o.reading.observed),
                             "location": o.reading.location,
@@ -129,7 +133,7 @@ class Explanation:
             "not_counted": [
                 {
                     "reading": e.reading.id,
-                    "indicator": e.reading.indicator,
+                    ("node" if e.reading.of_node else "indicator"): e.reading.indicator,
                     "kind": e.kind,
                     "reason": e.reason,
                 }

@@ -56,7 +56,7 @@ from scenariocast.evidence.readings import Reading
 from scenariocast.evidence.select import Report, select_evidence
 from scenariocast.spec.load import persistence_transition
 from scenariocast.spec.model import Uncertain
-from scenariocast.spec.tree import CompiledIndicator, Tree
+from scenariocast.spec.tree import NODE_PREFIX, CompiledIndicator, Tree
 
 #: How far a probability moves either way (within [0, 1]).
 PROBABILITY_STEP = 0.1
@@ -474,6 +474,8 @@ def _local_derivatives(
     cache: dict[str, tuple[CompiledIndicator, list[str]]] = {}
     for r, part in enumerate(parts):
         for iid, step, values in part.groups:
+            if iid.startswith(NODE_PREFIX):  # a reading of a node: no number of the tree in it
+                continue
             ind = tree.indicators[iid]
             if iid not in cache:
                 arrays, names = _variants(ind)
@@ -822,7 +824,7 @@ def _genuine_with(
             out = out + _group_table(net, part.union, ind, step, values)
             continue
         if k not in part.placed:  # the same for every move of another indicator
-            use = model.tree.indicators[iid]
+            use = model.tree.readable[iid]
             part.placed[k] = _group_table(net, part.union, use, step, values)
         out = out + part.placed[k]
     return out

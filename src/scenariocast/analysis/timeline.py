@@ -58,8 +58,14 @@ def outcome_timeline(
     """Forecast ``tree`` as of each date (default: every day a reading of it was observed)."""
     model = model or ExactModel(tree)
     if dates is None:
+        readable = tree.readable  # its indicators, and its nodes as node:NAME
         dates = sorted(
-            {r.observed.end for r in readings if r.indicator in tree.indicators and not r.retracted}
+            {
+                r.observed.end
+                for r in readings
+                if (f"node:{r.indicator}" if r.of_node else r.indicator) in readable
+                and not r.retracted
+            }
         )
     prior = model.forecast([], given=given, top=0)
     probabilities: list[dict[str, float]] = [{o: f.prior for o, f in prior.outcomes.items()}]

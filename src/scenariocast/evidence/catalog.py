@@ -76,6 +76,9 @@ class Catalog:
         Source name -> the ids of the trees that define it.
     questions
         Outcome id -> the question each tree that has it asks.
+    nodes
+        Node name -> tree id -> the node's states in that tree (nodes a reading may name:
+        every node but calendar ones).
     """
 
     def __init__(
@@ -83,10 +86,49 @@ class Catalog:
         indicators: Mapping[str, IndicatorInfo],
         sources: Mapping[str, tuple[str, ...]],
         questions: Mapping[str, tuple[Question, ...]] | None = None,
+        nodes: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
     ) -> None:
         self._indicators = MappingProxyType(dict(indicators))
         self._sources = MappingProxyType(dict(sources))
         self._questions = MappingProxyType(dict(questions or {}))
+        self._nodes = MappingProxyType({k: dict(v) for k, v in (nodes or {}).items()})
+
+    @property
+    def nodes(self) -> Mapping[str, Mapping[str, tuple[str, ...]]]:
+        """Node name -> tree id -> its states there (the nodes a reading may name)."""
+        return self._nodes
+
+    def check_node(self, node: str, state: str, source: str) -> None:
+        """Check that a reading of a node names a known node, one of its states, a known source.
+
+        Raises
+        ------
+        ReadingError
+            For an unknown node, state or source, with the closest known name.
+        """
+        trees = self._nodes.get(node)
+        if trees is None:
+            raise ReadingError(
+                f"unknown node '{node}'{did_you_mean(node, self._nodes)}"
+                + _known("nodes", self._nodes)
+            )
+        states = list(dict.fromkeys(s for states in trees.values() for s in states))
+        if state not in states:
+            raise ReadingError(
+                f"node '{node}' has no state '{state}'{did_you_mean(state, states)}; "
+                f"its states are {', '.join(states)}"
+            )
+        if source not in self._sources:
+            raise ReadingError(
+                f"unknown source '{source}'{did_you_mean(source, self._sources)}"
+                + _known("sources", self._sources)
+            )
+
+    def trees_reading_node(self, node: str, state: str, source: str) -> tuple[str, ...]:
+        """The ids of the trees with ``node`` (holding ``state``) that define ``source``."""
+        with_source = set(self._sources.get(source, ()))
+        trees = self._nodes.get(node, {})
+        return tuple(t for t, states in trees.items() if state in states and t in with_source)
 
     @property
     def questions(self) -> Mapping[str, tuple[Question, ...]]:
@@ -144,8 +186,12 @@ class Catalog:
         indicators: dict[str, IndicatorInfo] = {}
         sources: dict[str, tuple[str, ...]] = {}
         questions: dict[str, tuple[Question, ...]] = {}
+        nodes: dict[str, dict[str, tuple[str, ...]]] = {}
         problems: list[Problem] = []
         for tree in trees:
+            for name, node in tree.nodes.items():
+                if node.kind != "calendar":
+                    nodes.setdefault(name, {})[tree.id] = tuple(node.states)
             for oid in tree.outcomes:
                 questions[oid] = (*questions.get(oid, ()), question_of(tree, oid))
             where = str(tree.path) if tree.path is not None else None
@@ -183,7 +229,7 @@ class Catalog:
                 sources[src] = (*sources.get(src, ()), tree.id)
         if problems:
             raise SpecError(problems, subject="scenario trees disagree")
-        return cls(indicators, sources, questions)
+        return cls(indicators, sources, questions, nodes)
 
     @classmethod
     def from_dir(cls, path: str | Path) -> Catalog:

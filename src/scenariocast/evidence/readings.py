@@ -114,7 +114,8 @@ class Reading:
     ``yes``/``no`` (or ``1``/``0``, ``true``/``false``) for binary ones, a category name for
     categorical ones. ``links`` names an earlier reading of the same event (the two count once).
     ``report`` names the report the reading belongs to; without it, the readings of one source
-    on one observed date are one report.
+    on one observed date are one report. A reading of a node (``kind="node"``) says which state a
+    node was reported in: ``indicator`` is the node's name and ``value`` the state.
     """
 
     id: int
@@ -132,3 +133,11 @@ class Reading:
     entered_by: str | None = None
     retracted: bool = False
     retraction_reason: str | None = None
+    #: ``indicator``, or ``node`` for a reading of a node itself: ``indicator`` then names the
+    #: node and ``value`` the state it was reported in (docs/evidence.md, "Readings of a node")
+    kind: str = "indicator"
+
+    @property
+    def of_node(self) -> bool:
+        """Whether this is a reading of a node (its state), not of an indicator."""
+        return self.kind == "node"

@@ -7,7 +7,8 @@ inserting an entry behind the tool's back breaks the chain from that entry on, a
 :func:`first_break` finds where.
 
 The content hashed is every column of the row except ``entry`` and ``hash`` themselves, in the
-fixed order of :data:`FIELDS`, as JSON with dates in ISO form. This definition is part of the
+fixed order of :data:`FIELDS`, then the columns of :data:`OPTIONAL` that are set, as JSON with
+dates in ISO form. This definition is part of the
 ledger's format: changing it needs a migration that re-hashes every entry.
 """
 
@@ -69,6 +70,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "resolution_retractions": ("resolution_id", "reason", "retracted_at", "retracted_by"),
 }
 
+#: Columns added later, hashed after those of :data:`FIELDS` and only when set (so that every
+#: entry made before they existed keeps its hash): a reading's ``kind`` (revision 0005).
+OPTIONAL: dict[str, tuple[str, ...]] = {"readings": ("kind",)}
+
 #: The column that names an entry in messages, per table.
 KEY = {
     "readings": "id",
@@ -126,7 +131,9 @@ _ENCODE_LIST = _c_encode() or _ENCODE
 def entry_hash(previous: str, table: str, row: Mapping[str, Any]) -> str:
     """The hash of an entry of ``table`` with content ``row``, following ``previous``."""
     get = row.get
-    return content_hash(previous, table, [get(name) for name in FIELDS[table]])
+    values = [get(name) for name in FIELDS[table]]
+    values += [value for name in OPTIONAL.get(table, ()) if (value := get(name)) is not None]
+    return content_hash(previous, table, values)
 
 
 def content_hash(previous: str, table: str, values: list[Any]) -> str:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from scenariocast.ledger.schema import SCHEMA_REVISION, VERSION_TABLE
 
 #: Revisions this version knows, oldest first.
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 assert REVISIONS[-1] == SCHEMA_REVISION
 
 

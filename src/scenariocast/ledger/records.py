@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +69,10 @@ def readings_hash(readings: Iterable[Reading]) -> str:
     Two forecasts with the same hash used exactly the same evidence, in whatever order the
     readings were given.
     """
-    items = sorted((r.id, r.value, r.retracted) for r in readings)
+    rows = list(readings)
+    ids = [r.id for r in rows]
+    items = list(zip(ids, [r.value for r in rows], [r.retracted for r in rows], strict=True))
+    if not all(map(operator.lt, ids, itertools.islice(ids, 1, None))):
+        items.sort()  # else in id order already (the ledger's order)
     blob = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

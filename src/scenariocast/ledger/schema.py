@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision these tables are at: the head of ``ledger/migrations/versions``.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 #: The tables of a ledger (every one in the hash chain), and the table Alembic keeps the
 #: revision in.
@@ -55,6 +55,9 @@ readings = Table(
     Column("report", String(200), nullable=True),
     Column("entry", Integer, nullable=True),  # place in the hash chain (revision 0003)
     Column("hash", String(64), nullable=True),
+    # empty for a reading of an indicator; "node" for a reading of a node, whose name is in
+    # `indicator` and whose state is in `value` (revision 0005)
+    Column("kind", String(16), nullable=True),
     Index("ix_readings_entry", "entry", unique=True),
 )
 

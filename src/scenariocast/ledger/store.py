@@ -73,6 +73,8 @@ TIMEOUT_ENV_VAR = "SCENARIOCAST_LOCK_TIMEOUT"
 LOCK_TIMEOUT_S = 30.0
 #: The largest id a reading can have (SQL's 64-bit integers).
 MAX_ID = 2**63 - 1
+#: The most a SQLite connection keeps of the ledger's pages in memory, in KiB.
+CACHE_KIB = 65_536
 #: Key of the PostgreSQL advisory lock that serialises the ledger's writers.
 _PG_LOCK_KEY = 0x5C_CA57_1ED6E5
 
@@ -200,6 +202,7 @@ INSERT_ORDER = (
     "report",
     "entry",
     "hash",
+    "kind",
 )
 
 
@@ -481,6 +484,10 @@ class Ledger:
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             cur.execute("PRAGMA foreign_keys = ON")
+            # up to 64 MiB of pages held in memory (SQLite's default is 2 MiB): an import of
+            # 100,000 readings updates three B-trees, and with the small cache spends a fifth
+            # of its time moving their pages in and out; memory is taken only as pages are read
+            cur.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -678,29 +685,28 @@ class Ledger:
             end_text = days.get(end) or days.setdefault(end, end.isoformat())
             indicator, value, unit, observed = v["indicator"], v["value"], v["unit"], v["observed"]
             location, source, note, url = v["location"], v["source"], v["note"], v["source_url"]
-            links, report = v.get("links"), v.get("report")
+            links, report, kind = v.get("links"), v.get("report"), v.get("kind")
             entry += 1
-            previous = content_hash(
-                previous,
-                "readings",
-                [
-                    rid,
-                    indicator,
-                    value,
-                    unit,
-                    observed,
-                    start_text,
-                    end_text,
-                    location,
-                    source,
-                    note,
-                    url,
-                    links,
-                    report,
-                    at_hashed,
-                    who,
-                ],
-            )
+            content = [
+                rid,
+                indicator,
+                value,
+                unit,
+                observed,
+                start_text,
+                end_text,
+                location,
+                source,
+                note,
+                url,
+                links,
+                report,
+                at_hashed,
+                who,
+            ]
+            if kind is not None:  # hashed only when set (chain.OPTIONAL)
+                content.append(kind)
+            previous = content_hash(previous, "readings", content)
             # in the order of INSERT_ORDER
             add(
                 (
@@ -721,6 +727,7 @@ class Ledger:
                     report,
                     entry,
                     previous,
+                    kind,
                 )
             )
             when = dates.get(observed)
@@ -743,6 +750,7 @@ class Ledger:
                 entered_by=who,
                 retracted=False,
                 retraction_reason=None,
+                kind=kind or "indicator",
             )
             keep(reading)
         sql = _insert_sql(conn)
@@ -807,6 +815,60 @@ class Ledger:
                 self._check_links(conn, links, values["indicator"])
             (reading,) = self._append_readings(
                 conn, [{**values, "links": links}], entered_by=entered_by
+            )
+            return reading
+
+    def observe_node(
+        self,
+        node: str,
+        state: str,
+        *,
+        observed: str,
+        source: str,
+        location: str | None = None,
+        note: str | None = None,
+        source_url: str | None = None,
+        report: str | None = None,
+        entered_by: str | None = None,
+        catalog: Catalog | None = None,
+    ) -> Reading:
+        """Record a reading of a node (the source reports it in ``state``); return it as stored.
+
+        It is a reading like any other (retracted, exported and chained the same way), with
+        ``kind`` ``node``: the node's name in ``indicator``, the state in ``value``. A forecast
+        counts it as a report of its source whose likelihood is ``r`` where the node is in
+        ``state`` and ``(1 - r) q`` everywhere (docs/evidence.md, "Readings of a node").
+
+        Raises
+        ------
+        ReadingError
+            For an unknown node, state or source (when ``catalog`` is given, with the closest
+            known name), a bad or future date, a control character in a name. Nothing is
+            written then.
+        LedgerError
+            If the ledger cannot be opened or written.
+        """
+        if _clean(node, "node") is None:
+            raise ReadingError("a reading of a node needs the node's name")
+        if _clean(state, "state") is None:
+            raise ReadingError(f"{node.strip()}: a reading of a node needs a state")
+        values = self._validate(
+            indicator=node,
+            value=state,
+            observed=observed,
+            source=source,
+            unit=None,
+            location=location,
+            note=note,
+            source_url=source_url,
+            report=report,
+            catalog=None,
+        )
+        if catalog is not None:
+            catalog.check_node(values["indicator"], values["value"], values["source"])
+        with self._write() as conn:
+            (reading,) = self._append_readings(
+                conn, [{**values, "links": None, "kind": "node"}], entered_by=entered_by
             )
             return reading
 
@@ -900,6 +962,7 @@ class Ledger:
         readings.c.entered_by,
         retractions.c.reading_id.label("retracted_id"),
         retractions.c.reason.label("retraction_reason"),
+        readings.c.kind,
     )
 
     # the same, with the dates and times as the database gives them (text, on SQLite): they
@@ -939,6 +1002,7 @@ class Ledger:
             entered_by=row["entered_by"],
             retracted=row.get("retracted_id") is not None,
             retraction_reason=row.get("retraction_reason"),
+            kind=row.get("kind") or "indicator",
         )
 
     @staticmethod
@@ -949,9 +1013,9 @@ class Ledger:
         The rows are fetched at once. Dates and times are converted (by SQLAlchemy's own
         converters for the database) once per distinct value, and readings observed on the
         same dates, or entered at the same time (an import), share one immutable date object.
-        Each reading's fields are set at once in its ``__dict__``: a frozen dataclass's
-        ``__init__`` sets them one by one through ``object.__setattr__``, at twice the cost
-        over 100,000 readings (the tests compare readings read back with readings made).
+        Each reading's fields are set straight in its ``__dict__``: a frozen dataclass's
+        ``__init__`` sets them one by one through ``object.__setattr__``, at three times the
+        cost over 100,000 readings (the tests compare readings read back with readings made).
         """
         dialect = conn.dialect
         to_date = sa.Date().dialect_impl(dialect).result_processor(dialect, None)
@@ -982,6 +1046,7 @@ class Ledger:
             entered_by,
             retracted_id,
             reason,
+            kind,
         ) in rows:
             when = observed_dates.get((observed, start, end))
             if when is None:
@@ -996,23 +1061,23 @@ class Ledger:
                     at = entered[entered_at] = _converted(to_time, entered_at).replace(tzinfo=utc)
                 entered_at = at
             reading = new(Reading)
-            reading.__dict__.update(
-                id=rid,
-                indicator=indicator,
-                value=value,
-                observed=when,
-                source=source,
-                unit=unit,
-                location=location,
-                note=note,
-                source_url=source_url,
-                links=links,
-                report=report,
-                entered_at=entered_at,
-                entered_by=entered_by,
-                retracted=retracted_id is not None,
-                retraction_reason=reason,
-            )
+            d = reading.__dict__
+            d["id"] = rid
+            d["indicator"] = indicator
+            d["value"] = value
+            d["observed"] = when
+            d["source"] = source
+            d["unit"] = unit
+            d["location"] = location
+            d["note"] = note
+            d["source_url"] = source_url
+            d["links"] = links
+            d["report"] = report
+            d["entered_at"] = entered_at
+            d["entered_by"] = entered_by
+            d["retracted"] = retracted_id is not None
+            d["retraction_reason"] = reason
+            d["kind"] = kind or "indicator"
             append(reading)
         return out
 

@@ -26,7 +26,7 @@ from scenariocast.errors import (
     Problem,
     escape_controls,
 )
-from scenariocast.ledger.chain import FIELDS, GENESIS, Entry, first_break
+from scenariocast.ledger.chain import FIELDS, GENESIS, OPTIONAL, Entry, first_break
 from scenariocast.ledger.schema import TABLES, metadata
 
 if TYPE_CHECKING:
@@ -46,6 +46,11 @@ _TIMES = {"entered_at", "retracted_at", "created_at"}
 
 
 def _columns(table: str) -> tuple[str, ...]:
+    return (*FIELDS[table], *OPTIONAL.get(table, ()), "entry", "hash")
+
+
+def _earlier_columns(table: str) -> tuple[str, ...]:
+    """The columns of an export made before the optional columns existed (revision < 0005)."""
     return (*FIELDS[table], "entry", "hash")
 
 
@@ -281,6 +286,12 @@ def _parse_parquet(table: str, path: Path) -> list[dict[str, Any]]:
             [Problem(f"not a Parquet file: {message}", file=file)], subject=file
         ) from None
     expected = list(_columns(table))
+    if OPTIONAL.get(table) and data.column_names == list(_earlier_columns(table)):
+        for name in OPTIONAL[table]:  # an export made before revision 0005: none set
+            data = data.append_column(
+                pa.field(name, pa.string()), pa.nulls(data.num_rows, pa.string())
+            )
+        data = data.select(expected)
     if data.column_names != expected:
         raise ImportProblemsError(
             [
@@ -325,6 +336,8 @@ def _parse(table: str, path: Path) -> list[dict[str, Any]]:
         try:
             header = next(reader, None)
             expected = list(_columns(table))
+            if header == list(_earlier_columns(table)):  # an export made before revision 0005
+                expected = list(header)
             if header != expected:
                 raise ImportProblemsError(
                     [
@@ -370,6 +383,8 @@ def _parse(table: str, path: Path) -> list[dict[str, Any]]:
 def _value(name: str, cell: str, nullable: set[str]) -> Any:
     if cell == "" and name in nullable:
         return None
+    if name == "kind" and cell != "node":  # a reading's kind: empty (an indicator) or node
+        raise ValueError(cell)
     if name in _INTS:
         return int(cell)
     if name in _DATES:

@@ -154,6 +154,7 @@ EXCLUSION_LABELS = {
     "retracted": "retracted",
     "after_as_of": "observed after the as-of date",
     "unknown_indicator": "on an indicator this tree does not define",
+    "unknown_node": "on a node this tree does not have",
     "unknown_source": "from a source this tree does not define",
     "unreadable": "value the indicator cannot read",
     "repeated": "the same reading entered again (counted once)",
@@ -325,7 +326,7 @@ def _readings_text(readings: Sequence[Reading], *, limit: int) -> str:
     parts = []
     for r in readings[:limit]:
         where = f" in {r.location}" if r.location else ""
-        parts.append(f"{r.indicator} = {r.value}{where}")
+        parts.append(f"{reading_name(r)} = {r.value}{where}")
     more = f"; and {len(readings) - limit} more" if len(readings) > limit else ""
     return "; ".join(parts) + more
 
@@ -336,7 +337,7 @@ def _contribution_line(c: Contribution, delta: float) -> str:
         r = rs[0]
         where = f" in {r.location}" if r.location else ""
         return (
-            f"{_signed(delta):>7}  #{r.id} {r.indicator} = {r.value}{where}, {r.observed}, "
+            f"{_signed(delta):>7}  #{r.id} {reading_name(r)} = {r.value}{where}, {r.observed}, "
             f"{r.source}"
         )
     return (
@@ -349,12 +350,17 @@ def _signed(x: float) -> str:
     return f"{x:+.3f}"
 
 
+def reading_name(r: Reading) -> str:
+    """What a reading is of: the indicator, or ``node NAME`` for a reading of a node."""
+    return f"node {r.indicator}" if r.of_node else r.indicator
+
+
 def render_readings(readings: Sequence[Reading]) -> str:
     """The ledger's readings, retracted ones marked."""
     rows = [
         [
             r.id,
-            r.indicator,
+            reading_name(r),
             r.value,
             r.unit or "",
             str(r.observed),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,10 +12,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from scenariocast.errors import Problem, QueryError, did_you_mean
-from scenariocast.spec.model import Indicator, Outcome, ScenarioTree, Source
+from scenariocast.spec.model import Combine, Indicator, Outcome, ScenarioTree, Source
 from scenariocast.spec.time import Steps
 
 FloatArray = NDArray[np.float64]
+
+#: How the evidence names a reading of a node among the indicators: ``node:rationing``.
+NODE_PREFIX = "node:"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,34 @@ class Tree:
     steps: Steps | None = None  # the horizon's steps, when the tree declares a horizon
     #: what loading changed without refusing the file (rows renormalised), one note each
     notes: tuple[Problem, ...] = ()
+
+    @functools.cached_property
+    def readable(self) -> Mapping[str, CompiledIndicator]:
+        """What readings can be of: the indicators, and each node as ``node:NAME``.
+
+        Calendar nodes are set by the calendar and take no readings.
+        A reading of a node is read as a categorical indicator of the node whose category is
+        the state reported, with probability 1 where the node is in that state and 0 where it
+        is not; its source's reliability then makes it a report like any other
+        (docs/evidence.md, "Readings of a node").
+        """
+        out: dict[str, CompiledIndicator] = dict(self.indicators)
+        for name, node in self.nodes.items():
+            if node.kind == "calendar":
+                continue
+            spec = Indicator.model_construct(
+                description=f"A report of the state of node {name}.",
+                kind="categorical",
+                depends_on=[name],
+                categories=list(node.states),
+                combine=Combine(rule="all"),
+                params=[],
+            )
+            probs = np.eye(node.card, dtype=np.float64)
+            out[NODE_PREFIX + name] = CompiledIndicator(
+                NODE_PREFIX + name, spec, (name,), {"probs": probs}
+            )
+        return out
 
     def label(self, node: str) -> str:
         """The node's label, or its id."""

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
+import math
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,7 +66,7 @@ def _elimination_order(
     put back, so the order is exactly min-fill within each group.
     """
     adj = [set(a) for a in adj]
-    log_cards = [float(np.log(c)) for c in cards]
+    log_cards = [math.log(c) for c in cards]
     ranks = list(rank) if rank is not None else [0] * n
 
     def group(v: int) -> tuple[int, int]:
@@ -198,6 +201,386 @@ class Calibrated:
         return _joints_of(self, scopes)
 
 
+#: Clusters of at least this many entries are summed by einsum and their arrays reused.
+EINSUM_SIZE = 4096
+#: Clusters of at least this many entries are never formed: their messages and marginals are
+#: contractions of their factors and incoming messages (see JunctionTree.calibrate_linear).
+CONTRACT_SIZE = 100_000
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: NumPy's order of pairwise contractions, by subscripts and the operands' shapes.
+_PATHS: dict[tuple[object, ...], list[Any]] = {}
+
+#: A linear calibration falls back to log space when a clique's largest entry, every factor and
+#: message scaled to at most 1, comes below this: whatever underflowed is then no longer
+#: negligible against what is left.
+LINEAR_FLOOR = 1e-200
+
+
+def _plan(
+    shapes: Sequence[tuple[int, ...]],
+) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
+    """An order to multiply arrays of ``shapes``: pairs of positions in a growing list.
+
+    Each step multiplies the two arrays whose product is smallest and appends that product, so
+    that small factors (a root variable's table) are multiplied together before they are
+    broadcast over a large clique: one pass over the clique per large array instead of one per
+    factor. Above 12 arrays, smallest first.
+    """
+    sizes = [math.prod(s) for s in shapes]
+    live = list(range(len(shapes)))
+    work = list(shapes)
+    steps: list[tuple[int, int, tuple[int, ...]]] = []
+    while len(live) > 1:
+        if len(live) > 12:
+            live.sort(key=lambda i: sizes[i])
+            a, b = live[0], live[1]
+        else:
+            best: tuple[int, int, int] | None = None
+            for x, y in itertools.combinations(live, 2):
+                size = math.prod(np.broadcast_shapes(work[x], work[y]))
+                if best is None or size < best[0]:
+                    best = (size, x, y)
+            assert best is not None
+            a, b = best[1], best[2]
+        work.append(np.broadcast_shapes(work[a], work[b]))
+        sizes.append(math.prod(work[-1]))
+        live = [i for i in live if i not in (a, b)] + [len(work) - 1]
+        steps.append((a, b, work[-1]))
+    return tuple(steps)
+
+
+_PLANS: dict[tuple[tuple[int, ...], ...], tuple[tuple[int, int, tuple[int, ...]], ...]] = {}
+
+
+def _product(
+    terms: list[FloatArray], shape: tuple[int, ...], out: FloatArray | None = None
+) -> FloatArray:
+    """The product of arrays broadcast to ``shape``: ``out`` (of that shape) if given."""
+    if not terms:
+        if out is None:
+            return np.ones(shape)
+        out.fill(1.0)
+        return out
+    result = terms[0]
+    if len(terms) > 1:
+        key = tuple(t.shape for t in terms)
+        plan = _PLANS.get(key)
+        if plan is None:
+            if len(_PLANS) > 10_000:
+                _PLANS.clear()
+            plan = _PLANS[key] = _plan(key)
+        n = len(terms)
+        work = list(terms)
+        for a, b, both in plan:
+            x, y = work[a], work[b]
+            if b >= n and y.shape == both:
+                work.append(np.multiply(y, x, out=y))  # y is a product made here
+            elif a >= n and x.shape == both:
+                work.append(np.multiply(x, y, out=x))
+            elif out is not None and both == shape:
+                work.append(np.multiply(x, y, out=out))
+            else:
+                work.append(np.multiply(x, y))
+        result = work[-1]
+    if result.shape != shape or (out is not None and result is terms[0]):
+        if out is None:
+            return np.broadcast_to(result, shape).copy()
+        out[...] = result
+        return out
+    return result
+
+
+_ONES: dict[tuple[int, ...], FloatArray] = {}
+
+
+def _ones(shape: tuple[int, ...]) -> FloatArray:
+    """A read-only array of ones of ``shape``, kept."""
+    a = np.ones(shape)
+    a.flags.writeable = False
+    _ONES[shape] = a
+    return a
+
+
+class _Pool:
+    """Arrays of large clusters that no calibration holds any more, by shape, for the next.
+
+    A new array of megabytes costs more than a pass over it (the memory comes fresh from the
+    system each time), so each calibration takes its large arrays from here and gives them back
+    once nothing holds it, also across junction trees of the same shapes (the same network
+    compiled again). At most :data:`POOL_BYTES` are kept.
+    """
+
+    def __init__(self) -> None:
+        self.free: dict[tuple[int, ...], list[FloatArray]] = {}
+        self.bytes = 0
+        self.lock = threading.Lock()  # models may be used from several threads
+
+    def take(self, shape: tuple[int, ...]) -> FloatArray:
+        """A free array of ``shape`` (its content is whatever it held)."""
+        with self.lock:
+            free = self.free.get(shape)
+            if free:
+                a = free.pop()
+                self.bytes -= a.nbytes
+                return a
+        return np.empty(shape)
+
+    def give(self, arrays: Iterable[FloatArray]) -> None:
+        """Keep ``arrays`` for later calibrations (as many as fit)."""
+        with self.lock:
+            for a in arrays:
+                if self.bytes + a.nbytes <= POOL_BYTES:
+                    self.free.setdefault(a.shape, []).append(a)
+                    self.bytes += a.nbytes
+
+
+_POOL = _Pool()
+#: The most memory the pool of free arrays keeps.
+POOL_BYTES = 256 * 2**20
+
+
+class Clusters:
+    """The junction tree's cliques merged into the cliques that hold them.
+
+    Clique ``i`` (eliminating ``order[i]``) holds exactly the separator of a child whose
+    clique is one variable larger when eliminating ``order[i]`` adds no variable: its table is
+    a sum of the child's, so a calibration that keeps both passes over the larger one twice
+    more. A cluster is a chain of such cliques with the axes of the lowest (the largest); its
+    parent is the cluster of the chain's top clique's parent, and its separator with the parent
+    is the top clique's. Clusters are numbered in elimination order of their tops, so children
+    come before their parent.
+    """
+
+    def __init__(self, jt: JunctionTree) -> None:
+        n = len(jt.cliques)
+        into: list[int | None] = [None] * n  # the child a clique is merged into
+        for i in range(n):
+            for c in jt.children[i]:
+                if len(jt.cliques[c]) == len(jt.cliques[i]) + 1:
+                    into[i] = c
+                    break
+        bottom = list(range(n))
+        for i in range(n):  # a child is numbered before its parent: its bottom is known
+            below = into[i]
+            if below is not None:
+                bottom[i] = bottom[below]
+        tops = []
+        for i in range(n):
+            p = jt.parent[i]
+            if p is None or into[p] != i:
+                tops.append(i)
+        index = {bottom[t]: j for j, t in enumerate(tops)}
+        #: the cluster of each clique
+        self.of = tuple(index[bottom[i]] for i in range(n))
+        self.axes = tuple(jt.cliques[bottom[t]] for t in tops)
+        self.shapes = tuple(tuple(jt.cards[v] for v in a) for a in self.axes)
+        self.cards = jt.cards
+        parent: list[int | None] = []
+        for t in tops:
+            p = jt.parent[t]
+            parent.append(None if p is None else self.of[p])
+        self.parent = tuple(parent)
+        children: list[list[int]] = [[] for _ in tops]
+        for j, p in enumerate(parent):
+            if p is not None:
+                children[p].append(j)
+        self.children = tuple(tuple(c) for c in children)
+        # the separator of each cluster with its parent, in the cluster's order of axes
+        seps = [
+            tuple(v for v in self.axes[j] if v in jt.cliques[t][1:]) for j, t in enumerate(tops)
+        ]
+        #: each cluster's separator with its parent, in the cluster's order of axes
+        self.seps = tuple(seps)
+        self.up_drop = tuple(
+            tuple(k for k, v in enumerate(self.axes[j]) if v not in seps[j])
+            for j in range(len(tops))
+        )
+        up_placement: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        down_drop: list[tuple[int, ...]] = []
+        down_placement: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        for j, p in enumerate(parent):
+            if p is None:
+                up_placement.append(((), ()))
+                down_drop.append(())
+                down_placement.append(((), ()))
+                continue
+            up_placement.append(self.placement(seps[j], p))
+            down_drop.append(tuple(k for k, v in enumerate(self.axes[p]) if v not in seps[j]))
+            # the parent's sum has the separator in the parent's order: to the child's message
+            in_parent = [v for v in self.axes[p] if v in seps[j]]
+            perm = tuple(in_parent.index(v) for v in seps[j])
+            down_placement.append((perm, self.placement(seps[j], j)[1]))
+        self.up_placement = tuple(up_placement)
+        self.down_drop = tuple(down_drop)
+        self.down_placement = tuple(down_placement)
+        sizes = [math.prod(s) for s in self.shapes]
+        self.sizes = tuple(sizes)
+        smallest: dict[int, int] = {}
+        for j, a in enumerate(self.axes):
+            for v in a:
+                if v not in smallest or sizes[j] < sizes[smallest[v]]:
+                    smallest[v] = j
+        self.smallest = smallest
+        holding: dict[int, list[int]] = {}
+        for j, a in enumerate(self.axes):
+            for v in a:
+                holding.setdefault(v, []).append(j)
+        #: the clusters holding each variable, smallest first
+        self.holding = {v: sorted(js, key=lambda j: sizes[j]) for v, js in holding.items()}
+        letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+        def subscripts(cluster: int, drop: tuple[int, ...]) -> str | None:
+            rank = len(self.axes[cluster])
+            if not drop or rank > len(letters) or sizes[cluster] < EINSUM_SIZE:
+                return None
+            kept = "".join(letters[k] for k in range(rank) if k not in drop)
+            return f"{letters[:rank]}->{kept}"
+
+        # how large clusters are summed: einsum, several times faster than ndarray.sum over
+        # some sets of axes (see calibrate_linear)
+        self.up_sum = tuple(subscripts(j, d) for j, d in enumerate(self.up_drop))
+        self.down_sum = tuple(
+            None if p is None else subscripts(p, self.down_drop[c])
+            for c, p in enumerate(self.parent)
+        )
+        #: whether a cluster's arrays come from the pool of free arrays (:class:`_Pool`)
+        self.pooled = tuple(size >= EINSUM_SIZE for size in sizes)
+        #: a factor's scope -> its cluster, and the transpose and reshape placing it there
+        self.factor_placements: dict[
+            tuple[int, ...], tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+        ] = {}
+
+    def contract(
+        self, cluster: int, terms: Sequence[tuple[tuple[int, ...], FloatArray]], out: Sequence[int]
+    ) -> FloatArray:
+        """The sum over the product of ``terms`` (variables, array), to the variables ``out``.
+
+        The order of the pairwise contractions is found once per subscripts and shapes, and kept
+        (for every junction tree: a network compiled again finds it).
+        """
+        axes = self.axes[cluster]
+        present = {v for vs, _ in terms for v in vs}
+        missing = [v for v in out if v not in present]
+        if missing:  # variables of no term: a factor of 1 over each
+            terms = [*terms, *(((v,), np.ones(self.cards[v])) for v in missing)]
+        letters = _LETTERS
+        subs = ",".join("".join(letters[axes.index(v)] for v in vs) for vs, _ in terms)
+        subs += "->" + "".join(letters[axes.index(v)] for v in out)
+        arrays = [a for _, a in terms]
+        key = (subs, *(a.shape for a in arrays))
+        path = _PATHS.get(key)
+        if path is None:
+            if len(_PATHS) > 10_000:
+                _PATHS.clear()
+            how = "optimal" if len(arrays) <= 6 else "greedy"
+            path = _PATHS[key] = np.einsum_path(subs, *arrays, optimize=how)[0]
+        return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
+
+    def placement(
+        self, scope: Sequence[int], cluster: int
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Transpose and reshape that broadcast an array over ``scope`` into ``cluster``."""
+        axes = self.axes[cluster]
+        present = sorted(scope, key=axes.index)
+        perm = tuple(list(scope).index(v) for v in present)
+        shape = tuple(self.cards[v] if v in scope else 1 for v in axes)
+        return perm, shape
+
+    def home(self, scope: Sequence[int]) -> int:
+        """The smallest cluster holding every variable of ``scope``, or ValueError."""
+        want = set(scope)
+        best: int | None = None
+        for j, a in enumerate(self.axes):
+            if want <= set(a) and (
+                best is None or math.prod(self.shapes[j]) < math.prod(self.shapes[best])
+            ):
+                best = j
+        if best is None:
+            raise ValueError(f"scope {tuple(scope)} is not within one clique")
+        return best
+
+
+@dataclass(frozen=True)
+class _Contracted:
+    """A cluster of a linear calibration never formed: its factors and incoming messages."""
+
+    cluster: int
+    terms: tuple[tuple[tuple[int, ...], FloatArray], ...]
+
+
+@dataclass(frozen=True)
+class LinearCalibrated:
+    """Clique beliefs of a calibration in linear space (each up to a constant factor).
+
+    Reads like :class:`Calibrated` (``marginal``, ``joint``, ``joints``, ``log_z``,
+    ``log_z_with``) for one set of tables (no batch). Every factor and message is scaled by its
+    largest entry, the scales kept in ``log_z``, so nothing overflows, and a calibration where a
+    clique's mass would come near underflow is done in log space instead (see
+    :meth:`JunctionTree.calibrate_linear`).
+    """
+
+    jt: JunctionTree
+    linear: tuple[FloatArray | _Contracted, ...]
+    log_z: float
+    factors: tuple[Factor, ...]  # the factors calibrated, for log_z_with
+    batch = None
+    _upward: list[Calibrated] = field(default_factory=list, repr=False, compare=False)
+
+    def marginal(self, var: int) -> FloatArray:
+        """Normalised marginal distribution of ``var`` (from the smallest clique holding it)."""
+        cl = self.jt.clusters
+        i = cl.smallest[var]
+        b = self.linear[i]
+        if isinstance(b, _Contracted):  # a formed cluster holding it, if any, sums faster
+            for j in cl.holding[var]:
+                if not isinstance(self.linear[j], _Contracted):
+                    i, b = j, self.linear[j]
+                    break
+        if isinstance(b, _Contracted):
+            m = cl.contract(i, b.terms, (var,))
+            return np.asarray(m / m.sum(), dtype=np.float64)
+        axis = cl.axes[i].index(var)
+        if b.ndim > 1:
+            others = tuple(k for k in range(b.ndim) if k != axis)
+            b = b.sum(axis=others)
+        out: FloatArray = b / b.sum()
+        return out
+
+    def joint(self, scope: Sequence[int]) -> FloatArray:
+        """Normalised joint distribution of ``scope`` (which must lie within one clique)."""
+        return self.joints([scope])[0]
+
+    def joints(self, scopes: Sequence[Sequence[int]]) -> list[FloatArray]:
+        """:meth:`joint` of each of many scopes."""
+        cl = self.jt.clusters
+        out: list[FloatArray] = []
+        for scope in scopes:
+            i = cl.home(scope)
+            axes = cl.axes[i]
+            b = self.linear[i]
+            if isinstance(b, _Contracted):
+                m = cl.contract(i, b.terms, tuple(scope))
+                out.append(np.asarray(m / m.sum(), dtype=np.float64))
+                continue
+            drop = tuple(k for k, v in enumerate(axes) if v not in scope)
+            m = b.sum(axis=drop) if drop else b
+            kept = [v for v in axes if v in scope]
+            m = np.transpose(m, [kept.index(v) for v in scope])
+            out.append(np.asarray(m / m.sum(), dtype=np.float64))
+        return out
+
+    def log_z_with(self, extra: Sequence[Factor]) -> Any:
+        """The log normaliser with ``extra`` factors added (see :meth:`Calibrated.log_z_with`).
+
+        The log-space upward pass it reuses is computed on the first call and kept.
+        """
+        if not extra:
+            return self.log_z
+        if not self._upward:
+            self._upward.append(self.jt.upward(self.factors))
+        return self._upward[0].log_z_with(extra)
+
+
 def _joints_of(cal: Calibrated, scopes: Sequence[Sequence[int]]) -> list[FloatArray]:
     """:meth:`Calibrated.joints`: each clique's belief normalised once, then summed."""
     jt = cal.jt
@@ -241,6 +624,7 @@ class JunctionTree:
         rank: Sequence[int] | None = None,
     ) -> None:
         self.cards = tuple(int(c) for c in cards)
+        self._clusters: Clusters | None = None
         n = len(self.cards)
         adj: list[set[int]] = [set() for _ in range(n)]
         for scope in scopes:
@@ -273,7 +657,7 @@ class JunctionTree:
                 children[p].append(i)
         self.children = tuple(tuple(c) for c in children)
         self.clique_of = {v: i for i, v in enumerate(self.order)}
-        sizes = [int(np.prod(s)) for s in (tuple(self.cards[v] for v in c) for c in cliques)]
+        sizes = [math.prod(s) for s in (tuple(self.cards[v] for v in c) for c in cliques)]
         smallest: dict[int, int] = {}
         for i, c in enumerate(cliques):
             for v in c:
@@ -281,13 +665,20 @@ class JunctionTree:
                     smallest[v] = i
         self.smallest = smallest
         self.shapes = tuple(tuple(self.cards[v] for v in c) for c in cliques)
-        # how a separator message (axes c[1:]) broadcasts into the parent clique
-        self._sep_in_parent: list[tuple[tuple[int, ...], tuple[int, ...]] | None] = []
-        for i, p in enumerate(self.parent):
-            if p is None:
-                self._sep_in_parent.append(None)
-            else:
-                self._sep_in_parent.append(self._placement(self.cliques[i][1:], p))
+        self._seps: list[tuple[tuple[int, ...], tuple[int, ...]] | None] | None = None
+
+    @property
+    def _sep_in_parent(self) -> list[tuple[tuple[int, ...], tuple[int, ...]] | None]:
+        """How each clique's separator message (axes ``c[1:]``) broadcasts into its parent.
+
+        Built on first use: the log-space passes need it, a linear calibration does not.
+        """
+        if self._seps is None:
+            self._seps = [
+                None if p is None else self._placement(self.cliques[i][1:], p)
+                for i, p in enumerate(self.parent)
+            ]
+        return self._seps
 
     def home(self, scope: Sequence[int]) -> int:
         """The clique that holds every variable of ``scope``."""
@@ -412,6 +803,174 @@ class JunctionTree:
                     beliefs[c] = psi[c] + down.reshape((1, *down.shape))
         return Calibrated(self, tuple(beliefs), log_z, batch, own, tuple(msgs))
 
+    @property
+    def clusters(self) -> Clusters:
+        """The cliques that are not within another one (:class:`Clusters`), built once."""
+        if self._clusters is None:
+            self._clusters = Clusters(self)
+        return self._clusters
+
+    def calibrate_linear(self, factors: Sequence[Factor]) -> LinearCalibrated | Calibrated:
+        """Sum-product in linear space on :attr:`clusters`: what :meth:`calibrate` gives, faster.
+
+        Every log factor and every upward message is scaled by its largest entry (the logs of
+        the scales add up to ``log_z``), so that each cluster's product has entries of at most
+        1; messages are multiplied into their cluster in place. Where a cluster's largest entry
+        comes below :data:`LINEAR_FLOOR` (or nothing is possible) the calibration is done in
+        log space by :meth:`calibrate` instead: entries lost to underflow are then at most
+        ``1e-100`` of what remains, far below any marginal's precision.
+        """
+        cl = self.clusters
+        k = len(cl.axes)
+        placed: list[list[tuple[tuple[int, ...], FloatArray, tuple[int, ...]]]] = [
+            [] for _ in range(k)
+        ]
+        log_scale = 0.0
+        where = cl.factor_placements
+        for scope, values in factors:
+            place = where.get(scope)
+            if place is None:
+                j = cl.of[self.home(scope)]
+                perm, shape = cl.placement(scope, j)
+                place = where[scope] = (j, perm, shape, tuple(scope[k] for k in perm))
+            top = float(values.max())
+            if not top > -np.inf:
+                return self.calibrate(factors)
+            log_scale += top
+            lin = np.exp(values - top) if top != 0.0 else np.exp(values)
+            placed[place[0]].append((place[3], lin.transpose(place[1]), place[2]))
+        psi: list[FloatArray] = [np.empty(0)] * k
+        msgs: list[FloatArray] = [np.empty(0)] * k
+        leased: list[FloatArray] = []
+        result: LinearCalibrated | Calibrated | None = None
+        try:
+            result = self._linear(factors, cl, placed, psi, msgs, leased, log_scale)
+            return result
+        finally:
+            # arrays from the pool go back to it once nothing holds the calibration any more
+            held = {id(b) for b in result.linear} if isinstance(result, LinearCalibrated) else set()
+            # (a contracted cluster holds no array of the pool)
+            _POOL.give(buf for buf in leased if id(buf) not in held)
+            mine = [buf for buf in leased if id(buf) in held]
+            if mine:
+                weakref.finalize(result, _POOL.give, mine)
+
+    def _linear(
+        self,
+        factors: Sequence[Factor],
+        cl: Clusters,
+        placed: list[list[tuple[tuple[int, ...], FloatArray, tuple[int, ...]]]],
+        psi: list[FloatArray],
+        msgs: list[FloatArray],
+        leased: list[FloatArray],
+        log_scale: float,
+    ) -> LinearCalibrated | Calibrated:
+        """The passes of :meth:`calibrate_linear` on the placed factors."""
+        k = len(cl.axes)
+        contracted = [
+            size >= CONTRACT_SIZE and len(a) <= len(_LETTERS)
+            for size, a in zip(cl.sizes, cl.axes, strict=True)
+        ]
+        # a contracted cluster's factors and incoming messages, as (variables, array)
+        held: list[list[tuple[tuple[int, ...], FloatArray]]] = [[] for _ in range(k)]
+        for j in range(k):  # children before parents
+            shape = cl.shapes[j]
+            own = placed[j]
+            if not own and not cl.children[j] and cl.parent[j] is None:
+                # alone, without a factor (an observed variable): never changed, so shared
+                one = _ONES.get(shape)
+                psi[j] = _ones(shape) if one is None else one
+                log_scale += math.log(math.prod(shape))
+                continue
+            if contracted[j]:
+                terms = held[j] = [
+                    *((vs, a) for vs, a, _ in own),
+                    *((cl.seps[c], msgs[c]) for c in cl.children[j]),
+                ]
+                present = {v for vs, _ in terms for v in vs}
+                terms += [((v,), np.ones(cl.cards[v])) for v in cl.axes[j] if v not in present]
+                if cl.parent[j] is None and cl.children[j]:
+                    continue  # its total is that of its first child's separator, below
+                m = cl.contract(j, terms, cl.seps[j])
+            else:
+                arrays = [a.reshape(shape_f) for _, a, shape_f in own]
+                for c in cl.children[j]:
+                    perm, shape_c = cl.up_placement[c]
+                    arrays.append(np.transpose(msgs[c], perm).reshape(shape_c))
+                buf = None
+                if cl.pooled[j]:
+                    buf = _POOL.take(shape)
+                    leased.append(buf)
+                p = _product(arrays, shape, buf)
+                psi[j] = p
+                if cl.parent[j] is None and cl.children[j]:
+                    continue  # its total is that of its first child's separator, below
+                drop = cl.up_drop[j]
+                how = cl.up_sum[j]
+                m = np.einsum(how, p) if how else p.sum(axis=drop) if drop else p
+            top = float(m.max())
+            if not top >= LINEAR_FLOOR:
+                return self.calibrate(factors)
+            if cl.parent[j] is None:
+                log_scale += math.log(float(m.sum()))
+            else:
+                log_scale += math.log(top)
+                msgs[j] = m / top
+        beliefs: list[FloatArray | _Contracted] = list(psi)
+        for j in reversed(range(k)):  # parents before children
+            if contracted[j]:  # Shafer-Shenoy: each child gets the product of the others
+                terms = held[j]
+                beliefs[j] = _Contracted(j, tuple(terms))
+                for c in cl.children[j]:
+                    others = [t for t in terms if t[1] is not msgs[c]]
+                    sep = cl.contract(j, others, cl.seps[c])
+                    if cl.parent[j] is None and c == cl.children[j][0]:
+                        total = float(np.vdot(sep, msgs[c]))
+                        if not total >= LINEAR_FLOOR:
+                            return self.calibrate(factors)
+                        log_scale += math.log(total)
+                    self._down(cl, c, sep, psi, held, contracted)
+                continue
+            b = psi[j]
+            for c in cl.children[j]:
+                drop = cl.down_drop[c]
+                how = cl.down_sum[c]
+                sep = np.einsum(how, b) if how else b.sum(axis=drop) if drop else b
+                perm, _ = cl.down_placement[c]
+                sep = np.transpose(sep, perm)
+                if cl.parent[j] is None and c == cl.children[j][0]:
+                    total = float(sep.sum())
+                    if not total >= LINEAR_FLOOR:
+                        return self.calibrate(factors)
+                    log_scale += math.log(total)
+                up = msgs[c]
+                sep = np.divide(sep, up, out=np.zeros_like(sep), where=up > 0)
+                self._down(cl, c, sep, psi, held, contracted)
+        for j in range(k):
+            if not contracted[j]:
+                beliefs[j] = psi[j]
+        return LinearCalibrated(self, tuple(beliefs), log_scale, tuple(factors))
+
+    @staticmethod
+    def _down(
+        cl: Clusters,
+        c: int,
+        sep: FloatArray,
+        psi: list[FloatArray],
+        held: list[list[tuple[tuple[int, ...], FloatArray]]],
+        contracted: list[bool],
+    ) -> None:
+        """Take the message ``sep`` (over the child's separator, in its order) into ``c``."""
+        top = float(sep.max())
+        if top > 0:
+            sep = sep / top
+        if contracted[c]:
+            held[c].append((cl.seps[c], sep))
+            return
+        if psi[c].base is not None or not psi[c].flags.writeable:
+            psi[c] = psi[c].copy()
+        np.multiply(psi[c], sep.reshape(cl.down_placement[c][1]), out=psi[c])
+
     def top_k(self, factors: Iterable[Factor], k: int) -> list[tuple[tuple[int, ...], float]]:
         """The ``k`` most probable assignments and their unnormalised log scores.
 
@@ -477,11 +1036,20 @@ class Reduction:
     """
 
     observed: tuple[tuple[int, int], ...] = ()  # (variable, state), sorted
+    _states: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._states.update(self.observed)
 
     @property
     def states(self) -> dict[int, int]:
         """Variable -> its observed state."""
-        return dict(self.observed)
+        return dict(self._states)
+
+    @property
+    def observed_states(self) -> Mapping[int, int]:
+        """Variable -> its observed state (read only, not a copy)."""
+        return self._states
 
     @property
     def variables(self) -> frozenset[int]:
@@ -490,22 +1058,26 @@ class Reduction:
 
     def cards(self, cards: Sequence[int]) -> tuple[int, ...]:
         """The cardinalities with every observed variable at 1."""
-        states = self.states
+        states = self._states
         return tuple(1 if v in states else int(c) for v, c in enumerate(cards))
 
     def scope(self, scope: Sequence[int]) -> tuple[int, ...]:
         """``scope`` without the observed variables."""
-        states = self.states
+        states = self._states
         return tuple(v for v in scope if v not in states)
 
     def apply(self, factors: Iterable[Factor]) -> tuple[list[Factor], float]:
         """The factors sliced at the observed states, and the sum of those left constant."""
-        states = self.states
+        states = self._states
+        if not states:
+            return list(factors), 0.0
         out: list[Factor] = []
         const = 0.0
-        for scope, values in factors:
-            if not any(v in states for v in scope):
-                out.append((scope, values))
+        observed = states.keys()
+        for factor in factors:
+            scope, values = factor
+            if observed.isdisjoint(scope):
+                out.append(factor)
                 continue
             index = tuple(states[v] if v in states else slice(None) for v in scope)
             kept = tuple(v for v in scope if v not in states)
@@ -518,7 +1090,7 @@ class Reduction:
 
     def expand(self, var: int, marginal: FloatArray, card: int) -> FloatArray:
         """A variable's marginal over all its states (one-hot for an observed variable)."""
-        state = self.states.get(var)
+        state = self._states.get(var)
         if state is None:
             return marginal
         out = np.zeros(card)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -29,6 +29,7 @@ from scenariocast.engines.exact.junction import (
     Factor,
     FloatArray,
     JunctionTree,
+    LinearCalibrated,
     Reduction,
 )
 from scenariocast.engines.exact.network import (
@@ -73,7 +74,7 @@ class Belief:
     """
 
     structure: Structure
-    cal: Calibrated
+    cal: Calibrated | LinearCalibrated
     const: float
     factors: tuple[Factor, ...]  # the reduced factors calibrated
 
@@ -128,25 +129,34 @@ class Structure:
 
     network: Network
     scopes: tuple[tuple[int, ...], ...]
-    jt: JunctionTree
+    # the junction tree, or how to build it when first needed (a forecast given hard evidence
+    # calibrates only the reduced structure's)
+    junction: JunctionTree | Callable[[], JunctionTree]
     reports: dict[tuple[object, ...], Factor] = field(default_factory=dict)
     reduction: Reduction = field(default_factory=Reduction)
     full: Structure | None = None
-    _prior: Calibrated | None = field(default=None, repr=False)
+    _prior: Calibrated | LinearCalibrated | None = field(default=None, repr=False)
 
     @property
-    def prior(self) -> Calibrated:
+    def jt(self) -> JunctionTree:
+        """The junction tree of the structure's factors (built on first use)."""
+        if not isinstance(self.junction, JunctionTree):
+            self.junction = self.junction()
+        return self.junction
+
+    @property
+    def prior(self) -> Calibrated | LinearCalibrated:
         """The tree's prior, without assumptions or evidence, on the full structure (kept)."""
         if self.full is not None:
             return self.full.prior
         if self._prior is None:
-            self._prior = self.jt.calibrate(self.network.factors)
+            self._prior = self.jt.calibrate_linear(self.network.factors)
         return self._prior
 
     def calibrate(self, factors: Sequence[Factor]) -> Belief:
         """Calibrate on ``factors`` (over the whole network), reduced by the hard evidence."""
         reduced, const = self.reduction.apply(factors)
-        return Belief(self, self.jt.calibrate(reduced), const, tuple(reduced))
+        return Belief(self, self.jt.calibrate_linear(reduced), const, tuple(reduced))
 
     # the genuine log-likelihood of the readings of one indicator at one step, by their values
     groups: dict[tuple[str, int | None, tuple[float, ...]], Factor | None] = field(
@@ -234,6 +244,9 @@ class ExactModel:
             tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, FloatArray]]
         ] = {}
         self._reduced_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
+        self._covers: dict[tuple[int, int], _Cover] = {}
+        # per unrolled network and step: each node's variable and states
+        self._read: dict[tuple[int, int, int], tuple[tuple[str, int, tuple[str, ...]], ...]] = {}
         self._top_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
 
     # -- structure ---------------------------------------------------------------------------
@@ -265,8 +278,13 @@ class ExactModel:
                 *self._indicator_scopes(net),
                 *sorted(extra),
             )
-            jt = JunctionTree(net.cards, scopes, rank=net.ranks if net.timed else None)
-            self._structures[key] = Structure(net, scopes, jt)
+
+            def build(
+                net: Network = net, scopes: tuple[tuple[int, ...], ...] = scopes
+            ) -> JunctionTree:
+                return JunctionTree(net.cards, scopes, rank=net.ranks if net.timed else None)
+
+            self._structures[key] = Structure(net, scopes, build)
         return self._structures[key]
 
     def reduced(self, structure: Structure, observed: Mapping[int, int]) -> Structure:
@@ -351,9 +369,13 @@ class ExactModel:
         net = self.network(min(steps, default=0), max(steps, default=0))
         grouped = [_groups(rep) for rep in evidence.reports]
         unions = [self._groups_scope(net, groups) for groups in grouped]
-        base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
-        covered = _Cover(base_scopes)
-        extra = frozenset(u for u in unions if len(u) > 1 and not covered(u))
+        extra: _Scopes = frozenset()
+        if any(len(u) > 1 for u in unions):
+            covered = self._covers.get((net.lo, net.hi))
+            if covered is None:
+                base_scopes = (*(s for s, _ in net.factors), *self._indicator_scopes(net))
+                covered = self._covers[(net.lo, net.hi)] = _Cover(base_scopes)
+            extra = frozenset(u for u in unions if len(u) > 1 and not covered(u))
         structure = self.structure(net, extra)
         factors = tuple(
             self._cached_report_factor(structure, rep, groups, union)
@@ -378,7 +400,7 @@ class ExactModel:
     def _groups_scope(self, net: Network, groups: _Groups) -> tuple[int, ...]:
         scope: set[int] = set()
         for name, step in groups:
-            scope.update(net.scope_at(self.tree.indicators[name].scope, step))
+            scope.update(net.scope_at(self.tree.readable[name].scope, step))
         return tuple(sorted(scope))
 
     def report_scope(self, net: Network, report: Report) -> tuple[int, ...]:
@@ -427,7 +449,7 @@ class ExactModel:
             if kept is not None and key in kept:
                 placed = kept[key]
             else:
-                ind = self.tree.indicators[name]
+                ind = self.tree.readable[name]
                 table = report_log_likelihood(ind, np.array(values), ind.spec.correlation())
                 placed = net.place([(n, step) for n in ind.scope], table)
                 if kept is not None:
@@ -461,14 +483,25 @@ class ExactModel:
 
     def _marginals(self, query: Query, cal: Belief) -> Posterior:
         nodes: dict[str, dict[str, float]] = {}
-        if np.isfinite(cal.log_z):
+        if math.isfinite(cal.log_z):
             net = query.network
             now = self._now_step(query.evidence.as_of)
-            for name, node in self.tree.nodes.items():
-                if node.kind == "calendar":
-                    continue
-                m = cal.marginal(net.var_of[net.at(name, now)])
-                nodes[name] = {s: float(p) for s, p in zip(node.states, m, strict=True)}
+            key = (net.lo, net.hi, now)
+            read = self._read.get(key)
+            if read is None:
+                read = self._read[key] = tuple(
+                    (name, net.var_of[net.at(name, now)], tuple(node.states))
+                    for name, node in self.tree.nodes.items()
+                    if node.kind != "calendar"
+                )
+            observed = cal.reduction.observed_states
+            inner = cal.cal
+            for name, var, states in read:
+                state = observed.get(var)
+                if state is None:
+                    nodes[name] = dict(zip(states, inner.marginal(var).tolist(), strict=True))
+                else:
+                    nodes[name] = {s: 1.0 if k == state else 0.0 for k, s in enumerate(states)}
         return Posterior(cal, nodes)
 
     def _now_step(self, as_of: dt.date) -> int:

@@ -44,6 +44,7 @@ from scenariocast.engines.result import ForecastResult, Predictive
 from scenariocast.errors import PosteriorMismatchError, QueryError
 from scenariocast.evidence.likelihood import untransform
 from scenariocast.evidence.readings import Reading
+from scenariocast.evidence.select import refuse_node_readings
 
 #: The credible interval: equal-tailed, 90%.
 INTERVAL = (0.05, 0.95)
@@ -97,6 +98,7 @@ def forecast_pymc(
     exact = exact or ExactModel(tree)
     as_of = as_of or dt.date.today()
     point = exact.forecast(readings, given=given, as_of=as_of, readings_hash=readings_hash)
+    refuse_node_readings(point.evidence)
     query = exact.query(point.evidence, given)
     compiled = sampling.compile_model(exact, query)
     raw = sampling.sample(
