@@ -147,13 +147,15 @@ class Network:
         """An elimination rank per variable (lower ranks are eliminated first).
 
         The steps are eliminated from both ends of the chain towards the horizon's first step:
-        the past (read backward from the horizon) oldest first, the horizon latest first, and
-        the static nodes after every step. Each end of the chain is where its leaves are (the
-        oldest step of the past, the last step of the horizon), so a clique holds one step's
-        variables and the few they are linked to; eliminating the horizon first to last
+        the past (read backward from the horizon) oldest first, then the horizon latest first,
+        then the first step and the static nodes. Each end of the chain is where its leaves are
+        (the oldest step of the past, the last step of the horizon), so a clique holds one
+        step's variables and the few they are linked to; eliminating the horizon first to last
         instead makes every one of its cliques hold two whole steps (the North Korea tree's
-        junction tree is 3.7 times larger that way). The evidence-free end of the horizon also
-        comes first, where a batch of calibrations that differ only in their readings shares it.
+        junction tree is 3.7 times larger that way). The two ends meet only at the first step,
+        so no message of the past reaches the horizon's cliques: a batch of calibrations that
+        differ only in readings of the past shares the horizon's messages, and a question about
+        the horizon (an outcome's states masked at its steps) reuses the past's.
         """
         return [self.step_rank(step) for _, step in self.names]
 
@@ -161,7 +163,9 @@ class Network:
         """The elimination rank of the variables of ``step`` (``None``: the static nodes)."""
         if step is None:
             return self.hi + 1
-        return step if step <= 0 else self.lo - step
+        if step < 0:
+            return step  # the past, oldest first
+        return self.hi if step == 0 else self.hi - step  # the horizon, last first
 
     @property
     def forward_ranks(self) -> list[int]:
