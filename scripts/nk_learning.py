@@ -82,6 +82,16 @@ def main() -> None:
     parser.add_argument("--warm", action="store_true", help="keep PyTensor's compilation dir")
     parser.add_argument("--graph", action="store_true", help="only count the model's operations")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only build and compile the model, and time its log density and gradient",
+    )
+    parser.add_argument(
+        "--unrolled",
+        action="store_true",
+        help="with --profile: unroll the past in the junction tree instead of scanning it",
+    )
+    parser.add_argument(
         "--since",
         type=dt.date.fromisoformat,
         help="only the readings observed on or after this day (a shorter history to unroll)",
@@ -98,6 +108,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="nk-learning-"))
     if not args.warm:  # before PyTensor is imported
         os.environ["PYTENSOR_FLAGS"] = f"base_compiledir={tmp / 'pytensor'}"
+    if args.profile:
+        print(json.dumps(profile(text, tmp, args), indent=1))
+        return
     summary = run(text, tmp, args)
     blob = json.dumps(summary, indent=1)
     print(blob)
@@ -126,10 +139,13 @@ def graph_sizes(texts: dict[str, str]) -> dict[str, dict[str, int]]:
 
     readings = _readings(Path(tempfile.mkdtemp(prefix="nk-learning-")))
     out = {}
-    for name, text in texts.items():
+    runs = [(name, text, True) for name, text in texts.items()]
+    runs += [(f"{name}, past unrolled", text, False) for name, text in texts.items()]
+    for name, text, scan in runs:
         exact = ExactModel(parse_tree(text, file=f"{name}.yaml"))
         query = exact.query(exact.forecast(readings, as_of=AS_OF).evidence, None)  # type: ignore[arg-type]
-        built = pymc_model.build(exact, query)
+        built = pymc_model.build(exact, query, scan=scan)
+        jt = built.chain.jt if built.chain is not None else query.structure.jt
         model = built.model
         logp = model.logp()
         grad = pt.grad(logp, model.value_vars)
@@ -138,13 +154,53 @@ def graph_sizes(texts: dict[str, str]) -> dict[str, dict[str, int]]:
             "uncertain_reports": built.plan.n_uncertain,
             "stacked_expressions": len(built.plan.stacks),
             "report_tensors": len(built.plan.batches),
-            "cliques": len(query.structure.jt.cliques),
+            "steps": query.network.hi - query.network.lo + 1,
+            "scanned_steps": len(built.chain.steps) if built.chain is not None else 0,
+            "cliques": len(jt.cliques),
             "logp_operations": len(list(applys_between(model.value_vars, [logp]))),
             "logp_and_gradient_operations": len(
                 list(applys_between(model.value_vars, [logp, *grad]))
             ),
         }
     return out
+
+
+def profile(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Build and compile the variant's model; time its log density and gradient."""
+    import numpy as np
+
+    from scenariocast.engines.exact.model import ExactModel
+    from scenariocast.engines.pymc import sampling
+    from scenariocast.spec.load import parse_tree
+
+    tree = parse_tree(text, file="nk-2026-learning.yaml")
+    readings = _readings(tmp)
+    if args.since is not None:
+        readings = [r for r in readings if r.observed.start >= args.since]  # type: ignore[attr-defined]
+    exact_model = ExactModel(tree)
+    query = exact_model.query(exact_model.forecast(readings, as_of=AS_OF).evidence, None)
+    t0 = time.perf_counter()
+    compiled = sampling.compile_model(exact_model, query, scan=not args.unrolled)
+    t1 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    points = [compiled.x0 + rng.uniform(-1.0, 1.0, compiled.ndim) for _ in range(5)]
+    compiled.logp_dlogp(points[0])  # the first call may finish compiling
+    n = 0
+    t2 = time.perf_counter()
+    while time.perf_counter() - t2 < 10.0 and n < 2000:
+        compiled.logp_dlogp(points[n % len(points)])
+        n += 1
+    t3 = time.perf_counter()
+    return {
+        "since": args.since.isoformat() if args.since else None,
+        "steps": [query.network.lo, query.network.hi],
+        "reports": len(query.evidence.reports),
+        "dimensions": compiled.ndim,
+        "compile_seconds": round(t1 - t0, 1),
+        "logp_and_gradient_ms": round(1000 * (t3 - t2) / n, 3),
+        "compile_dir": "warm" if args.warm else "fresh",
+        "past": "unrolled" if args.unrolled else "scan",
+    }
 
 
 def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:

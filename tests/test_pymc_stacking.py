@@ -110,10 +110,10 @@ def _tree(means: dict[str, tuple[float, ...]], *, uncertain: bool, survey: str, 
     return parse_tree(TREE.format(**fields), file="stacking.yaml")
 
 
-def _readings(seed: int = 0) -> list[Reading]:
+def _readings(seed: int = 0, *, span: bool = True) -> list[Reading]:
     """Monthly surveys from March 2025 to May 2026 (15 steps, both seasons), one to three
-    cities each, the shock high from the autumn of 2025; a wire report most months; and one
-    survey whose readings (one report id) span two months."""
+    cities each, the shock high from the autumn of 2025; a wire report most months; and, with
+    ``span``, one survey whose readings (one report id) span two months."""
     rng = np.random.default_rng(seed)
     out: list[Reading] = []
 
@@ -141,6 +141,8 @@ def _readings(seed: int = 0) -> list[Reading]:
         if k % 3 != 1:
             add("flag", "yes" if high else "no", f"{year}-{month:02d}-20", "wire")
             add("rate", f"{STATED['rate'][2 * int(high)]:.4f}", f"{year}-{month:02d}-20", "wire")
+    if not span:
+        return out
     # one report over two months
     add("price", "1.3", "2025-11-28", "survey", location="north", report="r-span")
     add("price", "1.5", "2025-12-03", "survey", location="north", report="r-span")
@@ -167,11 +169,13 @@ def _at(built: Any, point: dict[str, Any]) -> tuple[dict[str, Any], list[np.ndar
     return tables, batches, float(next(values))
 
 
-def _check(theta: dict[str, tuple[float, ...]], survey: str, wire: str) -> None:
+def _check(
+    theta: dict[str, tuple[float, ...]], survey: str, wire: str, *, span: bool = True
+) -> None:
     from scenariocast.engines.pymc import model as pymc_model
     from scenariocast.engines.pymc.posterior import _report_factors
 
-    readings = _readings()
+    readings = _readings(span=span)
     uncertain = _tree(STATED, uncertain=True, survey=survey, wire=wire)
     exact_model = ExactModel(uncertain)
     evidence = exact_model.forecast(readings, as_of=AS_OF).evidence
@@ -184,11 +188,18 @@ def _check(theta: dict[str, tuple[float, ...]], survey: str, wire: str) -> None:
     assert len(steps) >= 15
     # three local shapes: the shock alone (price), the shock and the regime (rate), and the
     # shock at two consecutive steps (the report over two months)
+    spanning = [(("shock", 0), ("shock", 1))] if span else []
     assert sorted(b.local for b in plan.batches) == [
         (("regime", None), ("shock", 0)),
         (("shock", 0),),
-        (("shock", 0), ("shock", 1)),
+        *spanning,
     ]
+    # the past (March to December 2025) is summed out by a scan unless a report spans two
+    # months; the regime, read in the past by the rate, rides along in the scan's belief
+    assert (built.chain is None) == span
+    if built.chain is not None:
+        assert len(built.chain.steps) == 10
+        assert [query.network.names[v] for v in built.chain.static] == [("regime", None)]
     # price: one to three cities in lean and in other months (6 shapes); rate: one or two
     # cities (2 shapes, no calendar node)
     assert len(plan.stacks) == 8
@@ -232,3 +243,47 @@ def test_stacked_reports_at_the_stated_means_with_reliabilities_are_the_exact_en
     """At the stated means, with a reliability below one and one held with uncertainty (at its
     mean), each report's mixture with its prior predictive is the exact engine's."""
     _check(STATED, survey="0.85", wire="{mean: 0.7, sd: 0.1}")
+
+
+def test_the_past_summed_out_by_a_scan_is_the_exact_engines() -> None:
+    """No report spans two months: the ten months of 2025 are one repeated step (a scan), with
+    the regime read in the past carried along. Away from the stated means, and at them with an
+    uncertain reliability, the log evidence, each report's factor and every step's
+    probabilities are still the exact engine's."""
+    theta = {"price": (0.4, -0.2, 1.3, 0.9), "rate": (2.0, 2.5, 2.6, 3.7)}
+    _check(theta, survey="1.0", wire="1.0", span=False)
+    _check(STATED, survey="0.85", wire="{mean: 0.7, sd: 0.1}", span=False)
+
+
+def test_the_scans_gradient_is_the_unrolled_junction_trees() -> None:
+    """What NUTS sees: the log density and its gradient at random points (every table, mean
+    and reliability away from the stated numbers) are the same whether the past is scanned or
+    unrolled in the junction tree."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from scenariocast.engines.pymc import model as pymc_model
+
+    readings = _readings(span=False)
+    tree = _tree(STATED, uncertain=True, survey="0.85", wire="{mean: 0.7, sd: 0.1}")
+    exact_model = ExactModel(tree)
+    query = exact_model.query(exact_model.forecast(readings, as_of=AS_OF).evidence, None)
+    got = []
+    for scan in (True, False):
+        built = pymc_model.build(exact_model, query, scan=scan)
+        assert (built.chain is not None) == scan
+        model = built.model
+        logp = model.logp()
+        fn = pytensor.function(
+            model.value_vars, [logp, *pt.grad(logp, model.value_vars)], mode="FAST_COMPILE"
+        )
+        start = model.initial_point()
+        rng = np.random.default_rng(4)
+        points = [
+            [start[v.name] + rng.uniform(-1.0, 1.0, start[v.name].shape) for v in model.value_vars]
+            for _ in range(3)
+        ]
+        got.append([[np.asarray(x) for x in fn(*p)] for p in points])
+    for scanned, unrolled in zip(*got, strict=True):
+        for a, b in zip(scanned, unrolled, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)

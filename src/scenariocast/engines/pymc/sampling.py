@@ -32,7 +32,7 @@ from pytensor.compile.maker import function
 from pytensor.graph.replace import clone_replace
 
 from scenariocast.engines.exact.model import ExactModel, Query
-from scenariocast.engines.pymc.model import BuiltModel, build
+from scenariocast.engines.pymc.model import BuiltModel, build, constant_values
 from scenariocast.errors import QueryError
 
 SAMPLERS = ("nutpie", "pymc")
@@ -74,20 +74,21 @@ def structure_key(exact: ExactModel, query: Query, plan_values: object) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def compile_model(exact: ExactModel, query: Query) -> CompiledModel:
+def compile_model(exact: ExactModel, query: Query, *, scan: bool = True) -> CompiledModel:
     """The compiled model for ``query``, from the in-memory cache when its structure is known.
 
     The constant evidence is set as data on every call, so a cached model serves new readings.
+    ``scan=False`` unrolls the past in the junction tree instead of scanning it (to compare).
     """
     from scenariocast.engines.pymc import evidence, priors
 
     plan = evidence.plan(exact, query, priors.uncertain_indicators(exact.tree))
-    key = structure_key(exact, query, plan.key)
+    key = structure_key(exact, query, (plan.key, scan))
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = _compile(key, build(exact, query))
+        compiled = _compile(key, build(exact, query, scan=scan))
         _COMPILED[key] = compiled
-    potentials = evidence.constant_potentials(query, plan.constant)
+    potentials = constant_values(query, plan, compiled.built.chain)
     for var, value in zip(compiled.built.constant, potentials, strict=True):
         var.set_value(np.asarray(value, dtype=np.float64))
     return compiled
