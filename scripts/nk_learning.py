@@ -87,6 +87,10 @@ def main() -> None:
         help="only build and compile the model, and time its log density and gradient",
     )
     parser.add_argument(
+        "--mode",
+        help="PyTensor's compilation mode (default: its own, Numba; CVM: the C backend)",
+    )
+    parser.add_argument(
         "--unrolled",
         action="store_true",
         help="with --profile: unroll the past in the junction tree instead of scanning it",
@@ -106,8 +110,11 @@ def main() -> None:
         print(json.dumps(graph_sizes({"learning": text, "shipped": shipped}), indent=1))
         return
     tmp = Path(tempfile.mkdtemp(prefix="nk-learning-"))
-    if not args.warm:  # before PyTensor is imported
-        os.environ["PYTENSOR_FLAGS"] = f"base_compiledir={tmp / 'pytensor'}"
+    flags = [] if args.warm else [f"base_compiledir={tmp / 'pytensor'}"]
+    if args.mode:
+        flags.append(f"mode={args.mode}")
+    if flags:  # before PyTensor is imported
+        os.environ["PYTENSOR_FLAGS"] = ",".join(flags)
     if args.profile:
         print(json.dumps(profile(text, tmp, args), indent=1))
         return
@@ -181,10 +188,10 @@ def profile(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]
     query = exact_model.query(exact_model.forecast(readings, as_of=AS_OF).evidence, None)
     t0 = time.perf_counter()
     compiled = sampling.compile_model(exact_model, query, scan=not args.unrolled)
-    t1 = time.perf_counter()
     rng = np.random.default_rng(0)
     points = [compiled.x0 + rng.uniform(-1.0, 1.0, compiled.ndim) for _ in range(5)]
-    compiled.logp_dlogp(points[0])  # the first call may finish compiling
+    compiled.logp_dlogp(points[0])  # Numba compiles on the first call
+    t1 = time.perf_counter()
     n = 0
     t2 = time.perf_counter()
     while time.perf_counter() - t2 < 10.0 and n < 2000:
@@ -200,11 +207,13 @@ def profile(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]
         "logp_and_gradient_ms": round(1000 * (t3 - t2) / n, 3),
         "compile_dir": "warm" if args.warm else "fresh",
         "past": "unrolled" if args.unrolled else "scan",
+        "mode": args.mode or "default (Numba)",
     }
 
 
 def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
     """Forecast the variant with both engines; the timings, diagnostics and numbers."""
+    import arviz as az
     import numpy as np
 
     from scenariocast.engines.exact import forecast_exact
@@ -224,6 +233,7 @@ def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
     plan = evidence.plan(exact_model, query, priors.uncertain_indicators(tree))
     t1 = time.perf_counter()
     compiled = sampling.compile_model(exact_model, query)  # built and compiled, then cached
+    compiled.logp_dlogp(compiled.x0)  # Numba compiles on the first call
     t2 = time.perf_counter()
     run_ = posterior.forecast_pymc(
         tree,
@@ -236,7 +246,6 @@ def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
         exact=exact_model,
     )
     t3 = time.perf_counter()
-    del compiled
     exact = forecast_exact(tree, readings, as_of=AS_OF)
     post = run_.datatree["posterior"]
     means = []
@@ -248,6 +257,8 @@ def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
                 continue
             draws = np.asarray(post[var]).ravel()
             lo, hi = np.quantile(draws, (0.05, 0.95))
+            rhat = float(az.rhat(run_.datatree, var_names=[var])[var])
+            ess = float(az.ess(run_.datatree, var_names=[var], method="bulk")[var])
             means.append(
                 {
                     "indicator": name,
@@ -259,6 +270,8 @@ def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
                     "posterior_sd": float(draws.std()),
                     "posterior_low": float(lo),
                     "posterior_high": float(hi),
+                    "rhat": rhat,
+                    "ess_bulk": ess,
                 }
             )
     outcomes = {
@@ -277,6 +290,8 @@ def run(text: str, tmp: Path, args: argparse.Namespace) -> dict[str, object]:
         "since": args.since.isoformat() if args.since else None,
         "n_readings": len(readings),
         "steps": [query.network.lo, query.network.hi],
+        "scanned_steps": len(compiled.built.chain.steps) if compiled.built.chain else 0,
+        "dimensions": compiled.ndim,
         "as_of": AS_OF.isoformat(),
         "reports": len(query.evidence.reports),
         "uncertain_reports": plan.n_uncertain,

@@ -255,6 +255,7 @@ def test_the_past_summed_out_by_a_scan_is_the_exact_engines() -> None:
     _check(STATED, survey="0.85", wire="{mean: 0.7, sd: 0.1}", span=False)
 
 
+@pytest.mark.slow
 def test_the_scans_gradient_is_the_unrolled_junction_trees() -> None:
     """What NUTS sees: the log density and its gradient at random points (every table, mean
     and reliability away from the stated numbers) are the same whether the past is scanned or

@@ -9,10 +9,12 @@ along its steps, the unrolled forward algorithm), with the upward pass written i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytensor.tensor as pt
 from pytensor.scan.basic import scan
 
@@ -88,6 +90,8 @@ class Chain:
     static: tuple[int, ...]  # static variables some past factor depends on
     shape: tuple[int, ...]  # (*static cards, *dynamic cards)
     kernels: dict[str, list[int]]  # node -> positions in prior_terms of its backward factors
+    kinds: tuple[int, ...]  # per step, which distinct transition it takes (calendar states)
+    first_of_kind: tuple[int, ...]  # per distinct transition, the first step that takes it
     past: frozenset[int]  # the past's variables
     later: frozenset[int]  # the horizon's variables after the last step any factor but a
     # transition reaches: summed out latest first, their transitions add up to one, so they
@@ -160,6 +164,19 @@ def plan_chain(query: Any) -> Chain | None:
         if len(inside) != len(dynamic) or len({step_of[v] for v in inside}) != 1:
             return None  # a factor over the past and the horizon, or over two past steps
         static.update(v for v in scope if net.names[v][1] is None)
+    # steps whose kernels are sliced at the same calendar states share their transition
+    kinds: list[int] = []
+    first_of_kind: list[int] = []
+    seen: dict[tuple[object, ...], int] = {}
+    for i in range(len(steps)):
+        key = tuple(
+            tuple(a if isinstance(a, int) else None for a in net.placement(terms[ks[i]].axes)[0])
+            for ks in kernels.values()
+        )
+        if key not in seen:
+            seen[key] = len(first_of_kind)
+            first_of_kind.append(i)
+        kinds.append(seen[key])
     static_vars = tuple(sorted(static))
     shape = (*(net.cards[v] for v in static_vars), *(tree.nodes[n].card for n in nodes))
     axis_of = {v: i for i, v in enumerate(static_vars)}
@@ -176,8 +193,8 @@ def plan_chain(query: Any) -> Chain | None:
         rank=[net.ranks[v] for v in keep],
     )
     return Chain(
-        steps, nodes, static_vars, shape, kernels, frozenset(past), frozenset(later), step_of,
-        axis_of, keep,
+        steps, nodes, static_vars, shape, kernels, tuple(kinds), tuple(first_of_kind),
+        frozenset(past), frozenset(later), step_of, axis_of, keep,
         renumber, message, jt,
     )  # fmt: skip
 
@@ -191,53 +208,51 @@ def chain_message(
     """The log-message of the past on the horizon's first step, over ``chain.message``.
 
     ``prior`` is the network's prior factors (log-tables, in ``prior_terms`` order);
-    ``evidence`` the past's log-potentials, a tensor ``(steps, *chain.shape)``. The scan runs in
-    probabilities, each step's belief rescaled to sum to one and the scales kept in logs.
+    ``evidence`` the past's log-potentials, a tensor ``(steps, *chain.shape)``.
+
+    Each distinct step of the chain (its kernels sliced at the calendar's states) is one
+    matrix over the joint states of the dynamic nodes, from a step to the next, built once;
+    the scan then does one matrix product a step. It runs in probabilities, each step's belief
+    rescaled to sum to one and the scales kept in logs.
     """
     n_static, k = len(chain.static), len(chain.nodes)
-    # the full layout of one transition: (*static, *nodes at t, *nodes at t + 1)
-    sequences = []
-    placements = []
-    for j, node in enumerate(chain.nodes):
-        stacked = pt.exp(pt.stack([prior[pos][1] for pos in chain.kernels[node]]))
-        first = chain.kernels[node][0]
-        scope = prior[first][0]
-        # the kernel's axes: (x_t, *moving parents at t+1, x_{t+1}); where each goes
-        axes = [n_static + j] + [
-            n_static + k + chain.nodes.index(net.names[v][0]) for v in scope[1:]
-        ]
-        perm = tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
-        shape = [1] * (n_static + 2 * k)
-        for i, a in enumerate(axes):
-            shape[a] = net.cards[scope[i]]
-        sequences.append(stacked)
-        placements.append((perm, tuple(shape)))
+    n_s = math.prod(chain.shape[:n_static])
+    n_d = math.prod(chain.shape[n_static:])
+    # one transition's layout: (*nodes at t, *nodes at t + 1)
+    matrices = []
+    for first in chain.first_of_kind:
+        joint: Tensor = pt.as_tensor(1.0)
+        for j, node in enumerate(chain.nodes):
+            scope, values = prior[chain.kernels[node][first]]
+            # the kernel's axes: (x_t, *moving parents at t+1, x_{t+1}); where each goes
+            axes = [j] + [k + chain.nodes.index(net.names[v][0]) for v in scope[1:]]
+            perm = tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
+            shape = [1] * (2 * k)
+            for i, a in enumerate(axes):
+                shape[a] = net.cards[scope[i]]
+            joint = joint * pt.exp(values).transpose(perm).reshape(shape)
+        matrices.append(joint.reshape((n_d, n_d)))
+    moves = pt.stack(matrices)[np.asarray(chain.kinds, dtype=np.int64)]  # (steps, n_d, n_d)
     # each step's evidence in probabilities, scaled by its largest entry
     flat = evidence.reshape((evidence.shape[0], -1))
     top = pt.max(flat, axis=1)
     top = pt.switch(pt.isinf(top), 0.0, top)
-    weights = pt.exp(flat - top[:, None]).reshape(evidence.shape)
+    weights = pt.exp(flat - top[:, None]).reshape((evidence.shape[0], n_s, n_d))
     start = weights[0]
     scale0 = pt.sum(start)
     # the evidence of the step each transition leads to (none on the horizon's first step: it
     # stays in the junction tree)
-    after = pt.concatenate([weights[1:], pt.ones((1, *chain.shape))], axis=0)
-    full = (*chain.shape, *(1,) * k)
+    after = pt.concatenate([weights[1:], pt.ones((1, n_s, n_d))], axis=0)
 
-    def step(*args: Tensor) -> tuple[Tensor, Tensor]:
-        *kernels, w, belief, log_scale = args
-        here = belief.reshape(full)
-        for j, (kernel, (perm, shape)) in enumerate(zip(kernels, placements, strict=True)):
-            here = pt.sum(here * kernel.transpose(perm).reshape(shape), axis=n_static + j,
-                          keepdims=True)  # fmt: skip
-        here = here.reshape(chain.shape) * w
+    def step(move: Tensor, w: Tensor, belief: Tensor, log_scale: Tensor) -> tuple[Tensor, Tensor]:
+        here = pt.dot(belief, move) * w
         total = pt.sum(here)
         return here / total, log_scale + pt.log(total)
 
     (beliefs, scales) = scan(
         step,
-        sequences=[*sequences, after],
+        sequences=[moves, after],
         outputs_info=[start / scale0, pt.log(scale0) + pt.sum(top)],
         return_updates=False,
     )
-    return pt.log(beliefs[-1] + 1e-300) + scales[-1]
+    return pt.log(beliefs[-1].reshape(chain.shape) + 1e-300) + scales[-1]
