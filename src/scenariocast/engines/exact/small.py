@@ -1,0 +1,279 @@
+"""Forecasts of a small static tree from its full joint distribution, kept.
+
+A tree of a handful of nodes (cancer, earthquake, asia) has a joint state space of a few dozen
+to a few thousand entries; there a junction tree's fixed cost (building the cliques, slicing
+the tables, two passes, the messages) is many times the arithmetic. For such a tree
+(:func:`small_joint`: every node static, at most :data:`JOINT_SIZE` joint entries, and no entry
+that could underflow) the model keeps the joint, the product of every node's table, and a
+forecast given hard evidence (``given``) and nothing else slices it at the observed states:
+``P(x | e) = P(x, e) / P(e)``, each marginal a sum over the other variables' axes. That is the
+definition of the posterior, with no approximation: the joint is exact to a few units in the
+last place of each entry (a product of one entry of each table) and every marginal to the
+rounding of its sums.
+
+Readings, virtual and soft evidence and dynamic trees go through the junction tree as before
+(:class:`~.model.ExactModel`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from scenariocast.engines.exact.junction import FloatArray
+from scenariocast.engines.exact.network import parse_assumptions
+from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario
+from scenariocast.errors import EvidenceConflictError
+from scenariocast.evidence.select import no_evidence
+from scenariocast.spec.tree import Tree
+
+#: The most entries the joint of a tree answered from its joint may have (32 KiB of floats).
+#: Above it a marginal costs more passes over the joint than the junction tree's fixed cost.
+JOINT_SIZE = 4096
+#: The joint is used only if no product of one entry per table can come below this: every
+#: entry is then a normal float, with full relative precision (no underflow).
+SMALLEST_PRODUCT = 1e-280
+#: How many distinct ``given`` a model keeps the slicing of (cleared beyond).
+KEPT_GIVEN = 1024
+
+
+#: The fields of a result that default to a new empty mapping, and how to make one.
+_FACTORIES = tuple(
+    (f.name, f.default_factory) for f in fields(ForecastResult) if f.default_factory is not MISSING
+)
+
+
+def _result(**values: Any) -> ForecastResult:
+    """``ForecastResult(**values)`` with every field given but those made by a factory.
+
+    Its fields are set at once in its ``__dict__``: a frozen dataclass's ``__init__`` sets them
+    one by one through ``object.__setattr__``, a quarter of a small tree's whole forecast.
+    """
+    result = object.__new__(ForecastResult)
+    d = result.__dict__
+    for name, factory in _FACTORIES:
+        d[name] = factory()
+    d.update(values)
+    return result
+
+
+@dataclass(frozen=True)
+class _Sliced:
+    """One ``given`` read against the tree: where to slice the joint, and what is fixed."""
+
+    given: dict[str, str]  # as the result shows it (key as given -> state name)
+    index: tuple[int | slice, ...]  # into the joint: the state of each observed node
+    observed: dict[int, int]  # node position -> its state (-1: two states at once)
+    others: tuple[tuple[int, ...], ...]  # for each unobserved node, the axes summed out
+    # for each observed node, its marginal (one-hot) as an array and by state name
+    fixed: dict[int, tuple[FloatArray, dict[str, float]]]
+
+
+def small_joint(tree: Tree) -> SmallJoint | None:
+    """The tree's :class:`SmallJoint`, or ``None`` if it is not small and static."""
+    nodes = list(tree.nodes.values())
+    if not nodes or any(n.kind != "static" for n in nodes):
+        return None
+    if math.prod(n.card for n in nodes) > JOINT_SIZE:
+        return None
+    # no entry of the joint (a product of one entry per table) can underflow if the smallest
+    # positive entry of every table, to the power of the number of tables, stays above the floor
+    every = np.concatenate([n.cpt.reshape(-1) for n in nodes])
+    positive = every[every > 0]
+    if positive.size and not float(positive.min()) ** len(nodes) >= SMALLEST_PRODUCT:
+        return None
+    return SmallJoint(tree)
+
+
+class SmallJoint:
+    """The joint distribution of a small static tree, and forecasts given hard evidence from it.
+
+    Built by :func:`small_joint` (which checks that the tree qualifies). The joint has one axis
+    per node, in the tree's order.
+    """
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        nodes = list(tree.nodes.values())
+        self._position = position = {n.name: i for i, n in enumerate(nodes)}
+        operands: list[Any] = []
+        for n in nodes:
+            operands += [n.cpt, [*(position[p] for p in n.parents), position[n.name]]]
+        operands.append(list(range(len(nodes))))  # every node's axis, in the tree's order
+        joint = np.einsum(*operands)
+        self.joint: FloatArray = np.ascontiguousarray(joint, dtype=np.float64)
+        self._states = [n.states for n in nodes]
+        self._names = [n.name for n in nodes]
+        # each outcome: its node's position and which of its states count
+        self._outcomes = [
+            (oid, o, position[o.node], np.array([s in o.states for s in tree.nodes[o.node].states]))
+            for oid, o in tree.outcomes.items()
+        ]
+        self._sliced: dict[tuple[tuple[str, str], ...], _Sliced] = {}
+        self._prior: tuple[dict[str, dict[str, float]], list[FloatArray]] | None = None
+
+    def _read(self, given: Mapping[str, str]) -> tuple[dict[str, str], dict[int, int]]:
+        """The assumptions as the result shows them, and each observed node's state.
+
+        A node named by its id in one of its states is read here; anything else (a date, a
+        name to strip, an unknown node or state) by :func:`parse_assumptions`, with its checks
+        and messages.
+        """
+        nodes = self.tree.nodes
+        position = self._position
+        observed: dict[int, int] = {}
+        for key, state in given.items():
+            node = nodes.get(key)
+            if node is None or state not in node.states:
+                break
+            i = position[key]
+            k = node.states.index(state)
+            observed[i] = k if observed.get(i, k) == k else -1
+        else:
+            return dict(given), observed
+        assumptions = parse_assumptions(self.tree, given)
+        observed = {}
+        for a in assumptions:
+            i = position[a.node]
+            observed[i] = a.state if observed.get(i, a.state) == a.state else -1
+        return {a.key: nodes[a.node].states[a.state] for a in assumptions}, observed
+
+    def _slice(self, given: Mapping[str, str]) -> _Sliced:
+        key = tuple(given.items())
+        sliced = self._sliced.get(key)
+        if sliced is not None:
+            return sliced
+        shown, observed = self._read(given)
+        index = tuple(observed.get(i, slice(None)) for i in range(len(self._names)))
+        h = len(self._names) - len(observed)
+        others = tuple(tuple(k for k in range(h) if k != j) for j in range(h))
+        fixed = {}
+        for i, state in observed.items():
+            states = self._states[i]
+            m = np.zeros(len(states))
+            if state >= 0:
+                m[state] = 1.0
+            fixed[i] = (m, {s: 1.0 if j == state else 0.0 for j, s in enumerate(states)})
+        sliced = _Sliced(shown, index, observed, others, fixed)
+        if len(self._sliced) >= KEPT_GIVEN:
+            self._sliced.clear()
+        self._sliced[key] = sliced
+        return sliced
+
+    def _marginals(
+        self, sliced: _Sliced
+    ) -> tuple[dict[str, dict[str, float]], list[FloatArray], FloatArray, float]:
+        """Every node's marginal (by name, and as arrays), the sliced joint and its total."""
+        if any(s < 0 for s in sliced.observed.values()):
+            raise self._impossible(sliced)
+        sub = self.joint[sliced.index]
+        total = float(sub.sum())
+        if not total > 0:
+            raise self._impossible(sliced)
+        nodes: dict[str, dict[str, float]] = {}
+        arrays: list[FloatArray] = []
+        observed = sliced.observed
+        others = sliced.others
+        k = 0
+        for i, (name, states) in enumerate(zip(self._names, self._states, strict=True)):
+            state = observed.get(i)
+            if state is None:
+                axes = others[k]
+                m = (sub.sum(axis=axes) if axes else sub) / total
+                k += 1
+                nodes[name] = dict(zip(states, m.tolist(), strict=True))
+            else:
+                m, shown = sliced.fixed[i]
+                nodes[name] = dict(shown)
+            arrays.append(m)
+        return nodes, arrays, sub, total
+
+    def _impossible(self, sliced: _Sliced) -> EvidenceConflictError:
+        shown = ", ".join(f"{k}={v}" for k, v in sliced.given.items())
+        return EvidenceConflictError(
+            f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
+        )
+
+    def _outcome_probabilities(self, arrays: list[FloatArray]) -> list[float]:
+        return [
+            float(np.clip(arrays[i][in_set].sum(), 0.0, 1.0)) for _, _, i, in_set in self._outcomes
+        ]
+
+    def _scenarios(
+        self, sliced: _Sliced, sub: FloatArray, total: float, top: int
+    ) -> list[Scenario]:
+        """The ``top`` most probable complete scenarios (ties: in the order of the states)."""
+        flat = sub.reshape(-1)
+        n = min(top, int(np.count_nonzero(flat)))
+        if n <= 0:
+            return []
+        if n < flat.size:
+            best = np.argpartition(-flat, n - 1)[:n]
+            best = best[np.lexsort((best, -flat[best]))]
+        else:
+            best = np.lexsort((np.arange(flat.size), -flat))
+        hidden = [i for i in range(len(self._names)) if i not in sliced.observed]
+        out: list[Scenario] = []
+        for at in best.tolist():
+            values = dict(sliced.observed)
+            if hidden:
+                values.update(zip(hidden, np.unravel_index(at, sub.shape), strict=True))
+            states = {name: self._states[i][int(values[i])] for i, name in enumerate(self._names)}
+            out.append(Scenario(states=states, probability=float(flat[at]) / total))
+        return out
+
+    def forecast(
+        self,
+        given: Mapping[str, str] | None,
+        as_of: dt.date,
+        *,
+        top: int,
+        readings_hash: str,
+    ) -> ForecastResult:
+        """What :meth:`ExactModel.forecast <.model.ExactModel.forecast>` gives with no reading."""
+        sliced = self._slice(given or {})
+        if not sliced.observed:  # the prior: computed once, as the junction tree keeps it
+            if self._prior is None:
+                nodes, arrays, _, _ = self._marginals(sliced)
+                self._prior = (nodes, arrays)
+            nodes, arrays = self._prior
+        else:
+            nodes, arrays, _, _ = self._marginals(sliced)
+        probabilities = self._outcome_probabilities(arrays)
+        outcomes = {
+            oid: OutcomeForecast(
+                id=oid,
+                question=o.question,
+                probability=p,
+                prior=p,
+                resolve_by=o.resolve_by,
+                timing=o.timing,
+                k=o.k,
+            )
+            for (oid, o, _, _), p in zip(self._outcomes, probabilities, strict=True)
+        }
+        scenarios: tuple[Scenario, ...] = ()
+        if top > 0:
+            sub = self.joint[sliced.index]
+            scenarios = tuple(self._scenarios(sliced, sub, float(sub.sum()), top))
+        return _result(
+            tree_id=self.tree.id,
+            tree_hash=self.tree.file_hash,
+            engine="exact",
+            as_of=as_of,
+            given=dict(sliced.given),
+            evidence=no_evidence(as_of),
+            log_evidence=0.0,
+            outcomes=outcomes,
+            nodes=nodes,
+            prior_nodes=nodes,
+            top_scenarios=scenarios,
+            readings_hash=readings_hash,
+            steps={},
+            now_step=None,
+        )
