@@ -729,11 +729,22 @@ class JunctionTree:
         no reading reaches, eliminated first) is computed once.
         """
         extra = () if batch is None else (1,)
-        psi = [np.zeros((*s, *extra)) for s in self.shapes]
+        psi: list[FloatArray | None] = [None] * len(self.shapes)
         for scope, values in factors:
             i = self.home(scope)
-            psi[i] = psi[i] + self._place(values, scope, i, batch)
-        return psi
+            placed = self._place(values, scope, i, batch)
+            current = psi[i]
+            if current is None:  # the first factor: a new array of the clique's shape
+                shape = np.broadcast_shapes((*self.shapes[i], *extra), placed.shape)
+                psi[i] = np.array(np.broadcast_to(placed, shape), dtype=np.float64)
+            elif np.broadcast_shapes(current.shape, placed.shape) == current.shape:
+                np.add(current, placed, out=current)  # made here: added to in place
+            else:  # a batch axis longer than the clique's so far
+                psi[i] = current + placed
+        return [
+            np.zeros((*s, *extra)) if a is None else a
+            for s, a in zip(self.shapes, psi, strict=True)
+        ]
 
     def _up(
         self, psi: list[FloatArray], n_sum: int, batch: int | None = None
@@ -745,6 +756,7 @@ class JunctionTree:
         """
         msgs: list[FloatArray] = []
         total: Any = 0.0 if batch is None else np.zeros(batch)
+        made: set[int] = set()  # the entries of psi replaced here, added to in place after
         for i in range(len(self.cliques)):
             m = logsumexp(psi[i], axis=0) if i < n_sum else np.max(psi[i], axis=0)
             msgs.append(m)
@@ -754,7 +766,13 @@ class JunctionTree:
             else:
                 placement = self._sep_in_parent[i]
                 assert placement is not None
-                psi[p] = psi[p] + self._move(m, placement[0], placement[1], batch)
+                moved = self._move(m, placement[0], placement[1], batch)
+                target = psi[p]
+                if p in made and np.broadcast_shapes(target.shape, moved.shape) == target.shape:
+                    np.add(target, moved, out=target)
+                else:  # the arrays passed in are never changed
+                    psi[p] = target + moved
+                    made.add(p)
         return msgs, total
 
     def log_z(self, factors: Iterable[Factor], batch: int | None = None) -> Any:
@@ -981,8 +999,7 @@ class JunctionTree:
         variables are assigned (their entries in the returned tuples; the others are 0).
         """
         own = self.potentials(factors)  # each clique's own factors, without messages
-        psi = [a.copy() for a in own]
-        msgs, best_total = self._up(psi, self.n_sum)
+        msgs, best_total = self._up(list(own), self.n_sum)  # (which leaves own unchanged)
         if not np.isfinite(best_total):
             return []
         n = len(self.cliques)
