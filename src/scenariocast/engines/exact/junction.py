@@ -15,11 +15,12 @@ upward (collect) pass and the reverse order is the downward (distribute) pass.
 from __future__ import annotations
 
 import heapq
+import importlib
 import itertools
 import math
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,8 +208,59 @@ EINSUM_SIZE = 4096
 #: contractions of their factors and incoming messages (see JunctionTree.calibrate_linear).
 CONTRACT_SIZE = 100_000
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-#: NumPy's order of pairwise contractions, by subscripts and the operands' shapes.
-_PATHS: dict[tuple[object, ...], list[Any]] = {}
+#: NumPy's pairwise contractions (its path, and which operands and subscripts each step
+#: takes), by subscripts and the operands' shapes (steps ``None``: ``np.einsum`` with the path).
+_PATHS: dict[tuple[object, ...], tuple[list[Any], list[tuple[tuple[int, ...], str]] | None]] = {}
+
+
+def _numpy_pairwise() -> Callable[..., Any] | None:
+    """The pairwise step ``np.einsum`` takes along a path (NumPy 2.5), if this NumPy has it."""
+    try:
+        module = importlib.import_module("numpy._core.einsumfunc")
+    except ImportError:  # pragma: no cover - another NumPy: np.einsum with the path
+        return None
+    found: Callable[..., Any] | None = getattr(module, "bmm_einsum", None)
+    return found
+
+
+_pairwise = _numpy_pairwise()
+
+
+def _einsum_steps(
+    subs: str, arrays: Sequence[FloatArray], path: list[Any]
+) -> list[tuple[tuple[int, ...], str]] | None:
+    """The steps ``np.einsum(subs, *arrays, optimize=path)`` takes, or ``None``.
+
+    NumPy works them out again on every call (parsing the subscripts and sizing every
+    intermediate); kept, a call only runs them, the same steps on the same arrays.
+    """
+    if _pairwise is None:
+        return None
+    einsum_path: Any = np.einsum_path
+    _, contractions = einsum_path(subs, *arrays, optimize=path, einsum_call=True)
+    steps: list[tuple[tuple[int, ...], str]] = []
+    for step in contractions:
+        if len(step) != 3:  # pragma: no cover - not the layout this was written for
+            return None
+        steps.append((tuple(int(i) for i in step[0]), str(step[1])))
+    return steps
+
+
+def _run_einsum(
+    subs: str,
+    arrays: Sequence[FloatArray],
+    path: list[Any],
+    steps: list[tuple[tuple[int, ...], str]] | None,
+) -> FloatArray:
+    """``np.einsum(subs, *arrays, optimize=path)``, by its kept ``steps`` where there are."""
+    if steps is None or _pairwise is None:
+        return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
+    operands = list(arrays)
+    for inds, how in steps:
+        terms = [operands.pop(x) for x in inds]
+        operands.append(_pairwise(how, *terms) if len(terms) == 2 else np.einsum(how, *terms))
+    return np.asarray(operands[0], dtype=np.float64)
+
 
 #: A linear calibration falls back to log space when a clique's largest entry, every factor and
 #: message scaled to at most 1, comes below this: whatever underflowed is then no longer
@@ -468,13 +520,14 @@ class Clusters:
         subs += "->" + "".join(letters[axes.index(v)] for v in out)
         arrays = [a for _, a in terms]
         key = (subs, *(a.shape for a in arrays))
-        path = _PATHS.get(key)
-        if path is None:
+        kept = _PATHS.get(key)
+        if kept is None:
             if len(_PATHS) > 10_000:
                 _PATHS.clear()
             how = "optimal" if len(arrays) <= 6 else "greedy"
-            path = _PATHS[key] = np.einsum_path(subs, *arrays, optimize=how)[0]
-        return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
+            path = np.einsum_path(subs, *arrays, optimize=how)[0]
+            kept = _PATHS[key] = (path, _einsum_steps(subs, arrays, path))
+        return _run_einsum(subs, arrays, *kept)
 
     def placement(
         self, scope: Sequence[int], cluster: int
