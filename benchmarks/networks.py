@@ -118,8 +118,8 @@ def networks() -> list[str]:
             ref = median_time(theirs, repeat)
             ratios.append((ref / cold, ref / warm))
             lines.append(
-                f"  {name:<11}{len(net.variables):>6}{len(given):>4}{1000 * cold:>10.1f}"
-                f"{1000 * warm:>10.1f}{1000 * ref:>10.1f}{ref / cold:>7.1f}x{ref / warm:>11.1f}x"
+                f"  {name:<11}{len(net.variables):>6}{len(given):>4}{1000 * cold:>10.3f}"
+                f"{1000 * warm:>10.3f}{1000 * ref:>10.2f}{ref / cold:>7.1f}x{ref / warm:>11.1f}x"
             )
     lines.append(
         f"  lowest ratio: build + forecast {min(r for r, _ in ratios):.1f}x (target >= 5x), "
