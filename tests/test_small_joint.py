@@ -221,3 +221,25 @@ def test_readings_and_findings_go_through_the_junction_tree(
     model.forecast([], virtual={"n0": {"s0": 2.0, "s1": 1.0}}, as_of=AS_OF)
     model.forecast([], soft={"n0": {"s0": 0.5, "s1": 0.5}}, as_of=AS_OF)
     assert len(calls) == 1
+
+
+def test_equally_probable_scenarios_come_in_the_order_of_the_states() -> None:
+    # four scenarios of probability 0.25 each: the first three, in the order of the states
+    tree = tree_from_dict(
+        {
+            "id": "even",
+            "nodes": {
+                "a": {"states": ["x", "y"], "probabilities": {"x": 0.5, "y": 0.5}},
+                "b": {"states": ["u", "v"], "probabilities": {"u": 0.5, "v": 0.5}},
+            },
+            "indicators": {},
+            "outcomes": {},
+        }
+    )
+    result = ExactModel(tree).forecast([], as_of=AS_OF, top=3)
+    assert [dict(s.states) for s in result.top_scenarios] == [
+        {"a": "x", "b": "u"},
+        {"a": "x", "b": "v"},
+        {"a": "y", "b": "u"},
+    ]
+    assert [s.probability for s in result.top_scenarios] == [0.25, 0.25, 0.25]

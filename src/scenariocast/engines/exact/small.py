@@ -69,9 +69,10 @@ class _Sliced:
     given: dict[str, str]  # as the result shows it (key as given -> state name)
     index: tuple[int | slice, ...]  # into the joint: the state of each observed node
     observed: dict[int, int]  # node position -> its state (-1: two states at once)
-    others: tuple[tuple[int, ...], ...]  # for each unobserved node, the axes summed out
-    # for each observed node, its marginal (one-hot) as an array and by state name
-    fixed: dict[int, tuple[FloatArray, dict[str, float]]]
+    conflict: bool  # a node assumed in two states at once
+    # each node in the tree's order: its name, and the axes of the sliced joint summed out for
+    # its marginal (an unobserved node's) or its marginal by state (an observed node's, one-hot)
+    plan: tuple[tuple[str, tuple[str, ...], tuple[int, ...] | None, dict[str, float]], ...]
 
 
 def small_joint(tree: Tree) -> SmallJoint | None:
@@ -84,8 +85,8 @@ def small_joint(tree: Tree) -> SmallJoint | None:
     # no entry of the joint (a product of one entry per table) can underflow if the smallest
     # positive entry of every table, to the power of the number of tables, stays above the floor
     every = np.concatenate([n.cpt.reshape(-1) for n in nodes])
-    positive = every[every > 0]
-    if positive.size and not float(positive.min()) ** len(nodes) >= SMALLEST_PRODUCT:
+    smallest = float(np.min(every, where=every > 0, initial=1.0))
+    if not smallest ** len(nodes) >= SMALLEST_PRODUCT:
         return None
     return SmallJoint(tree)
 
@@ -115,7 +116,7 @@ class SmallJoint:
             for oid, o in tree.outcomes.items()
         ]
         self._sliced: dict[tuple[tuple[str, str], ...], _Sliced] = {}
-        self._prior: tuple[dict[str, dict[str, float]], list[FloatArray]] | None = None
+        self._prior: tuple[dict[str, dict[str, float]], list[FloatArray | None]] | None = None
 
     def _read(self, given: Mapping[str, str]) -> tuple[dict[str, str], dict[int, int]]:
         """The assumptions as the result shows them, and each observed node's state.
@@ -151,15 +152,18 @@ class SmallJoint:
         shown, observed = self._read(given)
         index = tuple(observed.get(i, slice(None)) for i in range(len(self._names)))
         h = len(self._names) - len(observed)
-        others = tuple(tuple(k for k in range(h) if k != j) for j in range(h))
-        fixed = {}
-        for i, state in observed.items():
-            states = self._states[i]
-            m = np.zeros(len(states))
-            if state >= 0:
-                m[state] = 1.0
-            fixed[i] = (m, {s: 1.0 if j == state else 0.0 for j, s in enumerate(states)})
-        sliced = _Sliced(shown, index, observed, others, fixed)
+        plan: list[tuple[str, tuple[str, ...], tuple[int, ...] | None, dict[str, float]]] = []
+        k = 0
+        for i, (name, states) in enumerate(zip(self._names, self._states, strict=True)):
+            state = observed.get(i)
+            if state is None:
+                plan.append((name, states, tuple(j for j in range(h) if j != k), {}))
+                k += 1
+            else:
+                one = {s: 1.0 if j == state else 0.0 for j, s in enumerate(states)}
+                plan.append((name, states, None, one))
+        conflict = any(s < 0 for s in observed.values())
+        sliced = _Sliced(shown, index, observed, conflict, tuple(plan))
         if len(self._sliced) >= KEPT_GIVEN:
             self._sliced.clear()
         self._sliced[key] = sliced
@@ -167,31 +171,25 @@ class SmallJoint:
 
     def _marginals(
         self, sliced: _Sliced
-    ) -> tuple[dict[str, dict[str, float]], list[FloatArray], FloatArray, float]:
-        """Every node's marginal (by name, and as arrays), the sliced joint and its total."""
-        if any(s < 0 for s in sliced.observed.values()):
+    ) -> tuple[dict[str, dict[str, float]], list[FloatArray | None]]:
+        """Every node's marginal by name, and as an array (``None`` for an observed node)."""
+        if sliced.conflict:
             raise self._impossible(sliced)
         sub = self.joint[sliced.index]
         total = float(sub.sum())
         if not total > 0:
             raise self._impossible(sliced)
         nodes: dict[str, dict[str, float]] = {}
-        arrays: list[FloatArray] = []
-        observed = sliced.observed
-        others = sliced.others
-        k = 0
-        for i, (name, states) in enumerate(zip(self._names, self._states, strict=True)):
-            state = observed.get(i)
-            if state is None:
-                axes = others[k]
-                m = (sub.sum(axis=axes) if axes else sub) / total
-                k += 1
-                nodes[name] = dict(zip(states, m.tolist(), strict=True))
+        arrays: list[FloatArray | None] = []
+        for name, states, axes, one in sliced.plan:
+            if axes is None:
+                nodes[name] = dict(one)
+                arrays.append(None)
             else:
-                m, shown = sliced.fixed[i]
-                nodes[name] = dict(shown)
-            arrays.append(m)
-        return nodes, arrays, sub, total
+                m = (sub.sum(axis=axes) if axes else sub) / total
+                nodes[name] = dict(zip(states, m.tolist(), strict=True))
+                arrays.append(m)
+        return nodes, arrays
 
     def _impossible(self, sliced: _Sliced) -> EvidenceConflictError:
         shown = ", ".join(f"{k}={v}" for k, v in sliced.given.items())
@@ -199,10 +197,18 @@ class SmallJoint:
             f"the assumptions {shown} have zero probability in tree '{self.tree.id}'"
         )
 
-    def _outcome_probabilities(self, arrays: list[FloatArray]) -> list[float]:
-        return [
-            float(np.clip(arrays[i][in_set].sum(), 0.0, 1.0)) for _, _, i, in_set in self._outcomes
-        ]
+    def _outcome_probabilities(
+        self, sliced: _Sliced, arrays: list[FloatArray | None]
+    ) -> list[float]:
+        """Each outcome's probability: its states' share of its node's marginal."""
+        out = []
+        for _, _, i, in_set in self._outcomes:
+            m = arrays[i]
+            if m is None:  # an observed node: in the outcome's states or not
+                out.append(1.0 if in_set[sliced.observed[i]] else 0.0)
+            else:
+                out.append(float(np.clip(m[in_set].sum(), 0.0, 1.0)))
+        return out
 
     def _scenarios(
         self, sliced: _Sliced, sub: FloatArray, total: float, top: int
@@ -212,11 +218,11 @@ class SmallJoint:
         n = min(top, int(np.count_nonzero(flat)))
         if n <= 0:
             return []
-        if n < flat.size:
-            best = np.argpartition(-flat, n - 1)[:n]
-            best = best[np.lexsort((best, -flat[best]))]
-        else:
-            best = np.lexsort((np.arange(flat.size), -flat))
+        # every entry at least the n-th largest, in the order of the states, then the largest
+        # first (a stable sort: equally probable ones stay in the order of the states)
+        nth = np.partition(flat, flat.size - n)[flat.size - n]
+        candidates = np.flatnonzero(flat >= nth)
+        best = candidates[np.argsort(-flat[candidates], kind="stable")][:n]
         hidden = [i for i in range(len(self._names)) if i not in sliced.observed]
         out: list[Scenario] = []
         for at in best.tolist():
@@ -239,12 +245,11 @@ class SmallJoint:
         sliced = self._slice(given or {})
         if not sliced.observed:  # the prior: computed once, as the junction tree keeps it
             if self._prior is None:
-                nodes, arrays, _, _ = self._marginals(sliced)
-                self._prior = (nodes, arrays)
+                self._prior = self._marginals(sliced)
             nodes, arrays = self._prior
         else:
-            nodes, arrays, _, _ = self._marginals(sliced)
-        probabilities = self._outcome_probabilities(arrays)
+            nodes, arrays = self._marginals(sliced)
+        probabilities = self._outcome_probabilities(sliced, arrays)
         outcomes = {
             oid: OutcomeForecast(
                 id=oid,
