@@ -18,7 +18,6 @@ Readings, virtual and soft evidence and dynamic trees go through the junction tr
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
@@ -30,7 +29,7 @@ from scenariocast.engines.exact.network import parse_assumptions
 from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.select import no_evidence
-from scenariocast.spec.tree import Tree
+from scenariocast.spec.tree import CompiledNode, Tree
 
 #: The most entries the joint of a tree answered from its joint may have (32 KiB of floats).
 #: Above it a marginal costs more passes over the joint than the junction tree's fixed cost.
@@ -78,9 +77,12 @@ class _Sliced:
 def small_joint(tree: Tree) -> SmallJoint | None:
     """The tree's :class:`SmallJoint`, or ``None`` if it is not small and static."""
     nodes = list(tree.nodes.values())
-    if not nodes or any(n.kind != "static" for n in nodes):
-        return None
-    if math.prod(n.card for n in nodes) > JOINT_SIZE:
+    size = 1
+    for n in nodes:
+        if n.kind != "static":
+            return None
+        size *= len(n.states)
+    if not nodes or size > JOINT_SIZE:
         return None
     # no entry of the joint (a product of one entry per table) can underflow if the smallest
     # positive entry of every table, to the power of the number of tables, stays above the floor
@@ -88,7 +90,7 @@ def small_joint(tree: Tree) -> SmallJoint | None:
     smallest = float(np.min(every, where=every > 0, initial=1.0))
     if not smallest ** len(nodes) >= SMALLEST_PRODUCT:
         return None
-    return SmallJoint(tree)
+    return SmallJoint(tree, nodes)
 
 
 class SmallJoint:
@@ -98,18 +100,16 @@ class SmallJoint:
     per node, in the tree's order.
     """
 
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, nodes: list[CompiledNode]) -> None:
         self.tree = tree
-        nodes = list(tree.nodes.values())
         self._position = position = {n.name: i for i, n in enumerate(nodes)}
         operands: list[Any] = []
         for n in nodes:
-            operands += [n.cpt, [*(position[p] for p in n.parents), position[n.name]]]
+            operands += [n.cpt, [*[position[p] for p in n.parents], position[n.name]]]
         operands.append(list(range(len(nodes))))  # every node's axis, in the tree's order
-        joint = np.einsum(*operands)
-        self.joint: FloatArray = np.ascontiguousarray(joint, dtype=np.float64)
+        self.joint: FloatArray = np.ascontiguousarray(np.einsum(*operands), dtype=np.float64)
         self._states = [n.states for n in nodes]
-        self._names = [n.name for n in nodes]
+        self._names = list(position)
         # each outcome: its node's position and which of its states count
         self._outcomes = [
             (oid, o, position[o.node], np.array([s in o.states for s in tree.nodes[o.node].states]))
@@ -150,19 +150,24 @@ class SmallJoint:
         if sliced is not None:
             return sliced
         shown, observed = self._read(given)
-        index = tuple(observed.get(i, slice(None)) for i in range(len(self._names)))
-        h = len(self._names) - len(observed)
+        every = slice(None)
+        index = tuple([observed.get(i, every) for i in range(len(self._names))])
+        axes = list(range(len(self._names) - len(observed)))
         plan: list[tuple[str, tuple[str, ...], tuple[int, ...] | None, dict[str, float]]] = []
         k = 0
+        conflict = False
         for i, (name, states) in enumerate(zip(self._names, self._states, strict=True)):
             state = observed.get(i)
             if state is None:
-                plan.append((name, states, tuple(j for j in range(h) if j != k), {}))
+                plan.append((name, states, (*axes[:k], *axes[k + 1 :]), {}))
                 k += 1
             else:
-                one = {s: 1.0 if j == state else 0.0 for j, s in enumerate(states)}
+                one = dict.fromkeys(states, 0.0)
+                if state >= 0:
+                    one[states[state]] = 1.0
+                else:
+                    conflict = True
                 plan.append((name, states, None, one))
-        conflict = any(s < 0 for s in observed.values())
         sliced = _Sliced(shown, index, observed, conflict, tuple(plan))
         if len(self._sliced) >= KEPT_GIVEN:
             self._sliced.clear()
