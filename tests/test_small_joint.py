@@ -51,14 +51,20 @@ def _random_given(tree: Tree, seed: int) -> dict[str, str]:
     return {n: tree.nodes[n].states[int(rng.integers(tree.nodes[n].card))] for n in chosen}
 
 
+@pytest.mark.parametrize("whole", [True, False])
 @pytest.mark.parametrize("seed", range(40))
 def test_the_joint_gives_what_the_junction_tree_and_enumeration_give(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, whole: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tree = random_tree(seed, 1 + seed % 7)
     given = _random_given(tree, seed)
     model = ExactModel(tree)
-    assert model.small() is not None
+    if not whole:  # the whole joint too large: the tables sliced at the assumptions, per query
+        size = int(np.prod([n.card for n in tree.nodes.values()]))
+        monkeypatch.setattr(small, "JOINT_SIZE", size - 1)
+    joint = model.small()
+    assert joint is not None and (joint.joint is not None) == whole
+    assert joint.fits(given) == (whole or bool(given))
     got = model.forecast([], given=given, as_of=AS_OF, top=5)
     ref = _junction(tree, monkeypatch, given=given, top=5)
     _close(got.nodes, ref.nodes)
@@ -176,9 +182,18 @@ def test_only_small_static_trees_without_tiny_products_use_the_joint(
     assert small.small_joint(random_dynamic_tree(1, 3)) is None
     tree = random_tree(5, 6)
     size = int(np.prod([n.card for n in tree.nodes.values()]))
-    assert small.small_joint(tree) is not None
+    whole = small.small_joint(tree)
+    assert whole is not None and whole.joint is not None
+    assert whole.joint.shape == tuple(n.card for n in tree.nodes.values())
+    # too large as a whole: a forecast given nothing takes the junction tree, one given a node
+    # the tables sliced at its state
     monkeypatch.setattr(small, "JOINT_SIZE", size - 1)
-    assert small.small_joint(tree) is None
+    part = small.small_joint(tree)
+    assert part is not None and part.joint is None
+    assert not part.fits({})
+    assert part.fits({"n0": "s0"})
+    monkeypatch.setattr(small, "JOINT_SIZE", size // tree.nodes["n0"].card - 1)
+    assert not small.small_joint(tree).fits({"n0": "s0"})  # type: ignore[union-attr]
     monkeypatch.undo()
     # products of entries near 1e-150 would underflow: the junction tree answers (in logs)
     tiny = {

@@ -781,7 +781,8 @@ class ExactModel:
         as_of = as_of or dt.date.today()
         if not readings and not virtual and not soft:
             small = self.small()
-            if small is not None:  # a small static tree: its joint, sliced at the assumptions
+            if small is not None and small.fits(given or {}):
+                # a static tree whose joint given the assumptions is small: that joint
                 return small.forecast(given, as_of, top=top, readings_hash=readings_hash)
         evidence = select_evidence(self.tree, readings, as_of)
         extra = [
