@@ -83,14 +83,13 @@ class _Sliced:
 
 
 def small_joint(tree: Tree) -> SmallJoint | None:
-    """The tree's :class:`SmallJoint`, or ``None`` if it is not small and static."""
+    """The tree's :class:`SmallJoint`, or ``None`` if it has a node that is not static.
+
+    ``None`` too if a product of one entry per table could underflow; whether a forecast's joint
+    is small enough is :meth:`SmallJoint.fits`.
+    """
     nodes = list(tree.nodes.values())
-    size = 1
-    for n in nodes:
-        if n.kind != "static":
-            return None
-        size *= len(n.states)
-    if not nodes:
+    if not nodes or any(n.kind != "static" for n in nodes):
         return None
     # no entry of the joint (a product of one entry per table) can underflow if the smallest
     # positive entry of every table, to the power of the number of tables, stays above the floor
