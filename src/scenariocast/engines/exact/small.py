@@ -13,7 +13,7 @@ rounding of its sums.
 
 A static tree whose whole joint is larger but whose joint given the assumptions is within
 :data:`JOINT_SIZE` (11 nodes of 3 states, 4 of them observed) gets that joint per forecast, one
-``einsum`` of the tables sliced at the observed states. Readings, virtual and soft evidence,
+product of the tables sliced at the observed states. Readings, virtual and soft evidence,
 dynamic trees and larger joints go through the junction tree as before
 (:class:`~.model.ExactModel`).
 """
@@ -28,17 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from scenariocast.engines.exact.junction import FloatArray
+from scenariocast.engines.exact.junction import FloatArray, _product
 from scenariocast.engines.exact.network import parse_assumptions
 from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.select import no_evidence
 from scenariocast.spec.tree import CompiledNode, Tree
 
-#: The most entries the joint answered from may have (32 KiB of floats): the whole joint kept
+#: The most entries the joint answered from may have (64 KiB of floats): the whole joint kept
 #: by a model, or the joint of the unobserved nodes given the assumptions. Above it the passes
 #: over the joint cost more than the junction tree's fixed cost.
-JOINT_SIZE = 4096
+JOINT_SIZE = 8192
 #: The joint is used only if no product of one entry per table can come below this: every
 #: entry is then a normal float, with full relative precision (no underflow).
 SMALLEST_PRODUCT = 1e-280
@@ -72,9 +72,9 @@ class _Sliced:
 
     given: dict[str, str]  # as the result shows it (key as given -> state name)
     index: tuple[int | slice, ...]  # into the joint: the state of each observed node
-    # without the whole joint: each table sliced at the observed states and the axes of the
-    # sliced joint it spans, for np.einsum (None: that joint is larger than JOINT_SIZE)
-    operands: list[Any] | None
+    # without the whole joint: each table sliced at the observed states, laid over the axes of
+    # the unobserved nodes, and the shape of their product (None: larger than JOINT_SIZE)
+    operands: tuple[list[FloatArray], tuple[int, ...]] | None
     observed: dict[int, int]  # node position -> its state (-1: two states at once)
     conflict: bool  # a node assumed in two states at once
     # each node in the tree's order: its name, and the axes of the sliced joint summed out for
@@ -110,15 +110,16 @@ class SmallJoint:
     def __init__(self, tree: Tree, nodes: list[CompiledNode]) -> None:
         self.tree = tree
         self._position = position = {n.name: i for i, n in enumerate(nodes)}
-        operands: list[Any] = []
-        for n in nodes:
-            operands += [n.cpt, [*[position[p] for p in n.parents], position[n.name]]]
-        operands.append(list(range(len(nodes))))  # every node's axis, in the tree's order
         self._nodes = nodes
         self._sizes = [len(n.states) for n in nodes]
-        # the whole joint when it is small, else the sliced joint of each query that is
+        # the whole joint when it is small (one einsum, the fastest for a new model), else the
+        # joint of each forecast's unobserved nodes when that is
         self.joint: FloatArray | None = None
         if math.prod(self._sizes) <= JOINT_SIZE:
+            operands: list[Any] = []
+            for n in nodes:
+                operands += [n.cpt, [*[position[p] for p in n.parents], position[n.name]]]
+            operands.append(list(range(len(nodes))))  # every node's axis, in the tree's order
             self.joint = np.ascontiguousarray(np.einsum(*operands), dtype=np.float64)
         self._states = [n.states for n in nodes]
         self._names = list(position)
@@ -182,7 +183,7 @@ class SmallJoint:
                 else:
                     conflict = True
                 plan.append((name, states, None, one))
-        operands: list[Any] | None = None
+        operands: tuple[list[FloatArray], tuple[int, ...]] | None = None
         if self.joint is None:
             size = math.prod(c for i, c in enumerate(self._sizes) if i not in observed)
             if size <= JOINT_SIZE and not conflict:
@@ -193,22 +194,28 @@ class SmallJoint:
         self._sliced[key] = sliced
         return sliced
 
-    def _sliced_tables(self, observed: Mapping[int, int]) -> list[Any]:
-        """Each table sliced at the observed states, with the axes of the sliced joint it spans.
+    def _sliced_tables(
+        self, observed: Mapping[int, int]
+    ) -> tuple[list[FloatArray], tuple[int, ...]]:
+        """Each table sliced at the observed states and laid over the unobserved nodes' axes.
 
-        The operands of ``np.einsum`` for the joint of the unobserved nodes and the evidence
-        (a table of observed nodes alone is a number, with no axis).
+        Each array has one axis per unobserved node (of length 1 where the table does not span
+        it; a table of observed nodes alone is a number), so that their product, broadcast, is
+        the joint of the unobserved nodes and the evidence, of the shape returned.
         """
         position = self._position
         hidden = [i for i in range(len(self._nodes)) if i not in observed]
-        axis = {i: k for k, i in enumerate(hidden)}
-        operands: list[Any] = []
+        shape = tuple(self._sizes[i] for i in hidden)
+        terms: list[FloatArray] = []
         for n in self._nodes:
             over = [position[p] for p in n.parents] + [position[n.name]]
-            index = tuple(observed.get(i, slice(None)) for i in over)
-            operands += [n.cpt[index], [axis[i] for i in over if i not in observed]]
-        operands.append(list(range(len(hidden))))
-        return operands
+            table = n.cpt[tuple(observed.get(i, slice(None)) for i in over)]
+            kept = [i for i in over if i not in observed]  # the sliced table's axes
+            table = np.transpose(table, sorted(range(len(kept)), key=kept.__getitem__))
+            terms.append(table.reshape([self._sizes[i] if i in kept else 1 for i in hidden]))
+        if not hidden:  # every node observed: one entry, on one axis (NumPy keeps no 0-d array)
+            return [t.reshape(1) for t in terms], (1,)
+        return terms, shape
 
     def fits(self, given: Mapping[str, str]) -> bool:
         """Whether the joint of the unobserved nodes given ``given`` is small enough."""
@@ -230,7 +237,7 @@ class SmallJoint:
             sub = self.joint[sliced.index]
         else:
             assert sliced.operands is not None
-            sub = np.einsum(*sliced.operands)
+            sub = _product(*sliced.operands)  # the small tables multiplied together first
         total = float(sub.sum())
         if not total > 0:
             raise self._impossible(sliced)
