@@ -78,7 +78,8 @@ class _Sliced:
     observed: dict[int, int]  # node position -> its state (-1: two states at once)
     conflict: bool  # a node assumed in two states at once
     # each node in the tree's order: its name, and the axes of the sliced joint summed out for
-    # its marginal (an unobserved node's) or its marginal by state (an observed node's, one-hot)
+    # its marginal (an unobserved node's) or its marginal by state (an observed node's, one-hot);
+    # empty where the junction tree answers
     plan: tuple[tuple[str, tuple[str, ...], tuple[int, ...] | None, dict[str, float]], ...]
 
 
@@ -165,29 +166,28 @@ class SmallJoint:
         if sliced is not None:
             return sliced
         shown, observed = self._read(given)
+        conflict = any(state < 0 for state in observed.values())
+        operands: tuple[list[FloatArray], tuple[int, ...]] | None = None
+        plan: list[tuple[str, tuple[str, ...], tuple[int, ...] | None, dict[str, float]]] = []
+        if self.joint is None and not conflict:
+            size = math.prod(c for i, c in enumerate(self._sizes) if i not in observed)
+            if size <= JOINT_SIZE:
+                operands = self._sliced_tables(observed)
+        if self.joint is not None or operands is not None:  # answered here: how to read it
+            axes = list(range(len(self._names) - len(observed)))
+            k = 0
+            for i, (name, states) in enumerate(zip(self._names, self._states, strict=True)):
+                state = observed.get(i)
+                if state is None:
+                    plan.append((name, states, (*axes[:k], *axes[k + 1 :]), {}))
+                    k += 1
+                else:
+                    one = dict.fromkeys(states, 0.0)
+                    if state >= 0:
+                        one[states[state]] = 1.0
+                    plan.append((name, states, None, one))
         every = slice(None)
         index = tuple([observed.get(i, every) for i in range(len(self._names))])
-        axes = list(range(len(self._names) - len(observed)))
-        plan: list[tuple[str, tuple[str, ...], tuple[int, ...] | None, dict[str, float]]] = []
-        k = 0
-        conflict = False
-        for i, (name, states) in enumerate(zip(self._names, self._states, strict=True)):
-            state = observed.get(i)
-            if state is None:
-                plan.append((name, states, (*axes[:k], *axes[k + 1 :]), {}))
-                k += 1
-            else:
-                one = dict.fromkeys(states, 0.0)
-                if state >= 0:
-                    one[states[state]] = 1.0
-                else:
-                    conflict = True
-                plan.append((name, states, None, one))
-        operands: tuple[list[FloatArray], tuple[int, ...]] | None = None
-        if self.joint is None:
-            size = math.prod(c for i, c in enumerate(self._sizes) if i not in observed)
-            if size <= JOINT_SIZE and not conflict:
-                operands = self._sliced_tables(observed)
         sliced = _Sliced(shown, index, operands, observed, conflict, tuple(plan))
         if len(self._sliced) >= KEPT_GIVEN:
             self._sliced.clear()
