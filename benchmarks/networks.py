@@ -15,11 +15,14 @@ Ratios are pgmpy's time over ours (targets: at least 5x for build + forecast, 10
 Then the time to load water's scenario tree (target under 0.2 s) against ``yaml.safe_load`` of
 the same text in pure Python, and the wall time of ``scenariocast forecast --json`` on water given
 3 observed variables against ``python -c "import pandas"`` (target: at most 2x), runs interleaved.
-Figures to read, not assertions.
+Figures to read, not assertions. ``--networks water,alarm`` times only those networks, and
+``--no-loading`` leaves out the loading and command-line section (``python benchmarks/networks.py
+--networks water --no-loading``, with pgmpy installed, times water alone).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -28,7 +31,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +72,8 @@ def _pgmpy_model(net: object) -> object:
     return model
 
 
-def networks() -> list[str]:
-    """One line per network and case, then the totals."""
+def networks(only: Sequence[str] = ()) -> list[str]:
+    """One line per network and case (``only`` those networks, if given), then the totals."""
     from pgmpy.inference import VariableElimination
 
     from scenariocast import Model
@@ -85,7 +88,12 @@ def networks() -> list[str]:
         f"{'ratio':>8}{'prep. ratio':>12}",
     ]
     ratios: list[tuple[float, float]] = []
+    unknown = sorted(set(only) - set(references["networks"]))
+    if unknown:
+        raise SystemExit(f"no network {', '.join(unknown)} in {NETWORKS / 'references.json'}")
     for name, cases in references["networks"].items():
+        if only and name not in only:
+            continue
         net = read_network(NETWORKS / f"{name}.bif")
         tree = parse_tree(to_yaml(net, tree_id=name), file=f"{name}.yaml")
         ids = {(v.label or v.id): v for v in net.variables.values()}
@@ -118,8 +126,8 @@ def networks() -> list[str]:
             ref = median_time(theirs, repeat)
             ratios.append((ref / cold, ref / warm))
             lines.append(
-                f"  {name:<11}{len(net.variables):>6}{len(given):>4}{1000 * cold:>10.1f}"
-                f"{1000 * warm:>10.1f}{1000 * ref:>10.1f}{ref / cold:>7.1f}x{ref / warm:>11.1f}x"
+                f"  {name:<11}{len(net.variables):>6}{len(given):>4}{1000 * cold:>10.3f}"
+                f"{1000 * warm:>10.3f}{1000 * ref:>10.2f}{ref / cold:>7.1f}x{ref / warm:>11.1f}x"
             )
     lines.append(
         f"  lowest ratio: build + forecast {min(r for r, _ in ratios):.1f}x (target >= 5x), "
@@ -175,9 +183,19 @@ def loading() -> list[str]:
 
 
 def main() -> None:
-    """Print every section."""
+    """Print every section (or those the options ask for)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--networks", default="", help="comma-separated networks (default: all)")
+    parser.add_argument(
+        "--no-loading", action="store_true", help="skip loading water and the command line"
+    )
+    args = parser.parse_args()
+    only = [n.strip() for n in args.networks.split(",") if n.strip()]
     warnings.simplefilter("ignore")
-    for line in [*networks(), "", *loading()]:
+    lines = networks(only)
+    if not args.no_loading:
+        lines += ["", *loading()]
+    for line in lines:
         print(line)
 
 

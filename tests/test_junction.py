@@ -217,3 +217,38 @@ def test_contracted_clusters_give_the_same_calibration(
     drop = tuple(k for k in range(len(cards)) if k not in scope)
     want = np.transpose(joint.sum(axis=drop), [sorted(scope).index(v) for v in scope])
     np.testing.assert_allclose(cal.joint(scope), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fill_counted_on_bits_is_the_fill_of_the_graph(seed: int) -> None:
+    """The elimination order counts each variable's fill on bit masks of its neighbours: the
+    same count as pairs of neighbours not yet linked, enumerated, after every elimination."""
+    import itertools
+
+    from scenariocast.engines.exact.junction import _elimination_order, _fill
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 60))
+    adj: list[set[int]] = [set() for _ in range(n)]
+    for a, b in itertools.combinations(range(n), 2):
+        if rng.random() < 0.15:
+            adj[a].add(b)
+            adj[b].add(a)
+    bits = [sum(1 << u for u in a) for a in adj]
+    for v in range(n):
+        pairs = sum(1 for a, b in itertools.combinations(adj[v], 2) if b not in adj[a])
+        assert _fill(adj, v, bits) == _fill(adj, v) == pairs
+    # the greedy order is min-fill: each variable eliminated has the least fill left
+    order = _elimination_order(n, adj, [2] * n)
+    assert sorted(order) == list(range(n))
+    work = [set(a) for a in adj]
+    for v in order:
+        left = [u for u in range(n) if work[u] or u == v]
+        fills = {u: _fill(work, u) for u in left if u not in order[: order.index(v)]}
+        assert fills[v] == min(fills.values())
+        for a, b in itertools.combinations(work[v], 2):
+            work[a].add(b)
+            work[b].add(a)
+        for u in work[v]:
+            work[u].discard(v)
+        work[v] = set()

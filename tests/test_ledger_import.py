@@ -367,3 +367,75 @@ def test_unknown_column_in_an_indicator_rule_is_named(tmp_path: Path) -> None:
         match=r"mapping.yaml:3: .*unknown column 'locaton' \(did you mean 'location'\?\)",
     ):
         load_mapping(path)
+
+
+def test_control_characters_in_cells_are_refused_on_their_line(
+    ledger: Ledger, catalog: Catalog
+) -> None:
+    """A control character anywhere in the file sends each row through the full check."""
+    path = FIXTURES / "native_controls.csv"
+    with pytest.raises(ImportProblemsError) as err:
+        ledger.import_csv(path, catalog=catalog)
+    lines = _lines(err)
+    assert [line for line, _ in lines] == [3, 5]
+    assert lines[0][1].startswith(r"location: 'Hye\x1bsan' holds a control character")
+    assert lines[1][1].startswith(r"unknown source 'wire\tX' (did you mean 'wire'?)")
+    assert ledger.count() == 0
+    # the rows on their own: the tab in a note is kept, as when observed one by one
+    good = [line for i, line in enumerate(path.read_text().splitlines()) if i not in (2, 4)]
+    clean = path.parent / "native_controls_ok.csv"
+    try:
+        clean.write_text("\n".join(good) + "\n")
+        report = ledger.import_csv(clean, catalog=catalog)
+    finally:
+        clean.unlink()
+    assert [r.note for r in report.imported] == ["plain row", "a tab\tin a note is kept"]
+
+
+def test_imported_readings_are_the_stored_ones(ledger: Ledger, catalog: Catalog) -> None:
+    """The readings an import returns are built when looked at, equal to the stored ones."""
+    report = ledger.import_csv(FIXTURES / "native_good.csv", catalog=catalog, entered_by="ana")
+    stored = ledger.readings()
+    assert len(report.imported) == len(stored) > 3
+    assert report.imported == stored and stored == report.imported
+    assert report.imported[1:3] == stored[1:3]
+    assert [r.id for r in report.imported] == [r.id for r in stored]
+    assert report.imported != stored[:-1]
+    assert report.imported[0].observed == stored[0].observed
+
+
+def test_a_kind_column_imports_readings_of_nodes(ledger: Ledger, catalog: Catalog) -> None:
+    """``kind`` ``node``: the node in ``indicator``, its state in ``value`` (as observe --node)."""
+    report = ledger.import_csv(FIXTURES / "native_nodes.csv", catalog=catalog)
+    got = [(r.kind, r.indicator, r.value, r.source, r.observed.text) for r in report.imported]
+    assert got == [
+        ("indicator", "crackdowns", "2", "wire", "2025-10"),
+        ("node", "rationing", "broad", "wire", "2025-11"),
+        ("indicator", "crackdowns", "3", "wire", "2025-11"),
+        ("node", "rationing", "partial", "rumour", "2025-12-02"),
+    ]
+    assert [r.of_node for r in ledger.readings()] == [False, True, False, True]
+    assert ledger.verify().ok
+    # the same file again adds nothing; a node and an indicator reading are never one reading
+    again = ledger.import_csv(FIXTURES / "native_nodes.csv", catalog=catalog)
+    assert list(again.imported) == [] and len(again.skipped_duplicates) == 4
+
+
+def test_bad_rows_of_nodes_are_each_named_on_their_line(ledger: Ledger, catalog: Catalog) -> None:
+    with pytest.raises(ImportProblemsError) as err:
+        ledger.import_csv(FIXTURES / "native_nodes_bad.csv", catalog=catalog)
+    lines = _lines(err)
+    assert [line for line, _ in lines] == [2, 3, 4, 5, 6, 7, 8, 9]
+    messages = [m for _, m in lines]
+    assert messages[0].startswith("unknown node 'rationin' (did you mean 'rationing'?)")
+    assert messages[1].startswith("node 'rationing' has no state 'brod' (did you mean 'broad'?)")
+    assert messages[2].startswith("unknown source 'wir' (did you mean 'wire'?)")
+    assert messages[3] == "node rationing: a reading of a node has no unit (unit 'KPW')"
+    assert messages[4] == "links: a reading of a node links to no other reading (node rationing)"
+    assert messages[5] == "node rationing: no state"
+    assert (
+        messages[6]
+        == "kind: 'nod' is not a kind of reading (did you mean 'node'?); it is indicator or node"
+    )
+    assert "future" in messages[7]
+    assert ledger.count() == 0

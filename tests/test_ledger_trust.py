@@ -99,6 +99,64 @@ def test_the_schema_module_is_where_the_migrations_end(ledger: Ledger) -> None:
     assert ledger.schema_revision() == SCHEMA_REVISION
 
 
+def _sqlite_schema(path: Path) -> dict[str, object]:
+    """Everything a SQLite ledger's schema is: each table's columns, keys, indexes, triggers."""
+    con = sqlite3.connect(path)
+    try:
+        out: dict[str, object] = {}
+        for kind, name in con.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+        ):
+            if kind == "table":
+                out[name] = (
+                    con.execute(f"PRAGMA table_xinfo({name})").fetchall(),
+                    sorted(con.execute(f"PRAGMA foreign_key_list({name})").fetchall()),
+                    sorted(row[1:] for row in con.execute(f"PRAGMA index_list({name})")),
+                )
+            elif kind == "index":
+                out[name] = con.execute(f"PRAGMA index_xinfo({name})").fetchall()
+            else:
+                (sql,) = con.execute(
+                    "SELECT sql FROM sqlite_master WHERE name = ?", (name,)
+                ).fetchone()
+                out[name] = " ".join(sql.split())
+        out["revision"] = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        out["journal_mode"] = con.execute("PRAGMA journal_mode").fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def test_a_new_sqlite_ledger_is_the_ledger_the_migrations_make(tmp_path: Path) -> None:
+    """A new SQLite ledger is made at the current revision directly, without Alembic."""
+    from scenariocast.ledger import migrate
+
+    made = Ledger(tmp_path / "made.db")
+    assert made.create()
+    con = sqlite3.connect(tmp_path / "migrated.db")  # as a ledger's file is set up
+    con.execute("PRAGMA journal_mode = WAL")
+    con.close()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    with engine.begin() as conn:
+        assert migrate.upgrade(conn) == (None, SCHEMA_REVISION)
+    engine.dispose()
+    direct, migrated = (
+        _sqlite_schema(tmp_path / "made.db"),
+        _sqlite_schema(tmp_path / "migrated.db"),
+    )
+    assert set(direct) == set(migrated)
+    for name in migrated:
+        assert direct[name] == migrated[name], name
+    assert sum(name.endswith("_append_only_delete") for name in direct) == len(TABLES)
+    # and it behaves as one: append-only, at the current revision
+    made.observe("crackdowns", "2", observed="2025-10", source="wire")
+    con = sqlite3.connect(tmp_path / "made.db")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("DELETE FROM readings")
+    con.close()
+    assert made.schema_revision() == SCHEMA_REVISION
+
+
 def _load_0_1_0(url: str) -> None:
     sql = (FIXTURES / "ledger-0.1.0.sql").read_text(encoding="utf-8")
     if url.startswith("postgresql"):

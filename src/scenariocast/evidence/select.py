@@ -463,6 +463,13 @@ def _observed_sort(
     return out
 
 
+def no_evidence(as_of: dt.date) -> Evidence:
+    """What :func:`select_evidence` gives for no reading (nothing counts, nothing is stale)."""
+    empty = Evidence(observations=(), excluded=(), as_of=as_of)
+    empty.__dict__["reading_ids"] = ()
+    return empty
+
+
 @bulk
 def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> Evidence:
     """Apply the rules above to ``readings`` for ``tree`` as of ``as_of``.
@@ -475,9 +482,11 @@ def select_evidence(tree: Tree, readings: Sequence[Reading], as_of: dt.date) -> 
     :func:`select_evidence_reference` gives: readings that give one id twice, and values that
     cannot be read, are left to it.
     """
+    readings = list(readings)
+    if not readings:
+        return no_evidence(as_of)
     indicators = tree.readable
     sources = tree.sources
-    readings = list(readings)
     inds = list(map(_indicator, readings))
     if any(map(_of_node, readings)):  # readings of nodes are read as node:NAME
         inds = [_key(r) for r in readings]

@@ -23,7 +23,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -56,11 +57,15 @@ if TYPE_CHECKING:
     from scenariocast.evidence.catalog import Catalog
 
 REQUIRED = ("date", "indicator", "value", "source")
+#: What a row's ``kind`` cell may say: empty or ``indicator`` (the default), or ``node``.
+KINDS = ("indicator", "node")
+#: CONTROL without the line breaks that end the rows of a file
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 MAPPING_NAME = "mapping.yaml"
 
 #: (line in the CSV, the CSV's indicator, why the row was skipped)
 Skipped = tuple[int, str, str]
-_Key = tuple[str, str, str, str, str, str]
+_Key = tuple[str, str, str, str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class ImportReport:
         The mapping file used, if any.
     """
 
-    imported: list[Reading] = field(default_factory=list)
+    imported: Sequence[Reading] = field(default_factory=list)
     skipped_unused: list[Skipped] = field(default_factory=list)
     skipped_duplicates: list[Skipped] = field(default_factory=list)
     mapping_path: Path | None = None
@@ -89,6 +94,8 @@ class ImportReport:
 class _Row(NamedTuple):
     line: int
     cells: dict[str, str]
+    #: known to hold no control character (checked once for the whole file)
+    plain: bool = False
 
 
 @dataclass
@@ -143,10 +150,12 @@ def import_csv(
             readings_table.c.location,
             readings_table.c.source,
             readings_table.c.unit,
+            readings_table.c.kind,
         ).order_by(readings_table.c.id)
-        for rid, indicator, value, observed, location, source, unit in conn.execute(query):
-            indicator_of[int(rid)] = indicator
-            key = _key(indicator, canon(indicator, value), observed, location, source, unit)
+        for rid, indicator, value, observed, location, source, unit, kind in conn.execute(query):
+            # what a link to it must be of (a reading of a node: no indicator's)
+            indicator_of[int(rid)] = indicator if kind is None else f"node '{indicator}'"
+            key = _key(indicator, canon(indicator, value), observed, location, source, unit, kind)
             existing.setdefault(key, int(rid))
 
         problems: list[Problem] = []
@@ -175,6 +184,7 @@ def import_csv(
                 v["location"] or "",
                 v["source"],
                 v["unit"] or "",
+                v.get("kind") or "",
             )
             if key not in existing and key not in seen:
                 seen[key] = row.line
@@ -227,6 +237,7 @@ class _Checks:
         self.catalog = catalog
         self.today = today()
         self._values: dict[tuple[str, str, str], str | None] = {}
+        self._nodes: dict[tuple[str, str, str], str | None] = {}
         self._dates: dict[str, str | None] = {}
         self._entry_dates: dict[str, ObservedDate | str] = {}
 
@@ -244,6 +255,22 @@ class _Checks:
         else:
             out = None
         self._values[key] = out
+        return out
+
+    def node(self, node: str, state: str, source: str) -> str | None:
+        """Why the catalog refuses a reading of ``node`` in ``state`` (``None``: it takes it)."""
+        key = (node, state, source)
+        try:
+            return self._nodes[key]
+        except KeyError:
+            pass
+        try:
+            self.catalog.check_node(node, state, source)
+        except ReadingError as exc:
+            out: str | None = str(exc)
+        else:
+            out = None
+        self._nodes[key] = out
         return out
 
     def date(self, text: str) -> str | None:
@@ -293,8 +320,9 @@ def _key(
     location: str | None,
     source: str,
     unit: str | None,
+    kind: str | None,
 ) -> _Key:
-    return (indicator, value, observed, location or "", source, unit or "")
+    return (indicator, value, observed, location or "", source, unit or "", kind or "")
 
 
 def _check_mapping(mapping: ImportMapping, catalog: Catalog) -> None:
@@ -334,6 +362,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
         raise ImportProblemsError([Problem(f"cannot read: {exc.strerror}", file=file)]) from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     strip = str.strip
+    # a file with no control character but its line breaks has none in a row on one line
+    plain_file = _CONTROL_BUT_LINE_BREAKS.search(text) is None
     width = 0
     header: list[str] | None = None
     rows: list[_Row] = []
@@ -373,7 +403,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[_Row]]:
             if spill is not None:
                 problems.append(Problem(spill, file=file, line=start))
                 continue
-        rows.append(_Row(start, dict(zip(header, cells, strict=True))))
+            rows.append(_Row(start, dict(zip(header, cells, strict=True))))
+            continue
+        rows.append(_Row(start, dict(zip(header, cells, strict=True)), plain_file))
     if header is None:
         raise ImportProblemsError([Problem("the file is empty", file=file)])
     if problems:
@@ -514,6 +546,14 @@ def _convert(
     note = cells.get("note") or None
     if not csv_indicator:
         return ["no indicator"], None
+    kind = cells.get("kind", "").lower()
+    if kind == "node":
+        return _convert_node(row, mapping, checks)
+    if kind not in ("", "indicator"):
+        hint = did_you_mean(kind, KINDS)
+        return [
+            f"kind: '{cells['kind']}' is not a kind of reading{hint}; it is indicator or node"
+        ], None
     if not value:
         errors.append(f"{csv_indicator}: no value")
 
@@ -571,10 +611,9 @@ def _convert(
             if links not in indicator_of:
                 errors.append(f"links: no reading with id {links} to link to")
             elif indicator_of[links] != indicator:
-                errors.append(
-                    f"links: reading {links} is of indicator '{indicator_of[links]}', "
-                    f"not '{indicator}'"
-                )
+                of = indicator_of[links]
+                of = of if of.startswith("node ") else f"indicator '{of}'"
+                errors.append(f"links: reading {links} is of {of}, not of indicator '{indicator}'")
     if value and source:
         refused = checks.value(indicator, value, source)
         if refused is not None:
@@ -585,7 +624,7 @@ def _convert(
         errors.append(bad_date)
     if errors:
         return errors, None
-    if mapping is None and not has_control(cells):
+    if mapping is None and (row.plain or not has_control(cells)):
         # the common case, checked as Ledger._validate checks it: cells are stripped
         # already and hold no control character; only the date is left to check
         when = checks.entry_date(date)
@@ -624,6 +663,63 @@ def _convert(
         return [str(exc)], None
     values["links"] = links
     return [], _Pending(row.line, values, links)
+
+
+def _convert_node(
+    row: _Row, mapping: ImportMapping | None, checks: _Checks
+) -> tuple[list[str], _Pending | None]:
+    """A row of ``kind`` ``node``: the node in ``indicator``, the state reported in ``value``.
+
+    Checked as :meth:`Ledger.observe_node` checks it; a mapping's indicator rules do not apply
+    to it (they map indicators), its source rules do.
+    """
+    cells = row.cells
+    node, state = cells.get("indicator", ""), cells.get("value", "")
+    errors: list[str] = []
+    if not state:
+        errors.append(f"node {node}: no state")
+    source = cells.get("source", "") or (
+        _match_source(mapping, cells) or "" if mapping is not None else ""
+    )
+    if not source:
+        errors.append(
+            "no source rule in the mapping file matches this row"
+            if mapping is not None
+            else f"node {node}: no source"
+        )
+    if cells.get("unit"):
+        errors.append(f"node {node}: a reading of a node has no unit (unit '{cells['unit']}')")
+    if cells.get("links"):
+        errors.append(f"links: a reading of a node links to no other reading (node {node})")
+    if state and source:
+        refused = checks.node(node, state, source)
+        if refused is not None:
+            errors.append(refused)
+    date = cells.get("date", "")
+    bad_date = checks.date(date)
+    if bad_date is not None:
+        errors.append(bad_date)
+    if errors:
+        return errors, None
+    try:
+        values = Ledger._validate(
+            indicator=node,
+            value=state,
+            observed=date,
+            source=source,
+            unit=None,
+            location=cells.get("location"),
+            note=cells.get("note") or None,
+            source_url=cells.get("source_url"),
+            report=cells.get("report"),
+            catalog=None,
+            on=checks.today,
+        )
+    except ReadingError as exc:
+        return [str(exc)], None
+    values["links"] = None
+    values["kind"] = "node"
+    return [], _Pending(row.line, values, None)
 
 
 def _match_source(mapping: ImportMapping, cells: dict[str, str]) -> str | None:

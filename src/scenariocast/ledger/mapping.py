@@ -55,6 +55,7 @@ COLUMNS = (
     "source_url",
     "links",
     "report",
+    "kind",
 )
 
 Loc = tuple[str | int, ...]

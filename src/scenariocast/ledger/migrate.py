@@ -1,14 +1,18 @@
 """Which schema revision a ledger is at, and bringing it to the current one with Alembic.
 
 Reading the revision is one or two plain queries; Alembic itself is imported only when a
-ledger is created or upgraded, so that everyday commands do not pay for it.
+ledger is upgraded (or made on a server), so that everyday commands do not pay for it. A new
+SQLite ledger is made at the current revision directly (:func:`create_current`: the tables of
+:mod:`scenariocast.ledger.schema`, the append-only triggers, the revision stamped), as
+Alembic's own recipe for a new database does; a test checks it is the ledger the migrations
+make.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from scenariocast.ledger.schema import SCHEMA_REVISION, VERSION_TABLE
+from scenariocast.ledger.schema import SCHEMA_REVISION, TABLES, VERSION_TABLE, metadata
 
 #: Revisions this version knows, oldest first.
 REVISIONS = ("0001", "0002", "0003", "0004", "0005")
@@ -67,3 +71,28 @@ def upgrade(conn: sa.Connection) -> tuple[str | None, str]:
     if before != SCHEMA_REVISION:
         command.upgrade(cfg, "head")
     return before, SCHEMA_REVISION
+
+
+def create_current(conn: sa.Connection) -> None:
+    """Make the ledger's tables at the current revision in the empty SQLite database on ``conn``.
+
+    Inside a write transaction. The same tables, indexes and triggers as running every
+    migration (``tests/test_ledger_trust.py`` compares the two), without importing Alembic.
+    """
+    if conn.dialect.name != "sqlite":  # pragma: no cover - servers are made by the migrations
+        raise ValueError("create_current makes SQLite ledgers only")
+    metadata.create_all(conn)
+    for table in TABLES:  # as revisions 0003 and 0004 make them
+        for action, verb in (("UPDATE", "changed"), ("DELETE", "deleted")):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {table}_append_only_{action.lower()} BEFORE {action} "
+                f"ON {table} BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: "
+                f"{table} cannot be {verb}'); END"
+            )
+    conn.exec_driver_sql(  # as Alembic makes its version table
+        f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
+        f"CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (?)", (SCHEMA_REVISION,)
+    )

@@ -87,9 +87,10 @@ snapshots = Table(
     Column("n_readings", Integer, nullable=False),
     Column("readings_hash", String(128), nullable=False),
     Column("payload", Text, nullable=False),  # JSON of the probabilities
-    Column("created_by", String(200), nullable=True),  # revision 0003; empty before
     Column("entry", Integer, nullable=True),
     Column("hash", String(64), nullable=True),
+    # revision 0003 added it after the chain's columns; empty before
+    Column("created_by", String(200), nullable=True),
     Index("ix_snapshots_entry", "entry", unique=True),
 )
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -219,6 +219,86 @@ def _insert_sql(conn: Connection) -> str | None:
     return f"INSERT INTO readings ({columns}) VALUES ({', '.join([mark] * len(INSERT_ORDER))})"
 
 
+class StoredReadings(Sequence[Reading]):
+    """Readings just written, as stored, built from the rows inserted when first looked at.
+
+    An import of 100,000 readings reports how many it wrote; most callers never look at the
+    readings themselves, so they are not built until one is asked for. Equal to any sequence
+    of the same readings (a list from :meth:`Ledger.readings`, say).
+    """
+
+    __slots__ = ("_at", "_built", "_rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]], *, entered_at: dt.datetime) -> None:
+        self._rows = rows  # in the order of INSERT_ORDER
+        self._at = entered_at
+        self._built: list[Reading] | None = None
+
+    def _readings(self) -> list[Reading]:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    @bulk
+    def _build(self) -> list[Reading]:
+        out: list[Reading] = []
+        keep = out.append
+        new = object.__new__
+        dates: dict[tuple[Any, Any, str], ObservedDate] = {}  # one per distinct date
+        for row in self._rows:
+            rid, indicator, value, unit, observed, start, end, location, source = row[:9]
+            note, url, links, _, who, report, _, _, kind = row[9:]
+            when = dates.get((start, end, observed))
+            if when is None:
+                when = dates[(start, end, observed)] = ObservedDate(
+                    end=_date(end), start=_date(start), text=observed
+                )
+            reading = new(Reading)  # as in Ledger._readings_from
+            reading.__dict__.update(
+                id=rid,
+                indicator=indicator,
+                value=value,
+                observed=when,
+                source=source,
+                unit=unit,
+                location=location,
+                note=note,
+                source_url=url,
+                links=links,
+                report=report,
+                entered_at=self._at,
+                entered_by=who,
+                retracted=False,
+                retraction_reason=None,
+                kind=kind or "indicator",
+            )
+            keep(reading)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Reading]: ...
+    def __getitem__(self, index: int | slice) -> Reading | list[Reading]:
+        return self._readings()[index]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._readings())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StoredReadings | list | tuple):
+            return len(self) == len(other) and self._readings() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # as a list: equal to lists, so not hashable
+
+    def __repr__(self) -> str:
+        return repr(self._readings())
+
+
 @dataclass(frozen=True)
 class LedgerCounts:
     """How much the ledger holds: readings (of which retracted), snapshots, chain entries."""
@@ -410,7 +490,7 @@ class Ledger:
         try:
             engine = maker._create_engine()
             try:
-                maker._migrate(engine)
+                maker._migrate(engine, new=True)
             finally:
                 engine.dispose()
             try:
@@ -431,7 +511,8 @@ class Ledger:
             "read-only for you (reading works)"
         )
 
-    def _migrate(self, engine: Engine) -> tuple[str | None, str]:
+    def _migrate(self, engine: Engine, *, new: bool = False) -> tuple[str | None, str]:
+        """Bring the ledger to the current schema; ``new``: make it there (a new SQLite file)."""
         from scenariocast.ledger import migrate
 
         try:
@@ -442,6 +523,9 @@ class Ledger:
                 finally:
                     raw.close()
             with self._transaction(engine, write=True) as conn:
+                if new and self.is_sqlite:
+                    migrate.create_current(conn)
+                    return None, SCHEMA_REVISION
                 return migrate.upgrade(conn)
         except SQLAlchemyError as exc:
             raise self._write_error(exc) from None
@@ -655,7 +739,7 @@ class Ledger:
 
     def _append_readings(
         self, conn: Connection, values: Sequence[Mapping[str, Any]], *, entered_by: str | None
-    ) -> list[Reading]:
+    ) -> StoredReadings:
         """Insert readings (validated values) in one statement; return them as stored.
 
         Each row is hashed and turned into the driver's parameters in one pass, with the dates
@@ -663,7 +747,7 @@ class Ledger:
         by one driver-level executemany.
         """
         if not values:
-            return []
+            return StoredReadings([], entered_at=utc_now())
         entry, previous = self._chain_head(conn)
         next_id = int(conn.execute(sa.select(sa.func.max(readings.c.id))).scalar() or 0) + 1
         now = utc_now()
@@ -674,11 +758,6 @@ class Ledger:
         days: dict[dt.date, str] = {}
         params: list[tuple[Any, ...]] = []
         add = params.append
-        out: list[Reading] = []
-        keep = out.append
-        entered_at = now.replace(tzinfo=dt.UTC)
-        dates: dict[str, ObservedDate] = {}  # readings observed on the same dates share one
-        new = object.__new__
         for rid, v in enumerate(values, start=next_id):
             start, end = v["observed_start"], v["observed_end"]
             start_text = days.get(start) or days.setdefault(start, start.isoformat())
@@ -730,36 +809,13 @@ class Ledger:
                     kind,
                 )
             )
-            when = dates.get(observed)
-            if when is None or when.start != start or when.end != end:
-                when = dates[observed] = ObservedDate(end, start, observed)
-            reading = new(Reading)  # as in _readings_from
-            reading.__dict__.update(
-                id=rid,
-                indicator=indicator,
-                value=value,
-                observed=when,
-                source=source,
-                unit=unit,
-                location=location,
-                note=note,
-                source_url=url,
-                links=links,
-                report=report,
-                entered_at=entered_at,
-                entered_by=who,
-                retracted=False,
-                retraction_reason=None,
-                kind=kind or "indicator",
-            )
-            keep(reading)
         sql = _insert_sql(conn)
         if sql is None:  # pragma: no cover - every driver scenariocast supports is positional
             rows = [dict(zip(INSERT_ORDER, p, strict=True)) for p in params]
             conn.execute(readings.insert(), rows)
         else:
             conn.exec_driver_sql(sql, params)
-        return out
+        return StoredReadings(params, entered_at=now.replace(tzinfo=dt.UTC))
 
     # -----------------------------------------------------------------------------------------
     # readings

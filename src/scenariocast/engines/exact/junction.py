@@ -15,11 +15,12 @@ upward (collect) pass and the reverse order is the downward (distribute) pass.
 from __future__ import annotations
 
 import heapq
+import importlib
 import itertools
 import math
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,13 +39,23 @@ Factor = tuple[tuple[int, ...], FloatArray]
 FILL_DEGREE_CAP = 40
 
 
-def _fill(adj: list[set[int]], v: int) -> int:
-    """The number of edges eliminating ``v`` would add between its neighbours."""
-    nb = list(adj[v])
+def _fill(adj: list[set[int]], v: int, bits: Sequence[int] | None = None) -> int:
+    """The number of edges eliminating ``v`` would add between its neighbours.
+
+    ``bits`` (each variable's neighbours as the bits of an integer, the same graph as ``adj``)
+    counts the edges between them by a bitwise and per neighbour, without a set made for each.
+    """
+    nb = adj[v]
     d = len(nb)
     if d > FILL_DEGREE_CAP:
         return d * (d - 1) // 2
-    return sum(1 for i, a in enumerate(nb) for b in nb[i + 1 :] if b not in adj[a])
+    # each edge between two neighbours is seen from both ends: the pairs less those edges
+    if bits is None:
+        linked = sum(len(adj[a] & nb) for a in nb)
+    else:
+        mask = bits[v]
+        linked = sum((bits[a] & mask).bit_count() for a in nb)
+    return (d * (d - 1) - linked) // 2
 
 
 def _elimination_order(
@@ -66,6 +77,7 @@ def _elimination_order(
     put back, so the order is exactly min-fill within each group.
     """
     adj = [set(a) for a in adj]
+    bits = [sum(1 << u for u in a) for a in adj]  # the same graph, for _fill
     log_cards = [math.log(c) for c in cards]
     ranks = list(rank) if rank is not None else [0] * n
 
@@ -73,8 +85,8 @@ def _elimination_order(
         return (1 if v in last else 0, ranks[v])
 
     def key(v: int) -> tuple[int, int, int, float, int]:
-        weight = log_cards[v] + sum(log_cards[u] for u in adj[v])
-        return (*group(v), _fill(adj, v), round(weight, 9), v)
+        weight = log_cards[v] + sum(map(log_cards.__getitem__, adj[v]))
+        return (*group(v), _fill(adj, v, bits), round(weight, 9), v)
 
     heap = [key(v) for v in range(n)]
     heapq.heapify(heap)
@@ -98,10 +110,15 @@ def _elimination_order(
             if b not in adj[a]:
                 adj[a].add(b)
                 adj[b].add(a)
+                bits[a] |= 1 << b
+                bits[b] |= 1 << a
                 touched.update(adj[a] & adj[b])
+        gone = ~(1 << v)
         for u in nb:
             adj[u].discard(v)
+            bits[u] &= gone
         adj[v] = set()
+        bits[v] = 0
         done.add(v)
         order.append(v)
         now = group(v)
@@ -207,8 +224,59 @@ EINSUM_SIZE = 4096
 #: contractions of their factors and incoming messages (see JunctionTree.calibrate_linear).
 CONTRACT_SIZE = 100_000
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-#: NumPy's order of pairwise contractions, by subscripts and the operands' shapes.
-_PATHS: dict[tuple[object, ...], list[Any]] = {}
+#: NumPy's pairwise contractions (its path, and which operands and subscripts each step
+#: takes), by subscripts and the operands' shapes (steps ``None``: ``np.einsum`` with the path).
+_PATHS: dict[tuple[object, ...], tuple[list[Any], list[tuple[tuple[int, ...], str]] | None]] = {}
+
+
+def _numpy_pairwise() -> Callable[..., Any] | None:
+    """The pairwise step ``np.einsum`` takes along a path (NumPy 2.5), if this NumPy has it."""
+    try:
+        module = importlib.import_module("numpy._core.einsumfunc")
+    except ImportError:  # pragma: no cover - another NumPy: np.einsum with the path
+        return None
+    found: Callable[..., Any] | None = getattr(module, "bmm_einsum", None)
+    return found
+
+
+_pairwise = _numpy_pairwise()
+
+
+def _einsum_steps(
+    subs: str, arrays: Sequence[FloatArray], path: list[Any]
+) -> list[tuple[tuple[int, ...], str]] | None:
+    """The steps ``np.einsum(subs, *arrays, optimize=path)`` takes, or ``None``.
+
+    NumPy works them out again on every call (parsing the subscripts and sizing every
+    intermediate); kept, a call only runs them, the same steps on the same arrays.
+    """
+    if _pairwise is None:
+        return None
+    einsum_path: Any = np.einsum_path
+    _, contractions = einsum_path(subs, *arrays, optimize=path, einsum_call=True)
+    steps: list[tuple[tuple[int, ...], str]] = []
+    for step in contractions:
+        if len(step) != 3:  # pragma: no cover - not the layout this was written for
+            return None
+        steps.append((tuple(int(i) for i in step[0]), str(step[1])))
+    return steps
+
+
+def _run_einsum(
+    subs: str,
+    arrays: Sequence[FloatArray],
+    path: list[Any],
+    steps: list[tuple[tuple[int, ...], str]] | None,
+) -> FloatArray:
+    """``np.einsum(subs, *arrays, optimize=path)``, by its kept ``steps`` where there are."""
+    if steps is None or _pairwise is None:
+        return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
+    operands = list(arrays)
+    for inds, how in steps:
+        terms = [operands.pop(x) for x in inds]
+        operands.append(_pairwise(how, *terms) if len(terms) == 2 else np.einsum(how, *terms))
+    return np.asarray(operands[0], dtype=np.float64)
+
 
 #: A linear calibration falls back to log space when a clique's largest entry, every factor and
 #: message scaled to at most 1, comes below this: whatever underflowed is then no longer
@@ -468,13 +536,14 @@ class Clusters:
         subs += "->" + "".join(letters[axes.index(v)] for v in out)
         arrays = [a for _, a in terms]
         key = (subs, *(a.shape for a in arrays))
-        path = _PATHS.get(key)
-        if path is None:
+        kept = _PATHS.get(key)
+        if kept is None:
             if len(_PATHS) > 10_000:
                 _PATHS.clear()
             how = "optimal" if len(arrays) <= 6 else "greedy"
-            path = _PATHS[key] = np.einsum_path(subs, *arrays, optimize=how)[0]
-        return np.asarray(np.einsum(subs, *arrays, optimize=path), dtype=np.float64)
+            path = np.einsum_path(subs, *arrays, optimize=how)[0]
+            kept = _PATHS[key] = (path, _einsum_steps(subs, arrays, path))
+        return _run_einsum(subs, arrays, *kept)
 
     def placement(
         self, scope: Sequence[int], cluster: int
@@ -729,11 +798,22 @@ class JunctionTree:
         no reading reaches, eliminated first) is computed once.
         """
         extra = () if batch is None else (1,)
-        psi = [np.zeros((*s, *extra)) for s in self.shapes]
+        psi: list[FloatArray | None] = [None] * len(self.shapes)
         for scope, values in factors:
             i = self.home(scope)
-            psi[i] = psi[i] + self._place(values, scope, i, batch)
-        return psi
+            placed = self._place(values, scope, i, batch)
+            current = psi[i]
+            if current is None:  # the first factor: a new array of the clique's shape
+                shape = np.broadcast_shapes((*self.shapes[i], *extra), placed.shape)
+                psi[i] = np.array(np.broadcast_to(placed, shape), dtype=np.float64)
+            elif np.broadcast_shapes(current.shape, placed.shape) == current.shape:
+                np.add(current, placed, out=current)  # made here: added to in place
+            else:  # a batch axis longer than the clique's so far
+                psi[i] = current + placed
+        return [
+            np.zeros((*s, *extra)) if a is None else a
+            for s, a in zip(self.shapes, psi, strict=True)
+        ]
 
     def _up(
         self, psi: list[FloatArray], n_sum: int, batch: int | None = None
@@ -745,6 +825,7 @@ class JunctionTree:
         """
         msgs: list[FloatArray] = []
         total: Any = 0.0 if batch is None else np.zeros(batch)
+        made: set[int] = set()  # the entries of psi replaced here, added to in place after
         for i in range(len(self.cliques)):
             m = logsumexp(psi[i], axis=0) if i < n_sum else np.max(psi[i], axis=0)
             msgs.append(m)
@@ -754,7 +835,13 @@ class JunctionTree:
             else:
                 placement = self._sep_in_parent[i]
                 assert placement is not None
-                psi[p] = psi[p] + self._move(m, placement[0], placement[1], batch)
+                moved = self._move(m, placement[0], placement[1], batch)
+                target = psi[p]
+                if p in made and np.broadcast_shapes(target.shape, moved.shape) == target.shape:
+                    np.add(target, moved, out=target)
+                else:  # the arrays passed in are never changed
+                    psi[p] = target + moved
+                    made.add(p)
         return msgs, total
 
     def log_z(self, factors: Iterable[Factor], batch: int | None = None) -> Any:
@@ -981,8 +1068,7 @@ class JunctionTree:
         variables are assigned (their entries in the returned tuples; the others are 0).
         """
         own = self.potentials(factors)  # each clique's own factors, without messages
-        psi = [a.copy() for a in own]
-        msgs, best_total = self._up(psi, self.n_sum)
+        msgs, best_total = self._up(list(own), self.n_sum)  # (which leaves own unchanged)
         if not np.isfinite(best_total):
             return []
         n = len(self.cliques)

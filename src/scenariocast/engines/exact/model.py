@@ -37,6 +37,7 @@ from scenariocast.engines.exact.network import (
     Network,
     parse_assumptions,
 )
+from scenariocast.engines.exact.small import SmallJoint, small_joint
 from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario, StepForecast
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood
@@ -46,6 +47,9 @@ from scenariocast.evidence.select import Evidence, Report, select_evidence
 from scenariocast.spec.tree import Tree
 
 TOP_SCENARIOS = 5
+#: Whether a small static tree is forecast from its joint (:mod:`.small`) when only hard
+#: evidence is given; ``False`` sends every forecast through the junction tree (for tests).
+USE_JOINT = True
 #: Rounds of iterative proportional fitting for soft findings, and how close each marginal
 #: must come to its target.
 SOFT_ITERATIONS = 500
@@ -248,8 +252,17 @@ class ExactModel:
         # per unrolled network and step: each node's variable and states
         self._read: dict[tuple[int, int, int], tuple[tuple[str, int, tuple[str, ...]], ...]] = {}
         self._top_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
+        self._small: SmallJoint | None = None
+        self._small_checked = False
 
     # -- structure ---------------------------------------------------------------------------
+
+    def small(self) -> SmallJoint | None:
+        """The tree's joint, kept, when the tree is small and static (:mod:`.small`)."""
+        if not self._small_checked:
+            self._small = small_joint(self.tree) if USE_JOINT else None
+            self._small_checked = True
+        return self._small
 
     def network(self, lo: int = 0, hi: int | None = None) -> Network:
         """The tree unrolled over steps ``lo..hi`` (the horizon at least), built once."""
@@ -766,6 +779,11 @@ class ExactModel:
         evidence reduces the tables before calibration, so that every clique is smaller.
         """
         as_of = as_of or dt.date.today()
+        if not readings and not virtual and not soft:
+            small = self.small()
+            if small is not None and small.fits(given or {}):
+                # a static tree whose joint given the assumptions is small: that joint
+                return small.forecast(given, as_of, top=top, readings_hash=readings_hash)
         evidence = select_evidence(self.tree, readings, as_of)
         extra = [
             *findings_from(self.tree, "virtual", dict(virtual or {})),
