@@ -5,6 +5,7 @@
     python scripts/nk_learning.py --write         # and store it for the walkthrough notebook
     python scripts/nk_learning.py --tree out.yaml # only write the learning variant of the tree
     python scripts/nk_learning.py --graph         # only count the model's operations
+    python scripts/nk_learning.py --profile       # only compile it and time one evaluation
 
 The variant is scenarios/nk-2026.yaml with corn's four means held with sd 0.25 and the dollar's
 serious and severe means (six rows, one per state of market controls) with sd 0.2, as
@@ -19,8 +20,12 @@ model of the variant and of the shipped tree (every mean fixed, the baseline) an
 operations of each log-density, with and without its gradient, and the evidence plan (how many
 reports are expressions, in how many stacked expressions and report tensors).
 
-docs/pymc.md ("What it costs") has what a run measured: on a shared two-core machine the first
-compile of this model did not finish in over 20 minutes with any PyTensor backend tried.
+``--profile`` builds and compiles the model (``--unrolled``: with the past unrolled in the
+junction tree rather than scanned; ``--mode``: another PyTensor backend) and times evaluations of
+its log density and gradient; ``--graph`` also counts the unrolled model's operations.
+
+docs/pymc.md ("What it costs") has what runs measured: with the past scanned, the model
+compiles in minutes; on a shared two-core machine a full sampling run had not finished.
 """
 
 from __future__ import annotations
