@@ -25,7 +25,8 @@ junction tree rather than scanned; ``--mode``: another PyTensor backend) and tim
 its log density and gradient; ``--graph`` also counts the unrolled model's operations.
 
 docs/pymc.md ("What it costs") has what runs measured: with the past scanned, the model
-compiles in minutes; on a shared two-core machine a full sampling run had not finished.
+compiles in minutes; on a shared two-core machine the readings from 2025 on sample to
+convergence in about half an hour (the stored run), the whole ledger had not finished in 53.
 """
 
 from __future__ import annotations
