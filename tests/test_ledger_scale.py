@@ -186,3 +186,30 @@ def test_a_reader_role_reads_and_forecasts_but_cannot_write(
             with _admin(pg_admin_url) as con:
                 con.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
                 con.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.mark.parametrize("command", [["info"], ["evidence", "--limit", "5"]])
+def test_commands_that_only_list_load_neither_trees_nor_engines(
+    command: list[str], tmp_path: Path
+) -> None:
+    """`info` and `evidence` answer in about the start-up time: no spec, engine or NumPy."""
+    scen = tmp_path / "scenarios"
+    scen.mkdir()
+    shutil.copy(EXAMPLE_TREE, scen / EXAMPLE_TREE.name)
+    env = {
+        **os.environ,
+        "SCENARIOCAST_DB": str(tmp_path / "l.db"),
+        "SCENARIOCAST_SCENARIOS": str(scen),
+    }
+    Ledger(tmp_path / "l.db").observe("crackdowns", "2", observed="2025-10", source="wire")
+    exe = [sys.executable, "-X", "importtime", "-m", "scenariocast.cli"]
+    proc = subprocess.run([*exe, *command], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    imported = {
+        line.split("|")[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "scenariocast.ledger.store" in imported  # the trace is there
+    heavy = {"scenariocast.spec.model", "scenariocast.engines", "numpy", "pandas", "alembic"}
+    assert not imported & heavy

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from scenariocast.spec.model import Uncertain
-
 if TYPE_CHECKING:  # types only: `import` and `evidence` render without loading the engines
     from scenariocast.analysis.backtest import BacktestResult
     from scenariocast.analysis.explain import Contribution, Explanation
@@ -115,6 +113,8 @@ def render_tree(tree: Tree) -> str:
 
 
 def _reliability_text(source: Source) -> str:
+    from scenariocast.spec.model import Uncertain  # here: `evidence` renders without the spec
+
     r = source.reliability
     if isinstance(r, Uncertain):
         return f"{r.mean:.2f} (sd {r.sd:.2f})"
