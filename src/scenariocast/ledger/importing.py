@@ -247,15 +247,7 @@ class _Checks:
         try:
             return self._values[key]
         except KeyError:
-            pass
-        try:
-            self.catalog.check(indicator, value, source)
-        except ReadingError as exc:
-            out: str | None = str(exc)
-        else:
-            out = None
-        self._values[key] = out
-        return out
+            return _refusal(self._values, key, self.catalog.check, *key)
 
     def node(self, node: str, state: str, source: str) -> str | None:
         """Why the catalog refuses a reading of ``node`` in ``state`` (``None``: it takes it)."""
@@ -263,30 +255,14 @@ class _Checks:
         try:
             return self._nodes[key]
         except KeyError:
-            pass
-        try:
-            self.catalog.check_node(node, state, source)
-        except ReadingError as exc:
-            out: str | None = str(exc)
-        else:
-            out = None
-        self._nodes[key] = out
-        return out
+            return _refusal(self._nodes, key, self.catalog.check_node, *key)
 
     def date(self, text: str) -> str | None:
         """Why the observed date cannot be read (``None``: it can)."""
         try:
             return self._dates[text]
         except KeyError:
-            pass
-        try:
-            ObservedDate.parse(text)
-        except ReadingError as exc:
-            out: str | None = str(exc)
-        else:
-            out = None
-        self._dates[text] = out
-        return out
+            return _refusal(self._dates, text, ObservedDate.parse, text)
 
     def entry_date(self, text: str) -> ObservedDate | str:
         """The observed date of readable ``text``, or why a reading cannot have it.
@@ -306,6 +282,20 @@ class _Checks:
             out = when
         self._entry_dates[text] = out
         return out
+
+
+def _refusal[K](
+    remembered: dict[K, str | None], key: K, check: Callable[..., object], *args: str
+) -> str | None:
+    """Why ``check(*args)`` refuses (its ReadingError's message; ``None``: it passes), kept."""
+    try:
+        check(*args)
+    except ReadingError as exc:
+        out: str | None = str(exc)
+    else:
+        out = None
+    remembered[key] = out
+    return out
 
 
 def has_control(cells: dict[str, str]) -> bool:
