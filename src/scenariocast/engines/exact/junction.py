@@ -680,8 +680,9 @@ class JunctionTree:
 
     With ``last``, those variables are eliminated after all others, so that the cliques from
     ``n_sum`` on hold only them: a sum over the others followed by a maximum over them gives the
-    most probable assignments of ``last`` alone (see :meth:`top_k`). ``rank`` orders the
-    elimination coarsely (lower ranks first), min-fill deciding within a rank.
+    most probable assignments of ``last`` alone (see :meth:`top_k`); an empty ``last`` sums over
+    every variable (the one assignment of nothing). ``rank`` orders the elimination coarsely
+    (lower ranks first), min-fill deciding within a rank.
     """
 
     def __init__(
@@ -689,7 +690,7 @@ class JunctionTree:
         cards: Sequence[int],
         scopes: Iterable[Sequence[int]],
         *,
-        last: Set[int] = frozenset(),
+        last: Set[int] | None = None,
         rank: Sequence[int] | None = None,
     ) -> None:
         self.cards = tuple(int(c) for c in cards)
@@ -700,10 +701,10 @@ class JunctionTree:
             for a, b in itertools.combinations(set(scope), 2):
                 adj[a].add(b)
                 adj[b].add(a)
-        self.order = _elimination_order(n, adj, self.cards, last, rank)
+        self.order = _elimination_order(n, adj, self.cards, last or frozenset(), rank)
         # top_k sums over the variables not in ``last`` (none without ``last``) and maximises
         # over the rest
-        self.n_sum = n - len(last) if last else 0
+        self.n_sum = n - len(last) if last is not None else 0
         self.position = {v: i for i, v in enumerate(self.order)}
         # replay the elimination to get each clique
         work = [set(a) for a in adj]
@@ -1119,13 +1120,28 @@ class Reduction:
     left with no variable is a constant, added to the log normaliser. An observed variable keeps
     its number but has one state (cardinality 1) and no factor, so the junction tree of the
     reduced factors has smaller cliques and no edge through it.
+
+    ``kept`` narrows other variables to some of their states (variable -> the states kept, in
+    order, sorted by variable): states of probability 0 (see :mod:`.support`), sliced out of
+    every factor, so that the variable's cardinality is the number kept and index ``i`` of its
+    axis is state ``kept[i]``.
     """
 
     observed: tuple[tuple[int, int], ...] = ()  # (variable, state), sorted
+    kept: tuple[tuple[int, tuple[int, ...]], ...] = ()  # (variable, states kept), sorted
     _states: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _kept: dict[int, tuple[int, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # per factor scope: how apply slices it (see _slicing)
+    _index: dict[
+        tuple[int, ...],
+        tuple[tuple[int | slice, ...], tuple[tuple[int, NDArray[np.intp]], ...], tuple[int, ...]],
+    ] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._states.update(self.observed)
+        self._kept.update(self.kept)
 
     @property
     def states(self) -> dict[int, int]:
@@ -1138,47 +1154,101 @@ class Reduction:
         return self._states
 
     @property
+    def kept_states(self) -> Mapping[int, tuple[int, ...]]:
+        """Variable -> the states kept, for the variables narrowed to some (read only)."""
+        return self._kept
+
+    @property
     def variables(self) -> frozenset[int]:
         """The observed variables."""
         return frozenset(v for v, _ in self.observed)
 
+    @property
+    def key(self) -> tuple[frozenset[int], tuple[tuple[int, int], ...]]:
+        """What the junction tree of the reduced factors depends on.
+
+        The observed variables, and how many states each narrowed variable keeps.
+        """
+        return self.variables, tuple((v, len(s)) for v, s in self.kept)
+
     def cards(self, cards: Sequence[int]) -> tuple[int, ...]:
-        """The cardinalities with every observed variable at 1."""
+        """The cardinalities with every observed variable at 1, each narrowed one at its count."""
         states = self._states
-        return tuple(1 if v in states else int(c) for v, c in enumerate(cards))
+        kept = self._kept
+        return tuple(
+            1 if v in states else len(kept[v]) if v in kept else int(c) for v, c in enumerate(cards)
+        )
 
     def scope(self, scope: Sequence[int]) -> tuple[int, ...]:
         """``scope`` without the observed variables."""
         states = self._states
         return tuple(v for v in scope if v not in states)
 
+    def state(self, var: int, index: int) -> int:
+        """The state of ``var`` at ``index`` of its reduced axis (an observed one's state)."""
+        observed = self._states.get(var)
+        if observed is not None:
+            return observed
+        kept = self._kept.get(var)
+        return index if kept is None else kept[index]
+
     def apply(self, factors: Iterable[Factor]) -> tuple[list[Factor], float]:
-        """The factors sliced at the observed states, and the sum of those left constant."""
+        """The factors sliced at the observed (and kept) states, and the sum of those constant."""
         states = self._states
-        if not states:
+        kept = self._kept
+        if not states and not kept:
             return list(factors), 0.0
         out: list[Factor] = []
         const = 0.0
         observed = states.keys()
+        narrowed = kept.keys()
+        plans = self._index
         for factor in factors:
             scope, values = factor
-            if observed.isdisjoint(scope):
+            if observed.isdisjoint(scope) and narrowed.isdisjoint(scope):
                 out.append(factor)
                 continue
-            index = tuple(states[v] if v in states else slice(None) for v in scope)
-            kept = tuple(v for v in scope if v not in states)
-            sliced = np.asarray(values[index], dtype=np.float64)
-            if kept:
-                out.append((kept, sliced))
+            plan = plans.get(scope)
+            if plan is None:
+                plan = self._slicing(scope)
+            basic, takes, left = plan
+            sliced = np.asarray(values[basic], dtype=np.float64)
+            for axis, states_kept in takes:
+                sliced = np.take(sliced, states_kept, axis=axis)
+            if left:
+                out.append((left, sliced))
             else:
                 const += float(sliced)
         return out, const
+
+    def _slicing(
+        self, scope: tuple[int, ...]
+    ) -> tuple[tuple[int | slice, ...], tuple[tuple[int, NDArray[np.intp]], ...], tuple[int, ...]]:
+        """How :meth:`apply` slices a factor over ``scope`` (kept per scope).
+
+        The observed states (a basic index), then the states kept along each axis left, and
+        the variables left.
+        """
+        states = self._states
+        kept = self._kept
+        basic = tuple(states[v] if v in states else slice(None) for v in scope)
+        left = tuple(v for v in scope if v not in states)
+        takes = tuple(
+            (k, np.array(kept[v], dtype=np.intp)) for k, v in enumerate(left) if v in kept
+        )
+        plan = self._index[scope] = (basic, takes, left)
+        return plan
 
     def expand(self, var: int, marginal: FloatArray, card: int) -> FloatArray:
         """A variable's marginal over all its states (one-hot for an observed variable)."""
         state = self._states.get(var)
         if state is None:
-            return marginal
+            kept = self._kept.get(var)
+            if kept is None:
+                return marginal
+            out = np.zeros((card, *marginal.shape[1:]))
+            out[list(kept)] = marginal
+            return out
         out = np.zeros(card)
         out[state] = 1.0
         return out

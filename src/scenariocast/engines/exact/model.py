@@ -38,6 +38,7 @@ from scenariocast.engines.exact.network import (
     parse_assumptions,
 )
 from scenariocast.engines.exact.small import SmallJoint, small_joint
+from scenariocast.engines.exact.support import Support
 from scenariocast.engines.result import ForecastResult, OutcomeForecast, Scenario, StepForecast
 from scenariocast.errors import EvidenceConflictError
 from scenariocast.evidence.likelihood import logsumexp, report_log_likelihood
@@ -56,6 +57,9 @@ SOFT_ITERATIONS = 500
 SOFT_TOLERANCE = 1e-10
 
 _Scopes = frozenset[tuple[int, ...]]
+_ReductionKey = tuple[frozenset[int], tuple[tuple[int, int], ...]]
+#: The most sets of observed states whose reduction a model keeps.
+REDUCTIONS_KEPT = 4096
 #: A report's values by (indicator, step), in the order observed.
 _Groups = dict[tuple[str, int | None], list[float]]
 
@@ -140,6 +144,9 @@ class Structure:
     reduction: Reduction = field(default_factory=Reduction)
     full: Structure | None = None
     _prior: Calibrated | LinearCalibrated | None = field(default=None, repr=False)
+    # the network's factors, when the reduction also took out states their zeros rule out: a
+    # calibration is exact only on factors that include them
+    pruned_by: tuple[Factor, ...] = ()
 
     @property
     def jt(self) -> JunctionTree:
@@ -159,6 +166,14 @@ class Structure:
 
     def calibrate(self, factors: Sequence[Factor]) -> Belief:
         """Calibrate on ``factors`` (over the whole network), reduced by the hard evidence."""
+        need = self.pruned_by
+        if need and not (
+            len(factors) >= len(need) and all(a is b for a, b in zip(need, factors, strict=False))
+        ):
+            raise ValueError(
+                "a structure narrowed by the zeros of the network's tables calibrates only "
+                "factors that start with those tables"
+            )
         reduced, const = self.reduction.apply(factors)
         return Belief(self, self.jt.calibrate_linear(reduced), const, tuple(reduced))
 
@@ -242,16 +257,20 @@ class ExactModel:
         self._networks: dict[tuple[int, int], Network] = {}
         self._structures: dict[tuple[int, int, _Scopes], Structure] = {}
         self._counters: dict[
-            tuple[int, int, _Scopes, str, frozenset[int]], tuple[JunctionTree, list[Factor]]
+            tuple[int, int, _Scopes, str, _ReductionKey], tuple[JunctionTree, list[Factor]]
         ] = {}
         self._priors: dict[
             tuple[int, int, _Scopes, int], tuple[Posterior, dict[str, FloatArray]]
         ] = {}
-        self._reduced_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
+        self._reduced_trees: dict[tuple[int, int, _Scopes, _ReductionKey], JunctionTree] = {}
+        # per unrolled network: the states its tables allow (None: no table has a zero)
+        self._supports: dict[tuple[int, int], Support | None] = {}
+        # per unrolled network and observed states: the reduction they give, kept
+        self._reductions: dict[tuple[int, int, tuple[tuple[int, int], ...]], Reduction] = {}
         self._covers: dict[tuple[int, int], _Cover] = {}
         # per unrolled network and step: each node's variable and states
         self._read: dict[tuple[int, int, int], tuple[tuple[str, int, tuple[str, ...]], ...]] = {}
-        self._top_trees: dict[tuple[int, int, _Scopes, frozenset[int]], JunctionTree] = {}
+        self._top_trees: dict[tuple[int, int, _Scopes, _ReductionKey], JunctionTree] = {}
         self._small: SmallJoint | None = None
         self._small_checked = False
 
@@ -303,14 +322,17 @@ class ExactModel:
     def reduced(self, structure: Structure, observed: Mapping[int, int]) -> Structure:
         """``structure`` with the variables ``observed`` (variable -> state) taken out.
 
-        The junction tree depends only on which variables are observed, so it is built once per
-        set of them; the states are sliced per query.
+        The states of probability 0 given ``observed`` (where the tables have zeros, see
+        :mod:`.support`) are taken out too: a variable left with one state is taken out like an
+        observed one, and one left with fewer states keeps only those. The junction tree depends
+        only on which variables are taken out and how many states the others keep, so it is
+        built once per such shape; the states are sliced per query.
         """
-        if not observed:
-            return structure
         net = structure.network
-        reduction = Reduction(tuple(sorted(observed.items())))
-        key = (net.lo, net.hi, frozenset(structure.scopes), reduction.variables)
+        reduction = self._reduction(net, observed)
+        if not reduction.observed and not reduction.kept:
+            return structure
+        key = (net.lo, net.hi, frozenset(structure.scopes), reduction.key)
         jt = self._reduced_trees.get(key)
         if jt is None:
             jt = JunctionTree(
@@ -326,7 +348,40 @@ class ExactModel:
             structure.reports,
             reduction=reduction,
             full=structure,
+            pruned_by=net.factors
+            if reduction.kept or len(reduction.observed) > len(observed)
+            else (),
         )
+
+    def _reduction(self, net: Network, observed: Mapping[int, int]) -> Reduction:
+        """The hard evidence ``observed`` and the states it leaves possible (kept per model)."""
+        items = tuple(sorted(observed.items()))
+        key = (net.lo, net.hi, items)
+        found = self._reductions.get(key)
+        if found is not None:
+            return found
+        fixed = dict(items)
+        kept: list[tuple[int, tuple[int, ...]]] = []
+        if (net.lo, net.hi) not in self._supports:
+            tables = Support(net.cards, net.factors)
+            self._supports[(net.lo, net.hi)] = tables if tables.any_zero else None
+        support = self._supports[(net.lo, net.hi)]
+        # (an impossible set of states is left to the calibration, which reports it)
+        domains = support.domains(fixed) if support is not None else None
+        if domains is not None:
+            for v, allowed in enumerate(domains):
+                if v in fixed:
+                    continue
+                states = tuple(int(i) for i in np.flatnonzero(allowed))
+                if len(states) == 1:
+                    fixed[v] = states[0]
+                elif len(states) < net.cards[v]:
+                    kept.append((v, states))
+        reduction = Reduction(tuple(sorted(fixed.items())), tuple(kept))
+        if len(self._reductions) >= REDUCTIONS_KEPT:
+            self._reductions.clear()
+        self._reductions[key] = reduction
+        return reduction
 
     def _top_tree(self, structure: Structure) -> JunctionTree:
         """The junction tree that finds the most probable end states of ``structure``.
@@ -340,13 +395,15 @@ class ExactModel:
         if not net.timed:
             return structure.jt
         reduction = structure.reduction
-        key = (net.lo, net.hi, frozenset(structure.scopes), reduction.variables)
+        key = (net.lo, net.hi, frozenset(structure.scopes), reduction.key)
         jt = self._top_trees.get(key)
         if jt is None:
             jt = JunctionTree(
                 reduction.cards(net.cards),
                 [reduction.scope(sc) for sc in structure.scopes],
                 rank=net.forward_ranks,
+                # (none left when every end variable is observed or has one possible state:
+                # then the one scenario, everything else summed)
                 last=set(self._end_variables(net)) - reduction.variables,
             )
             self._top_trees[key] = jt
@@ -507,12 +564,17 @@ class ExactModel:
                     for name, node in self.tree.nodes.items()
                     if node.kind != "calendar"
                 )
-            observed = cal.reduction.observed_states
+            reduction = cal.reduction
+            observed = reduction.observed_states
+            kept = reduction.kept_states
             inner = cal.cal
             for name, var, states in read:
                 state = observed.get(var)
                 if state is None:
-                    nodes[name] = dict(zip(states, inner.marginal(var).tolist(), strict=True))
+                    m = inner.marginal(var)
+                    if var in kept:
+                        m = reduction.expand(var, m, len(states))
+                    nodes[name] = dict(zip(states, m.tolist(), strict=True))
                 else:
                     nodes[name] = {s: 1.0 if k == state else 0.0 for k, s in enumerate(states)}
         return Posterior(cal, nodes)
@@ -715,7 +777,7 @@ class ExactModel:
         """
         s = query.structure
         reduction = reduction or Reduction()
-        key = (s.network.lo, s.network.hi, frozenset(s.scopes), oid, reduction.variables)
+        key = (s.network.lo, s.network.hi, frozenset(s.scopes), oid, reduction.key)
         if key in self._counters:
             return self._counters[key]
         o = self.tree.outcomes[oid]
@@ -949,13 +1011,13 @@ class ExactModel:
         s = belief.structure
         net = query.network
         keep = self._end_variables(net) if net.timed else tuple(range(len(net.cards)))
-        observed = s.reduction.states
+        reduction = s.reduction
         out: list[Scenario] = []
         for values, score in self._top_tree(s).top_k(belief.factors, top):
             states = {}
             for v in keep:
                 name, _ = net.names[v]
-                states[name] = self.tree.nodes[name].states[observed.get(v, values[v])]
+                states[name] = self.tree.nodes[name].states[reduction.state(v, values[v])]
             ordered = {n: states[n] for n in self.tree.nodes if n in states}
             p = math.exp(score + belief.const - belief.log_z)
             out.append(Scenario(states=ordered, probability=float(p)))
