@@ -367,15 +367,17 @@ class ExactModel:
             self._supports[(net.lo, net.hi)] = tables if tables.any_zero else None
         support = self._supports[(net.lo, net.hi)]
         # (an impossible set of states is left to the calibration, which reports it)
-        domains = support.domains(fixed) if support is not None else None
-        if domains is not None:
-            for v, allowed in enumerate(domains):
-                if v in fixed:
+        narrowed = support.narrowed(fixed) if support is not None else None
+        if support is not None and narrowed is not None:
+            flat, counts = narrowed
+            offsets = support.offsets
+            for v, (n, card) in enumerate(zip(counts, net.cards, strict=True)):
+                if n == card or v in fixed:
                     continue
-                states = tuple(int(i) for i in np.flatnonzero(allowed))
-                if len(states) == 1:
+                states = tuple(np.flatnonzero(flat[offsets[v] : offsets[v + 1]]).tolist())
+                if n == 1:
                     fixed[v] = states[0]
-                elif len(states) < net.cards[v]:
+                else:
                     kept.append((v, states))
         reduction = Reduction(tuple(sorted(fixed.items())), tuple(kept))
         if len(self._reductions) >= REDUCTIONS_KEPT:
