@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -236,3 +237,26 @@ def test_later_readings_screen_off_an_early_one_and_the_recent_report_ranks_firs
     frame = expl.to_frame()
     assert frame[f"{o} influence"].tolist() == [c.influence[o] for c in expl.contributions]
     assert frame[o].tolist() == [c.log_odds[o] for c in expl.contributions]
+
+
+def test_on_the_shipped_north_korea_ledger_recent_reports_move_the_forecast_most(
+    tmp_path: Path,
+) -> None:
+    """The monthly North Korea tree with the shipped 2023-2025 readings: added first, the 2023
+    and 2024 price reports move the 2026 outcomes most, but the 2025 readings of the same prices
+    screen them off, and the reports that move today's forecast most are all from 2025."""
+    from scenariocast import api
+    from scenariocast.spec.load import load_tree
+    from tests.report_support import NK_AS_OF, NK_TREE, nk_ledger
+
+    tree = load_tree(NK_TREE)
+    ledger = nk_ledger(tmp_path / "ledger.db", hostile=False)
+    expl = api.explain(tree, ledger, as_of=dt.date.fromisoformat(NK_AS_OF))
+    early = [c for c in expl.contributions if c.report.last_day.year < 2025]
+    assert early
+    for o in expl.prior:
+        assert all(c.report.last_day.year >= 2025 for c in expl.strongest(o, 3)), o
+        assert max(abs(c.influence[o]) for c in early) < 0.02
+    o = "severe_food_shock"
+    as_added = max(expl.contributions, key=lambda c: abs(c.log_odds[o]))
+    assert as_added in early and abs(as_added.log_odds[o]) > 0.3
