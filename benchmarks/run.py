@@ -1,6 +1,6 @@
 """Speed of scenariocast, as ratios against baselines measured in the same run.
 
-Run with ``make bench``. Five measurements:
+Run with ``make bench``. Six measurements:
 
 1. In-process update on 40-node trees (up to 3 states and 3 parents per node, 20 indicators,
    300 readings): the median time of a forecast on a prepared model ("warm") and of loading the
@@ -24,6 +24,10 @@ Run with ``make bench``. Five measurements:
    the main North Korea tree with the shipped evidence, exact engine, after set-up (the
    evidence imported into a fresh ledger), against ``scenariocast forecast --json`` on the same
    tree and ledger in the same run, runs interleaved. Target: under 10 s.
+6. ``explain`` on a tree that evolves over time (the 12-step tree of section 2, 300 readings),
+   in process, against a forecast of the same readings on the same prepared model, with the
+   part of it that leaves each report out (the influences) and the part that adds them in the
+   order observed (the sequential contributions). ``python benchmarks/run.py explain`` alone.
 
 These are figures to read, not assertions: the machines are shared and noisy.
 """
@@ -305,7 +309,34 @@ def report() -> list[str]:
     ]
 
 
+def explain_dynamic() -> list[str]:
+    from scenariocast.analysis.explain import _leave_one_out, _stepwise, explain
+
+    tree = dynamic_tree(0, 12)
+    readings = random_reports(tree, 300, 0)  # type: ignore[arg-type]
+    model = ExactModel(tree)  # type: ignore[arg-type]
+    model.forecast(readings, as_of=FAR)
+    f = median_time(lambda: model.forecast(readings, as_of=FAR), 5)
+    e = median_time(lambda: explain(tree, readings, as_of=FAR, model=model), 1)  # type: ignore[arg-type]
+    query = model.query(select_evidence(tree, readings, FAR))  # type: ignore[arg-type]
+    ids = list(tree.outcomes)  # type: ignore[attr-defined]
+    s = median_time(lambda: _stepwise(model, query, ids), 1)
+    loo = median_time(lambda: _leave_one_out(model, query, ids), 1)
+    n = len(query.report_factors)
+    return [
+        f"explain on a dynamic tree (12 steps, 300 readings in {n} reports; in process):",
+        f"  forecast, prepared model     {1000 * f:7.1f} ms",
+        f"  explain                      {e:7.2f} s  = {e / f:5.1f}x the forecast",
+        f"    as added (sequential)      {s:7.2f} s  = {s / f:5.1f}x the forecast",
+        f"    left out (influence)       {loo:7.2f} s  = {loo / f:5.1f}x the forecast",
+    ]
+
+
 def main() -> None:
+    if sys.argv[1:] == ["explain"]:
+        for line in explain_dynamic():
+            print(line)
+        return
     if sys.argv[1:] == ["ledger"]:
         for line in ledger():
             print(line)
@@ -314,7 +345,7 @@ def main() -> None:
         for line in in_process():
             print(line)
         return
-    sections = [in_process(), in_process_dynamic(), cli(), report(), ledger()]
+    sections = [in_process(), in_process_dynamic(), cli(), report(), ledger(), explain_dynamic()]
     for line in [line for section in sections for line in [*section, ""]]:
         print(line)
 

@@ -27,7 +27,7 @@ echo "== scenariocast forecast $rival --as-of 2026-01-15   (the rival view, outc
 $sc forecast "$rival" --as-of 2026-01-15 | sed -n '/^outcome/,/^$/p'
 echo "== scenariocast forecast $tree --given food_shock@2026-06=severe   (a severe June: outcomes only)"
 $sc forecast "$tree" --given food_shock@2026-06=severe | sed -n '/^outcome/,/^$/p'
-echo "== scenariocast explain $tree --top 3   (the reports that moved each outcome most)"
+echo "== scenariocast explain $tree --top 3   (the reports today's forecast rests on most: each left out in turn)"
 $sc explain "$tree" --top 3
 echo
 echo "== python scripts/backtest.py   (2024 and 2025: forecasts at each quarter's start, Brier scores)"

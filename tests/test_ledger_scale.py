@@ -192,7 +192,8 @@ def test_a_reader_role_reads_and_forecasts_but_cannot_write(
 def test_commands_that_only_list_load_neither_trees_nor_engines(
     command: list[str], tmp_path: Path
 ) -> None:
-    """`info` and `evidence` answer in about the start-up time: no spec, engine or NumPy."""
+    """`info` and `evidence` answer in about the start-up time: no spec, engine, NumPy or
+    SQLAlchemy (a SQLite ledger at the current schema is read with sqlite3 alone)."""
     scen = tmp_path / "scenarios"
     scen.mkdir()
     shutil.copy(EXAMPLE_TREE, scen / EXAMPLE_TREE.name)
@@ -210,6 +211,15 @@ def test_commands_that_only_list_load_neither_trees_nor_engines(
         for line in proc.stderr.splitlines()
         if line.startswith("import time:")
     }
-    assert "scenariocast.ledger.store" in imported  # the trace is there
-    heavy = {"scenariocast.spec.model", "scenariocast.engines", "numpy", "pandas", "alembic"}
+    assert "scenariocast.ledger.reads" in imported  # the trace is there
+    heavy = {
+        "scenariocast.spec.model",
+        "scenariocast.engines",
+        "numpy",
+        "pandas",
+        "alembic",
+        "sqlalchemy",
+        "scenariocast.ledger.store",
+    }
     assert not imported & heavy
+    assert "crackdowns" in proc.stdout if command[0] == "evidence" else "readings: 1" in proc.stdout

@@ -374,18 +374,30 @@ def test_the_dynamic_example_reports_its_path_to_the_horizon() -> None:
     assert rep.result.steps and "crisis_in_2026" in html
 
 
-def test_movers_are_the_largest_contributions_and_add_up(example_tree) -> None:  # type: ignore[no-untyped-def]
+def test_movers_are_the_effects_on_todays_forecast(example_tree) -> None:  # type: ignore[no-untyped-def]
+    """Each mover's effect is the forecast with every report minus the forecast without it."""
     readings = [
         Reading(i, "distribution_report", "yes", ObservedDate.parse(f"2026-0{i}"), "wire")
         for i in range(1, 4)
     ] + [Reading(9, "crackdowns", "0", ObservedDate.parse("2026-02"), "wire", note="quiet")]
-    rep = make_report(example_tree, readings, as_of=dt.date(2026, 4, 30))
+    as_of = dt.date(2026, 4, 30)
+    rep = make_report(example_tree, readings, as_of=as_of)
     expl = rep.explanation
-    total = sum(m.changes["rationing_returns"] for m in rep.content.movers)
     post = rep.result.outcomes["rationing_returns"]
-    assert total == pytest.approx(post.probability - post.prior)
     assert len(rep.content.movers) == len(expl.contributions) == 3  # reports of 02 merge
     assert [m.mark for m in rep.content.movers] == ["A", "B", "C"]
+    for m in rep.content.movers:
+        ids = {r.id for r in m.readings}
+        rest = [r for r in readings if r.id not in ids]
+        without = ExactModel(example_tree).forecast(rest, as_of=as_of).outcomes
+        for oid, change in m.changes.items():
+            assert change == pytest.approx(
+                rep.result.outcomes[oid].probability - without[oid].probability, abs=1e-9
+            )
+    # three reports of distribution telling the same story: each is worth less today than the
+    # three together, so the effects add up to less than the change from prior to now
+    total = sum(m.changes["rationing_returns"] for m in rep.content.movers)
+    assert 0 < total < post.probability - post.prior
     feb = rep.content.movers[1]
     assert {r.indicator for r in feb.readings} == {"distribution_report", "crackdowns"}
 

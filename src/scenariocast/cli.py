@@ -28,6 +28,7 @@ from scenariocast.errors import ProblemsError, ScenariocastError, escape_control
 if TYPE_CHECKING:
     from scenariocast.evidence.catalog import Catalog
     from scenariocast.ledger import Ledger
+    from scenariocast.ledger.reads import SqliteReader
 
 
 def _usage_error(exc: click.exceptions.UsageError) -> None:
@@ -205,6 +206,18 @@ def _ledger(db: str | None) -> Ledger:
     return Ledger(db)
 
 
+def _reader(db: str | None) -> Ledger | SqliteReader:
+    """The ledger, for a command that only lists what it holds.
+
+    A SQLite file at the current schema is read with sqlite3 alone (no SQLAlchemy to import);
+    anything else through :class:`~scenariocast.ledger.Ledger`, which upgrades an older file
+    and says what is wrong with a missing or newer one.
+    """
+    from scenariocast.ledger.reads import open_reader
+
+    return open_reader(db) or _ledger(db)
+
+
 def _catalog(scenarios: Path) -> Catalog:
     from scenariocast.evidence.catalog import Catalog
 
@@ -340,7 +353,7 @@ def info(db: DbOption = None, scenarios: ScenariosOption = Path("scenarios")) ->
     from scenariocast.errors import LedgerNotFoundError
 
     with _errors():
-        ledger = _ledger(db)
+        ledger = _reader(db)
         typer.echo(f"scenariocast {__version__}")
         typer.echo(f"ledger: {ledger.location}")
         try:
@@ -556,7 +569,7 @@ def evidence(
     from scenariocast.report.text import render_readings
 
     with _errors():
-        ledger = _ledger(db)
+        ledger = _reader(db)
         when = _as_of(since)
         readings = ledger.readings(
             indicator=indicator,

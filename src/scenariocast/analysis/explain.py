@@ -1,11 +1,24 @@
-"""Each report's contribution to each outcome, in log-odds, in the order observed.
+"""What each report does to each outcome, in log-odds: its influence and its contribution.
 
-The reports (the readings of one source on one date, or with one report id) are added one at a
-time in the order they were observed; a report's contribution to an outcome is the change in the
-outcome's log-odds when it is added. The contributions therefore add up exactly to the change
-from prior to posterior (a telescoping sum), and a report observed later is judged in the light
-of those before it. A report counts as a whole (it is genuine or not as a whole), so it is
-explained as one line with its readings listed.
+A report (the readings of one source on one date, or with one report id) counts as a whole (it
+is genuine or not as a whole), so it is explained as one line with its readings listed. Two
+numbers are given for each report and outcome:
+
+* its **influence** (leave one out): the outcome's log-odds given every report, minus its
+  log-odds given every report but this one. This is what the report does to today's forecast,
+  and the explanation ranks reports by it (:meth:`Explanation.strongest`, the text rendering,
+  the report's "what moved the forecast").
+* its **contribution** (sequential): the reports are added one at a time in the order they were
+  observed, and a report's contribution is the change in log-odds when it is added. The
+  contributions add up exactly to the change from prior to posterior (a telescoping sum).
+
+Ranking by the sequential contribution misleads on a tree that evolves over time: when an old
+reading is added nothing later has been seen yet, so it moves the forecast a lot, but later
+readings of the same indicators screen it off (what they say about the state now makes it
+nearly redundant), and without it today's forecast would be almost the same. Its influence says
+so. The influences need not add up to the total change: readings that tell the same story each
+have a small influence (each is nearly redundant given the others) though together they move the
+forecast a lot, and readings that only count together can each have a large one.
 """
 
 from __future__ import annotations
@@ -48,8 +61,10 @@ class Contribution:
     """What one report did to each outcome."""
 
     report: Report
-    log_odds: Mapping[str, float]  # outcome id -> change in log-odds
+    log_odds: Mapping[str, float]  # outcome id -> change in log-odds when added (sequential)
     probability_after: Mapping[str, float]  # outcome id -> probability once this is added
+    influence: Mapping[str, float]  # outcome id -> log-odds with every report minus without it
+    probability_without: Mapping[str, float]  # outcome id -> probability without this report
 
     @property
     def observations(self) -> tuple[Observation, ...]:
@@ -84,9 +99,13 @@ class Explanation:
         return _delta(self.posterior[outcome], self.prior[outcome])
 
     def strongest(self, outcome: str, n: int = 5) -> list[Contribution]:
-        """The ``n`` contributions to ``outcome`` largest in size, largest first."""
-        ranked = sorted(self.contributions, key=lambda c: -abs(c.log_odds[outcome]))
-        return [c for c in ranked[:n] if c.log_odds[outcome] != 0.0]
+        """The ``n`` reports with the largest influence on ``outcome`` in size, largest first.
+
+        The influence (leave one out) is what the report does to today's forecast; ties keep
+        the order observed.
+        """
+        ranked = sorted(self.contributions, key=lambda c: -abs(c.influence[outcome]))
+        return [c for c in ranked[:n] if c.influence[outcome] != 0.0]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (the ``explain --json`` output)."""
@@ -126,6 +145,8 @@ class Explanation:
                     ],
                     "log_odds": {o: _finite(v) for o, v in c.log_odds.items()},
                     "probability_after": dict(c.probability_after),
+                    "influence": {o: _finite(v) for o, v in c.influence.items()},
+                    "probability_without": dict(c.probability_without),
                 }
                 for c in self.contributions
             ],
@@ -142,7 +163,11 @@ class Explanation:
         }
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per report, one column per outcome (log-odds contributions)."""
+        """One row per report: per outcome, its contribution and its influence, in log-odds.
+
+        The contribution as added is in a column named by the outcome, the influence (leave one
+        out) in ``OUTCOME influence``.
+        """
         import pandas as pd
 
         rows = [
@@ -153,6 +178,7 @@ class Explanation:
                 "readings": ", ".join(str(r.id) for r in c.readings),
                 "indicators": ", ".join(sorted({o.indicator for o in c.observations})),
                 **{f"{o}": v for o, v in c.log_odds.items()},
+                **{f"{o} influence": v for o, v in c.influence.items()},
             }
             for c in self.contributions
         ]
@@ -172,7 +198,7 @@ def explain(
     outcomes: Sequence[str] | None = None,
     model: ExactModel | None = None,
 ) -> Explanation:
-    """Contributions of each report to each outcome (all outcomes unless named)."""
+    """Influence and contribution of each report on each outcome (all outcomes unless named)."""
     from scenariocast.engines.exact.network import check_outcome
 
     model = model or ExactModel(tree)
@@ -183,15 +209,18 @@ def explain(
     evidence = select_evidence(tree, readings, as_of)
     query = model.query(evidence, given)
     steps = _stepwise(model, query, ids)
-    prior = steps[0]
+    prior, posterior = steps[0], steps[-1]
+    without = _leave_one_out(model, query, ids)
     before = prior
     contributions: list[Contribution] = []
-    for rep, after in zip(evidence.reports, steps[1:], strict=True):
+    for rep, after, rest in zip(evidence.reports, steps[1:], without, strict=True):
         contributions.append(
             Contribution(
                 report=rep,
                 log_odds={o: _delta(after[o], before[o]) for o in ids},
                 probability_after=after,
+                influence={o: _delta(posterior[o], rest[o]) for o in ids},
+                probability_without=rest,
             )
         )
         before = after
@@ -257,3 +286,78 @@ def _stepwise(model: ExactModel, query: Query, ids: Sequence[str]) -> list[dict[
         for b in range(len(ks)):
             out.append({o: float(every[o][b]) for o in ids})
     return out
+
+
+def _leave_one_out(model: ExactModel, query: Query, ids: Sequence[str]) -> list[dict[str, float]]:
+    """The probability of each outcome given every report but the ``i``-th, for each ``i``.
+
+    Each scope's factor is the sum of its reports' factors (as
+    :meth:`~scenariocast.engines.exact.model.Query.factors` sums them); leaving a report out
+    changes only its own scope's sum, to the sum of the others there: the running sum before it
+    plus the running sum after it (rather than the total minus its factor, which is undefined
+    where a factor is ``-inf``). Reports with the same table on the same scope (the model keeps
+    one table for reports of the same readings) leave the same forecast, which is calibrated
+    once. The calibrations run in batches along a last, batch axis, grouped by scope: a scope no
+    member of a batch leaves out keeps its total without a batch axis, so the part of the tree
+    only it reaches is computed once for the batch.
+
+    Leaving a report out only relaxes the evidence, so each of these is possible when every
+    report together is (:func:`_stepwise` raises the conflict otherwise).
+    """
+    tree = model.tree
+    jt = query.structure.jt
+    reports = query.report_factors
+    if not reports:
+        return []
+    where: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, (scope, _) in enumerate(reports):
+        where[scope].append(i)
+    # each scope's running sums from the front (row j: its first j factors) and from the back
+    # (row j: its factors from the j-th on)
+    sums: dict[tuple[int, ...], tuple[FloatArray, FloatArray]] = {}
+    for scope, at in where.items():
+        stacked = np.stack([reports[i][1] for i in at])
+        zero = np.zeros((1, *stacked.shape[1:]))
+        front = np.concatenate([zero, np.cumsum(stacked, axis=0)])
+        back = np.concatenate([np.cumsum(stacked[::-1], axis=0)[::-1], zero])
+        sums[scope] = (front, back)
+    # one calibration per distinct (scope, table); `firsts` in scope order
+    firsts: list[tuple[tuple[int, ...], int]] = []  # (scope, position among its reports)
+    same: list[int] = [0] * len(reports)  # report -> its entry in firsts
+    for scope, at in where.items():
+        seen: dict[int, int] = {}
+        for pos, i in enumerate(at):
+            key = id(reports[i][1])
+            if key not in seen:
+                seen[key] = len(firsts)
+                firsts.append((scope, pos))
+            same[i] = seen[key]
+    cells = sum(int(np.prod(shape)) for shape in jt.shapes) + sum(
+        int(np.prod(front.shape[1:])) for front, _ in sums.values()
+    )
+    size = max(1, min(len(firsts), _BATCH_CELLS // max(cells, 1)))
+    results: list[dict[str, float]] = []
+    for start in range(0, len(firsts), size):
+        chunk = firsts[start : start + size]
+        members: dict[tuple[int, ...], tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+        for b, (scope, pos) in enumerate(chunk):
+            members[scope][0].append(b)
+            members[scope][1].append(pos)
+        factors: list[Factor] = list(query.base)
+        for scope, (front, back) in sums.items():
+            total = front[-1]
+            if scope not in members:
+                factors.append((scope, total))
+                continue
+            rows, positions = members[scope]
+            table = np.repeat(total[np.newaxis], len(chunk), axis=0)
+            left = np.asarray(positions, dtype=np.intp)
+            table[rows] = front[left] + back[left + 1]
+            factors.append((scope, np.moveaxis(table, 0, -1)))
+        cal = jt.calibrate(factors, len(chunk))
+        if not np.isfinite(cal.log_z).all():  # cannot happen when every report together is possible
+            raise conflict_error(tree, query)
+        every = model.outcome_probabilities(query, factors, cal)
+        for b in range(len(chunk)):
+            results.append({o: float(np.broadcast_to(every[o], (len(chunk),))[b]) for o in ids})
+    return [results[same[i]] for i in range(len(reports))]

@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scenariocast.ledger.records import Snapshot, readings_hash
-from scenariocast.ledger.store import Ledger
 
 if TYPE_CHECKING:
     from scenariocast.ledger.importing import ImportReport
+    from scenariocast.ledger.store import Ledger
 
 __all__ = ["ImportReport", "Ledger", "Snapshot", "readings_hash"]
 
 
 def __getattr__(name: str) -> Any:
-    # the CSV importer (and its mapping models) load only when an import is asked for
+    # the ledger (and SQLAlchemy) load when first used, so that `scenariocast.ledger.reads`
+    # lists a SQLite ledger without them; the CSV importer (and its mapping models) load only
+    # when an import is asked for
+    if name == "Ledger":
+        from scenariocast.ledger.store import Ledger
+
+        return Ledger
     if name == "ImportReport":
         from scenariocast.ledger.importing import ImportReport
 

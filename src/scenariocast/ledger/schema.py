@@ -23,13 +23,11 @@ from sqlalchemy import (
     Text,
 )
 
-#: The Alembic revision these tables are at: the head of ``ledger/migrations/versions``.
-SCHEMA_REVISION = "0005"
-
-#: The tables of a ledger (every one in the hash chain), and the table Alembic keeps the
-#: revision in.
-TABLES = ("readings", "retractions", "snapshots", "resolutions", "resolution_retractions")
-VERSION_TABLE = "alembic_version"
+# the revision these tables are at, the tables, and the table Alembic keeps the revision in
+# (defined with the ledger's read queries, which need no SQLAlchemy)
+from scenariocast.ledger.reads import SCHEMA_REVISION as SCHEMA_REVISION
+from scenariocast.ledger.reads import TABLES as TABLES
+from scenariocast.ledger.reads import VERSION_TABLE as VERSION_TABLE
 
 metadata = MetaData()
 

@@ -18,12 +18,10 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -50,9 +48,30 @@ from scenariocast.evidence.readings import (
 )
 from scenariocast.ledger.chain import GENESIS, content_hash, entry_hash
 from scenariocast.ledger.migrate import REVISIONS, read_revision
+from scenariocast.ledger.reads import (
+    ENV_VAR,
+    LOCK_TIMEOUT_S,
+    MAX_ID,
+    Filters,
+    LedgerCounts,
+    build_readings,
+    configure,
+    count_query,
+    default_path,
+    is_read_only,
+    readings_query,
+    sqlite_uri,
+    table_count_query,
+    target,
+    to_date,
+    to_datetime,
+)
+from scenariocast.ledger.reads import lock_timeout as _lock_timeout
+from scenariocast.ledger.reads import one_line as _one_line
 from scenariocast.ledger.records import OutcomeResolution, Snapshot
 from scenariocast.ledger.schema import (
     SCHEMA_REVISION,
+    TABLES,
     readings,
     resolution_retractions,
     resolutions,
@@ -65,24 +84,12 @@ if TYPE_CHECKING:
     from scenariocast.ledger.importing import ImportReport
     from scenariocast.ledger.transfer import ExportReport, Verification
 
-ENV_VAR = "SCENARIOCAST_DB"
+__all__ = ["ENV_VAR", "LOCK_TIMEOUT_S", "Ledger", "LedgerCounts", "StoredReadings", "default_path"]
+
 #: Who records entries when ``--by`` is not given; then the operating system's user.
 USER_ENV_VAR = "SCENARIOCAST_USER"
-TIMEOUT_ENV_VAR = "SCENARIOCAST_LOCK_TIMEOUT"
-#: How long a writer waits for another writer to finish, in seconds.
-LOCK_TIMEOUT_S = 30.0
-#: The largest id a reading can have (SQL's 64-bit integers).
-MAX_ID = 2**63 - 1
-#: The most a SQLite connection keeps of the ledger's pages in memory, in KiB.
-CACHE_KIB = 65_536
 #: Key of the PostgreSQL advisory lock that serialises the ledger's writers.
 _PG_LOCK_KEY = 0x5C_CA57_1ED6E5
-
-
-def default_path() -> Path:
-    """``$XDG_DATA_HOME/scenariocast/ledger.db``, with ``~/.local/share`` as the default."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "scenariocast" / "ledger.db"
 
 
 def current_user() -> str:
@@ -114,16 +121,6 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def _one_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig) if orig is not None else str(exc)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    name = getattr(orig, "sqlite_errorname", None)  # SQLite's extended code, for diagnosis
-    if name and name not in first:
-        first = f"{first} ({name})"
-    return escape_controls(first)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -166,21 +163,6 @@ def _to_url(target: str | os.PathLike[str]) -> URL:
 def _check_id(reading_id: int) -> None:
     if not 0 < reading_id <= MAX_ID:
         raise LedgerError(f"no reading with id {reading_id}")
-
-
-def _date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-
-
-def _converted(processor: Callable[[Any], Any] | None, value: Any) -> Any:
-    """A value as the database gave it, through SQLAlchemy's converter for its type, if any."""
-    return value if processor is None else processor(value)
-
-
-def _datetime(value: Any) -> dt.datetime | None:
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromisoformat(str(value))
 
 
 #: The columns of a reading in the order :meth:`Ledger._append_readings` gives their values.
@@ -251,9 +233,9 @@ class StoredReadings(Sequence[Reading]):
             when = dates.get((start, end, observed))
             if when is None:
                 when = dates[(start, end, observed)] = ObservedDate(
-                    end=_date(end), start=_date(start), text=observed
+                    end=to_date(end), start=to_date(start), text=observed
                 )
-            reading = new(Reading)  # as in Ledger._readings_from
+            reading = new(Reading)  # as in reads.build_readings
             reading.__dict__.update(
                 id=rid,
                 indicator=indicator,
@@ -299,17 +281,6 @@ class StoredReadings(Sequence[Reading]):
         return repr(self._readings())
 
 
-@dataclass(frozen=True)
-class LedgerCounts:
-    """How much the ledger holds: readings (of which retracted), snapshots, chain entries."""
-
-    readings: int
-    retracted: int
-    snapshots: int
-    resolutions: int = 0
-    resolutions_retracted: int = 0
-
-
 class Ledger:
     """The evidence ledger.
 
@@ -328,18 +299,8 @@ class Ledger:
     def __init__(
         self, url: str | os.PathLike[str] | None = None, *, lock_timeout: float | None = None
     ) -> None:
-        if url is None or not os.fspath(url).strip():
-            url = os.environ.get(ENV_VAR, "").strip() or default_path()
-        self._url = _to_url(url)
-        if lock_timeout is None:
-            try:
-                lock_timeout = float(os.environ.get(TIMEOUT_ENV_VAR, "") or LOCK_TIMEOUT_S)
-            except ValueError:
-                raise LedgerError(
-                    f"{TIMEOUT_ENV_VAR} must be a number of seconds, "
-                    f"got '{os.environ.get(TIMEOUT_ENV_VAR)}'"
-                ) from None
-        self._lock_timeout = max(0.0, lock_timeout)
+        self._url = _to_url(target(url))
+        self._lock_timeout = _lock_timeout(lock_timeout)
         self._engine: Engine | None = None
         self._read_only = False
         self._checked = False  # integrity checked before the first write
@@ -433,9 +394,7 @@ class Ledger:
                 if not create:
                     raise self._not_found()
                 self._create_file(file)
-            self._read_only = not (
-                (not file.exists() or os.access(file, os.W_OK)) and os.access(file.parent, os.W_OK)
-            )
+            self._read_only = is_read_only(file)
             if write and self._read_only:
                 raise self._read_only_error()
         try:
@@ -539,17 +498,10 @@ class Ledger:
         if file is None:
             engine = sa.create_engine(self._url)
         else:
-            target = quote(str(file))
-            if read_only:
-                # a read-only folder cannot hold the WAL index: read the file as immutable
-                wal_index = Path(f"{file}-shm")
-                immutable = not os.access(file.parent, os.W_OK) and not wal_index.exists()
-                target = f"file:{target}?mode=ro" + ("&immutable=1" if immutable else "")
-            else:
-                target = f"file:{target}"
+            uri = sqlite_uri(file, read_only=read_only)
 
             def connect() -> sqlite3.Connection:
-                return sqlite3.connect(target, uri=True, timeout=timeout, check_same_thread=False)
+                return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
 
             # No connection is kept between calls. An open SQLite connection announces itself
             # to other processes with a POSIX lock on the file, and the operating system drops
@@ -562,17 +514,8 @@ class Ledger:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy, not the driver, start transactions, so that writes can take the
-            # lock up front (BEGIN IMMEDIATE) instead of failing to upgrade a read lock.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            cur.execute("PRAGMA foreign_keys = ON")
-            # up to 64 MiB of pages held in memory (SQLite's default is 2 MiB): an import of
-            # 100,000 readings updates three B-trees, and with the small cache spends a fifth
-            # of its time moving their pages in and out; memory is taken only as pages are read
-            cur.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
-            cur.close()
+            # SQLAlchemy, not the driver, starts transactions (see _on_begin)
+            configure(dbapi_conn, timeout)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
@@ -1000,146 +943,21 @@ class Ledger:
                 "a link names an earlier reading of the same event"
             )
 
-    _COLUMNS = (
-        readings.c.id,
-        readings.c.indicator,
-        readings.c.value,
-        readings.c.observed,
-        readings.c.observed_start,
-        readings.c.observed_end,
-        readings.c.source,
-        readings.c.unit,
-        readings.c.location,
-        readings.c.note,
-        readings.c.source_url,
-        readings.c.links,
-        readings.c.report,
-        readings.c.entered_at,
-        readings.c.entered_by,
-        retractions.c.reading_id.label("retracted_id"),
-        retractions.c.reason.label("retraction_reason"),
-        readings.c.kind,
-    )
+    def _date_param(self, day: dt.date) -> Any:
+        """A day as the driver takes it in a query: text on SQLite (as stored), else a date."""
+        return day.isoformat() if self.is_sqlite else day
 
-    # the same, with the dates and times as the database gives them (text, on SQLite): they
-    # are converted once per distinct value in _readings_from, not once per row
-    _RAW_COLUMNS = tuple(
-        sa.type_coerce(c, sa.String).label(c.key)
-        if isinstance(c, sa.Column) and isinstance(c.type, sa.Date | sa.DateTime)
-        else c
-        for c in _COLUMNS
-    )
-
-    @classmethod
-    def _select(cls) -> sa.Select[Any]:
-        return sa.select(*cls._RAW_COLUMNS).select_from(
-            readings.outerjoin(retractions, retractions.c.reading_id == readings.c.id)
-        )
-
-    @staticmethod
-    def _reading(row: Mapping[str, Any]) -> Reading:
-        return Reading(
-            id=int(row["id"]),
-            indicator=row["indicator"],
-            value=row["value"],
-            observed=ObservedDate(
-                end=_date(row["observed_end"]),
-                start=_date(row["observed_start"]),
-                text=row["observed"],
-            ),
-            source=row["source"],
-            unit=row["unit"],
-            location=row["location"],
-            note=row["note"],
-            source_url=row["source_url"],
-            links=row["links"],
-            report=row["report"],
-            entered_at=_aware(_datetime(row["entered_at"])),
-            entered_by=row["entered_by"],
-            retracted=row.get("retracted_id") is not None,
-            retraction_reason=row.get("retraction_reason"),
-            kind=row.get("kind") or "indicator",
-        )
-
-    @staticmethod
-    @bulk
-    def _readings_from(conn: Connection, query: sa.Select[Any]) -> list[Reading]:
-        """The readings of ``query`` (rows of :meth:`_select`), built straight from the rows.
-
-        The rows are fetched at once. Dates and times are converted (by SQLAlchemy's own
-        converters for the database) once per distinct value, and readings observed on the
-        same dates, or entered at the same time (an import), share one immutable date object.
-        Each reading's fields are set straight in its ``__dict__``: a frozen dataclass's
-        ``__init__`` sets them one by one through ``object.__setattr__``, at three times the
-        cost over 100,000 readings (the tests compare readings read back with readings made).
-        """
-        dialect = conn.dialect
-        to_date = sa.Date().dialect_impl(dialect).result_processor(dialect, None)
-        to_time = sa.DateTime().dialect_impl(dialect).result_processor(dialect, None)
-        utc = dt.UTC
-        days: dict[Any, dt.date] = {}
-        observed_dates: dict[tuple[str, Any, Any], ObservedDate] = {}
-        entered: dict[Any, dt.datetime] = {}
-        out: list[Reading] = []
-        append = out.append
-        new = object.__new__
-        rows: Sequence[Any] = conn.execute(query).all()
-        for (
-            rid,
-            indicator,
-            value,
-            observed,
-            start,
-            end,
-            source,
-            unit,
-            location,
-            note,
-            source_url,
-            links,
-            report,
-            entered_at,
-            entered_by,
-            retracted_id,
-            reason,
-            kind,
-        ) in rows:
-            when = observed_dates.get((observed, start, end))
-            if when is None:
-                for raw in (start, end):
-                    if raw not in days:
-                        days[raw] = _converted(to_date, raw)
-                when = ObservedDate(days[end], days[start], observed)
-                observed_dates[(observed, start, end)] = when
-            if entered_at is not None:
-                at = entered.get(entered_at)
-                if at is None:
-                    at = entered[entered_at] = _converted(to_time, entered_at).replace(tzinfo=utc)
-                entered_at = at
-            reading = new(Reading)
-            d = reading.__dict__
-            d["id"] = rid
-            d["indicator"] = indicator
-            d["value"] = value
-            d["observed"] = when
-            d["source"] = source
-            d["unit"] = unit
-            d["location"] = location
-            d["note"] = note
-            d["source_url"] = source_url
-            d["links"] = links
-            d["report"] = report
-            d["entered_at"] = entered_at
-            d["entered_by"] = entered_by
-            d["retracted"] = retracted_id is not None
-            d["retraction_reason"] = reason
-            d["kind"] = kind or "indicator"
-            append(reading)
-        return out
+    def _query_readings(
+        self, conn: Connection, filters: Filters, limit: int | None = None
+    ) -> list[Reading]:
+        """The readings that match, by id (the last ``limit`` of them, if given)."""
+        sql, params = readings_query(filters, limit, self._date_param)
+        out = build_readings(conn.execute(sa.text(sql), params).all())
+        return out if limit is None else out[::-1]
 
     def _get(self, conn: Connection, reading_id: int) -> Reading:
         _check_id(reading_id)
-        rows = self._readings_from(conn, self._select().where(readings.c.id == reading_id))
+        rows = self._query_readings(conn, Filters(reading_id=reading_id))
         if not rows:
             raise LedgerError(f"no reading with id {reading_id}")
         return rows[0]
@@ -1149,31 +967,6 @@ class Ledger:
         _check_id(reading_id)
         with self._read() as conn:
             return self._get(conn, reading_id)
-
-    @staticmethod
-    def _filtered(
-        query: sa.Select[Any],
-        *,
-        indicator: str | None,
-        source: str | None,
-        location: str | None,
-        since: dt.date | None,
-        include_retracted: bool,
-        before: int | None,
-    ) -> sa.Select[Any]:
-        if indicator is not None:
-            query = query.where(readings.c.indicator == indicator)
-        if source is not None:
-            query = query.where(readings.c.source == source)
-        if location is not None:
-            query = query.where(readings.c.location == location)
-        if since is not None:
-            query = query.where(readings.c.observed_end >= since)
-        if before is not None:
-            query = query.where(readings.c.id < min(max(before, 0), MAX_ID))
-        if not include_retracted:
-            query = query.where(retractions.c.reading_id.is_(None))
-        return query
 
     def readings(
         self,
@@ -1201,21 +994,9 @@ class Ledger:
         limit
             Only the last ``limit`` readings that match (the most recently entered).
         """
-        query = self._filtered(
-            self._select(),
-            indicator=indicator,
-            source=source,
-            location=location,
-            since=since,
-            include_retracted=include_retracted,
-            before=before,
-        )
-        if limit is not None:
-            query = query.order_by(readings.c.id.desc()).limit(max(limit, 0))
-            with self._read() as conn:
-                return self._readings_from(conn, query)[::-1]
+        filters = Filters(indicator, source, location, since, before, include_retracted)
         with self._read() as conn:
-            return self._readings_from(conn, query.order_by(readings.c.id))
+            return self._query_readings(conn, filters, limit)
 
     def count(
         self,
@@ -1227,35 +1008,16 @@ class Ledger:
         since: dt.date | None = None,
     ) -> int:
         """How many readings match (the filters of :meth:`readings`)."""
-        query = sa.select(sa.func.count()).select_from(
-            readings.outerjoin(retractions, retractions.c.reading_id == readings.c.id)
-        )
-        query = self._filtered(
-            query,
-            indicator=indicator,
-            source=source,
-            location=location,
-            since=since,
-            include_retracted=include_retracted,
-            before=None,
-        )
+        filters = Filters(indicator, source, location, since, None, include_retracted)
+        sql, params = count_query(filters, self._date_param)
         with self._read() as conn:
-            return int(conn.execute(query).scalar() or 0)
+            return int(conn.execute(sa.text(sql), params).scalar() or 0)
 
     def counts(self) -> LedgerCounts:
         """How many readings, retractions, snapshots and resolutions the ledger holds."""
         with self._read() as conn:
-            n = [
-                int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-                for t in (readings, retractions, snapshots, resolutions, resolution_retractions)
-            ]
-        return LedgerCounts(
-            readings=n[0],
-            retracted=n[1],
-            snapshots=n[2],
-            resolutions=n[3],
-            resolutions_retracted=n[4],
-        )
+            n = [int(conn.exec_driver_sql(table_count_query(t)).scalar() or 0) for t in TABLES]
+        return LedgerCounts(*n)
 
     def retract(self, reading_id: int, *, reason: str, by: str | None = None) -> Reading:
         """Mark a reading as retracted, keeping it and the reason in the ledger.
@@ -1535,10 +1297,10 @@ class Ledger:
             id=int(row["id"]),
             outcome=row["outcome"],
             happened=row["answer"] == "yes",
-            resolved_on=_date(row["resolved_on"]),
+            resolved_on=to_date(row["resolved_on"]),
             source=row["source"],
             note=row["note"],
-            entered_at=_aware(_datetime(row["entered_at"])),
+            entered_at=_aware(to_datetime(row["entered_at"])),
             entered_by=row["entered_by"],
             retracted=row["retracted_id"] is not None,
             retraction_reason=row["retraction_reason"],

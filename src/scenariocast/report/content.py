@@ -151,10 +151,11 @@ class ReadingView:
 
 @dataclass(frozen=True)
 class Mover:
-    """A report that moved the forecast: its readings and what it did to each outcome.
+    """A report that moves today's forecast: its readings and what it does to each outcome.
 
-    ``changes`` is the change in each outcome's probability when the report was added (after the
-    reports observed before it), ``log_odds`` the same in log-odds.
+    ``changes`` is its effect on each outcome's probability today: the forecast with every report
+    minus the forecast without this one (leave one out); ``log_odds`` the same in log-odds (its
+    influence, see :mod:`scenariocast.analysis.explain`).
     """
 
     mark: str
@@ -517,12 +518,13 @@ def _marks() -> list[str]:
 
 
 def _movers(expl: Explanation, top: int) -> list[Mover]:
-    """The reports with the largest effect on any outcome, in the order observed."""
-    before = dict(expl.prior)
+    """The reports with the largest effect on today's forecast of any outcome, in order observed.
+
+    A report's effect: the forecast with every report minus the forecast without it.
+    """
     rows: list[tuple[float, int, Contribution, dict[str, float]]] = []
     for k, c in enumerate(expl.contributions):
-        changes = {o: c.probability_after[o] - before[o] for o in expl.prior}
-        before = dict(c.probability_after)
+        changes = {o: expl.posterior[o] - c.probability_without[o] for o in expl.prior}
         size = max((abs(v) for v in changes.values()), default=0.0)
         if size > 0:
             rows.append((size, k, c, changes))
@@ -549,7 +551,7 @@ def _movers(expl: Explanation, top: int) -> list[Mover]:
                 reliability=c.report.reliability,
                 readings=tuple(views),
                 changes=changes,
-                log_odds=dict(c.log_odds),
+                log_odds=dict(c.influence),
                 note=note,
                 link=link,
             )

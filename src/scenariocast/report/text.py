@@ -290,8 +290,16 @@ def _short_label(label: str) -> str:
 
 
 def render_explanation(expl: Explanation, *, outcome: str | None = None, top: int = 5) -> str:
-    """What moved each outcome most, then (for one outcome) every report in order."""
-    lines = [f"What moved the forecast for {expl.tree_id} as of {expl.as_of}"]
+    """What moves each outcome most today, then (for one outcome) every report in order.
+
+    Reports are ranked by their effect on today's forecast: the outcome's log-odds with every
+    report minus without that one (leave one out), shown with the probability without it.
+    """
+    lines = [
+        f"What moved the forecast for {expl.tree_id} as of {expl.as_of}",
+        "Each report's effect on today's forecast: log-odds with every report minus without it "
+        "(leave one out), and the probability without it.",
+    ]
     lines += render_stale(expl.evidence.stale)
     ids = [outcome] if outcome else list(expl.prior)
     for o in ids:
@@ -304,9 +312,19 @@ def render_explanation(expl: Explanation, *, outcome: str | None = None, top: in
         if not strongest:
             lines.append("  no reading moved it")
         for c in strongest:
-            lines.append("  " + _contribution_line(c, c.log_odds[o]))
+            lines.append(
+                "  "
+                + _contribution_line(
+                    c, c.influence[o], f"without it {pct(c.probability_without[o])}"
+                )
+            )
     if outcome:
-        lines += ["", f"Every counted report, in the order observed (log-odds on {outcome}):"]
+        lines += [
+            "",
+            f"Every counted report, in the order observed (log-odds on {outcome}: added, the "
+            "change when added after the reports before it; today, the effect on today's "
+            "forecast):",
+        ]
         rows = [
             [
                 str(c.report.last_day),
@@ -314,11 +332,15 @@ def render_explanation(expl: Explanation, *, outcome: str | None = None, top: in
                 ", ".join(f"#{r.id}" for r in c.readings),
                 _readings_text(c.readings, limit=3),
                 _signed(c.log_odds[outcome]),
+                _signed(c.influence[outcome]),
             ]
             for c in expl.contributions
         ]
-        lines.append(table(["observed", "source", "readings", "values", "log-odds"], rows))
-        lines.append(f"Sum of contributions: {_signed(expl.total(outcome))}")
+        lines.append(table(["observed", "source", "readings", "values", "added", "today"], rows))
+        lines.append(
+            f"Sum of contributions as added: {_signed(expl.total(outcome))} (prior to now; "
+            "the effects today need not add up to it)"
+        )
     return "\n".join(lines)
 
 
@@ -331,17 +353,15 @@ def _readings_text(readings: Sequence[Reading], *, limit: int) -> str:
     return "; ".join(parts) + more
 
 
-def _contribution_line(c: Contribution, delta: float) -> str:
+def _contribution_line(c: Contribution, delta: float, aside: str = "") -> str:
     rs = c.readings
+    lead = f"{_signed(delta):>7}  " + (f"({aside})  " if aside else "")
     if len(rs) == 1:
         r = rs[0]
         where = f" in {r.location}" if r.location else ""
-        return (
-            f"{_signed(delta):>7}  #{r.id} {reading_name(r)} = {r.value}{where}, {r.observed}, "
-            f"{r.source}"
-        )
+        return f"{lead}#{r.id} {reading_name(r)} = {r.value}{where}, {r.observed}, {r.source}"
     return (
-        f"{_signed(delta):>7}  {c.report.source} report {c.report.key}, {len(rs)} readings "
+        f"{lead}{c.report.source} report {c.report.key}, {len(rs)} readings "
         f"({', '.join(f'#{r.id}' for r in rs)}): {_readings_text(rs, limit=4)}"
     )
 
