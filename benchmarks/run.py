@@ -25,9 +25,11 @@ Run with ``make bench``. Six measurements:
    evidence imported into a fresh ledger), against ``scenariocast forecast --json`` on the same
    tree and ledger in the same run, runs interleaved. Target: under 10 s.
 6. ``explain`` on a tree that evolves over time (the 12-step tree of section 2, 300 readings),
-   in process, against a forecast of the same readings on the same prepared model, with the
-   part of it that leaves each report out (the influences) and the part that adds them in the
-   order observed (the sequential contributions). ``python benchmarks/run.py explain`` alone.
+   in process, against a forecast of the same readings on the same prepared model: the default
+   ``explain`` (the influences only), with the sequential contributions too (``--json``), and
+   the parts: adding the reports in the order observed (sequential), leaving each out by
+   division of the joints given every report, and leaving each out by recalibration (the
+   reference the division falls back to). ``python benchmarks/run.py explain`` alone.
 
 These are figures to read, not assertions: the machines are shared and noisy.
 """
@@ -310,7 +312,13 @@ def report() -> list[str]:
 
 
 def explain_dynamic() -> list[str]:
-    from scenariocast.analysis.explain import _leave_one_out, _stepwise, explain
+    from scenariocast.analysis.explain import (
+        _leave_one_out,
+        _leave_one_out_by_division,
+        _stepwise,
+        explain,
+    )
+    from scenariocast.analysis.joint import OutcomeJoints
 
     tree = dynamic_tree(0, 12)
     readings = random_reports(tree, 300, 0)  # type: ignore[arg-type]
@@ -318,17 +326,29 @@ def explain_dynamic() -> list[str]:
     model.forecast(readings, as_of=FAR)
     f = median_time(lambda: model.forecast(readings, as_of=FAR), 5)
     e = median_time(lambda: explain(tree, readings, as_of=FAR, model=model), 1)  # type: ignore[arg-type]
+
+    def with_sequential() -> None:
+        expl = explain(tree, readings, as_of=FAR, model=model)  # type: ignore[arg-type]
+        expl.to_dict()
+
+    es = median_time(with_sequential, 1)
     query = model.query(select_evidence(tree, readings, FAR))  # type: ignore[arg-type]
     ids = list(tree.outcomes)  # type: ignore[attr-defined]
     s = median_time(lambda: _stepwise(model, query, ids), 1)
     loo = median_time(lambda: _leave_one_out(model, query, ids), 1)
+    div = median_time(
+        lambda: _leave_one_out_by_division(model, query, ids, OutcomeJoints(model, query, ids)), 3
+    )
     n = len(query.report_factors)
     return [
         f"explain on a dynamic tree (12 steps, 300 readings in {n} reports; in process):",
         f"  forecast, prepared model     {1000 * f:7.1f} ms",
-        f"  explain                      {e:7.2f} s  = {e / f:5.1f}x the forecast",
+        f"  explain (influences)         {e:7.2f} s  = {e / f:5.1f}x the forecast",
+        f"  explain --json (and as added){es:7.2f} s  = {es / f:5.1f}x the forecast",
         f"    as added (sequential)      {s:7.2f} s  = {s / f:5.1f}x the forecast",
-        f"    left out (influence)       {loo:7.2f} s  = {loo / f:5.1f}x the forecast",
+        f"    left out, by division      {div:7.2f} s  = {div / f:5.1f}x the forecast",
+        f"    left out, recalibrated     {loo:7.2f} s  = {loo / f:5.1f}x the forecast"
+        "  (the reference, and the fallback)",
     ]
 
 

@@ -4,18 +4,25 @@ a forecast without it, and its sequential contribution, adding up to the total c
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import scenariocast.analysis.explain as ex
 from scenariocast.analysis.explain import Explanation, explain
+from scenariocast.analysis.joint import OutcomeJoints
 from scenariocast.engines.exact import ExactModel, forecast_exact
 from scenariocast.engines.result import logit
 from scenariocast.errors import QueryError
 from scenariocast.evidence.readings import ObservedDate, Reading
+from scenariocast.evidence.select import select_evidence
 from scenariocast.report.text import render_explanation
 from scenariocast.spec.tree import Tree
 from scenariocast.testing import (
@@ -155,39 +162,41 @@ def test_reports_of_the_same_readings_each_have_their_own_influence() -> None:
 
 
 def _screening_tree() -> Tree:
-    return tree_from_dict(
-        {
-            "horizon": {"start": "2026-01-01", "end": "2026-12-31"},
-            "sources": {"survey": {"reliability": 0.9}},
-            "nodes": {
-                "shock": {
-                    "states": ["calm", "severe"],
-                    "probabilities": {"calm": 0.8, "severe": 0.2},
-                    "dynamic": {"persistence": 0.95},
-                }
-            },
-            "indicators": {
-                "severe_report": {
-                    "kind": "binary",
-                    "depends_on": ["shock"],
-                    "params": [
-                        {"when": {"shock": "calm"}, "then": {"p": 0.1}},
-                        {"when": {"shock": "severe"}, "then": {"p": 0.9}},
-                    ],
-                }
-            },
-            "outcomes": {
-                "severe_at_end": {
-                    "question": "Severe in December?",
-                    "node": "shock",
-                    "states": ["severe"],
-                    "resolve_by": "2026-12-31",
-                    "resolution": "By construction.",
-                    "timing": "end",
-                }
-            },
-        }
-    )
+    return tree_from_dict(_screening_spec())
+
+
+def _screening_spec() -> dict[str, Any]:
+    return {
+        "horizon": {"start": "2026-01-01", "end": "2026-12-31"},
+        "sources": {"survey": {"reliability": 0.9}},
+        "nodes": {
+            "shock": {
+                "states": ["calm", "severe"],
+                "probabilities": {"calm": 0.8, "severe": 0.2},
+                "dynamic": {"persistence": 0.95},
+            }
+        },
+        "indicators": {
+            "severe_report": {
+                "kind": "binary",
+                "depends_on": ["shock"],
+                "params": [
+                    {"when": {"shock": "calm"}, "then": {"p": 0.1}},
+                    {"when": {"shock": "severe"}, "then": {"p": 0.9}},
+                ],
+            }
+        },
+        "outcomes": {
+            "severe_at_end": {
+                "question": "Severe in December?",
+                "node": "shock",
+                "states": ["severe"],
+                "resolve_by": "2026-12-31",
+                "resolution": "By construction.",
+                "timing": "end",
+            }
+        },
+    }
 
 
 def test_later_readings_screen_off_an_early_one_and_the_recent_report_ranks_first() -> None:
@@ -260,3 +269,244 @@ def test_on_the_shipped_north_korea_ledger_recent_reports_move_the_forecast_most
     o = "severe_food_shock"
     as_added = max(expl.contributions, key=lambda c: abs(c.log_odds[o]))
     assert as_added in early and abs(as_added.log_odds[o]) > 0.3
+
+
+# ---------------------------------------------------------------------------------------------
+# leave one out by division of the joints given every report, against recalibration and against
+# a separate forecast without the report
+
+
+def _division(
+    tree: Tree, readings: list[Reading], as_of: dt.date, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[dict[str, float]], list[int]]:
+    """Each report's forecast without it by division, checked against the recalibration and a
+    separate forecast without its readings; returns the reports that fell back."""
+    model = ExactModel(tree)
+    query = model.query(select_evidence(tree, readings, as_of))
+    ids = list(tree.outcomes)
+    fell_back: list[int] = []
+    reference = ex._leave_one_out
+
+    def spy(*args: Any, **kwargs: Any) -> list[dict[str, float]]:
+        fell_back.extend(kwargs["only"])
+        return reference(*args, **kwargs)
+
+    monkeypatch.setattr(ex, "_leave_one_out", spy)
+    divided = ex._leave_one_out_by_division(model, query, ids, OutcomeJoints(model, query, ids))
+    monkeypatch.setattr(ex, "_leave_one_out", reference)
+    recalibrated = reference(model, query, ids)
+    assert len(divided) == len(recalibrated) == len(query.evidence.reports)
+    for rep, div, cal in zip(query.evidence.reports, divided, recalibrated, strict=True):
+        gone = set(rep.ids)
+        brute = forecast_exact(tree, [r for r in readings if r.id not in gone], as_of=as_of)
+        for o in ids:
+            assert div[o] == pytest.approx(cal[o], abs=1e-9), (rep.ids, o)
+            assert div[o] == pytest.approx(brute.outcomes[o].probability, abs=1e-9), (rep.ids, o)
+    return divided, fell_back
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_leaving_out_by_division_is_exact_on_a_static_tree(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = random_tree(seed, 5)
+    readings = random_readings(tree, 12, seed, n_dates=4)
+    divided, fell_back = _division(tree, readings, FAR_FUTURE, monkeypatch)
+    assert len(divided) >= 2
+    assert fell_back == []  # every report's factor is finite here: all by division
+
+
+def test_leaving_out_by_division_is_exact_on_dynamic_trees_of_every_timing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timings: set[str] = set()
+    for seed in range(8):
+        tree = random_dynamic_tree(seed, 3, n_steps=4, max_states=2)
+        timings |= {o.timing for o in tree.outcomes.values()}
+        readings = random_reports(tree, 12, seed)
+        divided, fell_back = _division(tree, readings, FAR_FUTURE, monkeypatch)
+        assert len(divided) >= 2
+        assert fell_back == []
+    assert timings >= {"end", "ever", "at_least"}  # every kind of outcome was checked
+
+
+def _certain_tree(p_calm: float, reliability: float = 1.0) -> Tree:
+    """The screening tree with a source trusted fully and a report that is (nearly) never made
+    when calm: a "yes" has a log factor of -inf (or a range of -log p_calm) over the shock."""
+    spec = _screening_spec()
+    spec["sources"] = {"survey": {"reliability": 0.9}, "inspector": {"reliability": reliability}}
+    spec["indicators"]["severe_report"]["params"][0]["then"]["p"] = p_calm
+    spec["outcomes"]["severe_ever"] = {
+        **spec["outcomes"]["severe_at_end"],
+        "question": "Severe in any month?",
+        "timing": "ever",
+    }
+    return tree_from_dict(spec)
+
+
+def _mixed_readings() -> list[Reading]:
+    rows = [
+        ("2026-02-10", "no", "survey"),
+        ("2026-03-10", "yes", "inspector"),
+        ("2026-05-10", "no", "survey"),
+        ("2026-06-10", "yes", "survey"),
+        ("2026-07-10", "no", "inspector"),
+        ("2026-09-10", "yes", "inspector"),
+        ("2026-10-10", "no", "survey"),
+    ]
+    return [
+        Reading(i, "severe_report", v, ObservedDate.parse(d), src)
+        for i, (d, v, src) in enumerate(rows, start=1)
+    ]
+
+
+def test_a_report_impossible_in_some_state_is_left_out_by_recalibration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fully trusted "yes" that is never reported when calm rules calm out (a log factor of
+    -inf): dividing it out is undefined, so it is recalibrated, and still exact."""
+    tree = _certain_tree(0.0)
+    readings = _mixed_readings()
+    model = ExactModel(tree)
+    query = model.query(select_evidence(tree, readings, dt.date(2026, 11, 30)))
+    infinite = [i for i, (_, t) in enumerate(query.report_factors) if np.isneginf(t).any()]
+    assert infinite == [1, 5]  # the inspector's two "yes" reports
+    divided, fell_back = _division(tree, readings, dt.date(2026, 11, 30), monkeypatch)
+    assert sorted(fell_back) == infinite
+    # without the September "yes" the autumn could be calm again
+    assert divided[5]["severe_at_end"] < 0.99
+
+
+def test_a_report_whose_factor_spans_too_wide_a_range_is_left_out_by_recalibration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A "yes" with probability 1e-250 when calm (a range of 575 nats, over the bound) could
+    leave the beliefs given every report underflowing: it is recalibrated; the others are not."""
+    tree = _certain_tree(1e-250)
+    readings = _mixed_readings()
+    model = ExactModel(tree)
+    query = model.query(select_evidence(tree, readings, dt.date(2026, 11, 30)))
+    wide = [
+        i
+        for i, (_, t) in enumerate(query.report_factors)
+        if float(t.max() - t.min()) > ex._DIVISION_RANGE
+    ]
+    assert wide == [1, 5]
+    assert all(np.isfinite(t).all() for _, t in query.report_factors)
+    _, fell_back = _division(tree, readings, dt.date(2026, 11, 30), monkeypatch)
+    assert sorted(fell_back) == wide
+    # and with the bound lowered, every report that says anything falls back, still exact
+    monkeypatch.setattr(ex, "_DIVISION_RANGE", 1e-6)
+    _, fell_back = _division(tree, readings, dt.date(2026, 11, 30), monkeypatch)
+    assert sorted(fell_back) == list(range(len(readings)))
+
+
+def test_the_explanation_s_influences_come_from_the_division(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """explain itself: no recalibration when every factor is finite, and influences equal to a
+    forecast without the report (the mixed tree, with the inspector trusted at 0.95)."""
+    tree = _certain_tree(0.05, reliability=0.95)
+    readings = _mixed_readings()
+
+    def refuse(*args: Any, **kwargs: Any) -> list[dict[str, float]]:
+        raise AssertionError("recalibrated")
+
+    monkeypatch.setattr(ex, "_leave_one_out", refuse)
+    expl = explain(tree, readings, as_of=dt.date(2026, 11, 30))
+    assert _check_leave_one_out(tree, readings, expl) == len(readings)
+
+
+# ---------------------------------------------------------------------------------------------
+# the sequential contributions: computed only when read
+
+
+def test_the_default_explanation_does_not_add_the_reports_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scenariocast.report.content import _movers
+
+    tree = _certain_tree(0.05, reliability=0.95)
+    readings = _mixed_readings()
+    calls: list[int] = []
+    stepwise = ex._stepwise
+
+    def refuse(*args: Any, **kwargs: Any) -> list[dict[str, float]]:
+        raise AssertionError("the sequential contributions were computed")
+
+    monkeypatch.setattr(ex, "_stepwise", refuse)
+    expl = explain(tree, readings, as_of=dt.date(2026, 11, 30))
+    text = render_explanation(expl)  # the default text: influences only
+    assert "leave one out" in text
+    assert _movers(expl, 5)  # the report's "what moved the forecast"
+    assert expl.strongest("severe_at_end", 3)
+    assert "not computed" in repr(expl.contributions[0].log_odds)
+
+    def counted(*args: Any, **kwargs: Any) -> list[dict[str, float]]:
+        calls.append(1)
+        return stepwise(*args, **kwargs)
+
+    monkeypatch.setattr(ex, "_stepwise", counted)
+    for o in expl.prior:
+        by_outcome = render_explanation(expl, outcome=o)  # --outcome: the "added" column
+        assert "added" in by_outcome
+        assert math.fsum(c.log_odds[o] for c in expl.contributions) == pytest.approx(
+            expl.total(o), abs=1e-9
+        )
+    data = expl.to_dict()  # --json
+    frame = expl.to_frame()
+    assert calls == [1]  # once, for every report and outcome, then kept
+    for o in expl.prior:
+        added = [e["log_odds"][o] for e in data["contributions"]]
+        assert math.fsum(added) == pytest.approx(data["outcomes"][o]["log_odds_change"], abs=1e-9)
+        assert frame[o].tolist() == added
+        assert data["contributions"][-1]["probability_after"][o] == pytest.approx(
+            expl.posterior[o], abs=1e-12
+        )
+    # each step is the forecast on the reports up to it
+    for k, c in enumerate(expl.contributions):
+        upto = {i for rep in expl.evidence.reports[: k + 1] for i in rep.ids}
+        step = forecast_exact(tree, [r for r in readings if r.id in upto], as_of=expl.as_of)
+        for o in expl.prior:
+            assert c.probability_after[o] == pytest.approx(step.outcomes[o].probability, abs=1e-9)
+
+
+def test_the_cli_explain_gives_the_sequential_numbers_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from scenariocast.cli import app
+
+    path = tmp_path / "screening.yaml"
+    path.write_text(yaml.safe_dump(_screening_spec()))
+    env = {"SCENARIOCAST_DB": str(tmp_path / "ledger.db"), "SCENARIOCAST_SCENARIOS": str(tmp_path)}
+    runner = CliRunner()
+    for month, value in ((3, "yes"), (6, "no"), (9, "yes"), (10, "yes")):
+        on = f"2026-{month:02d}-10"
+        args = ["observe", "severe_report", value, "--on", on, "--source", "survey"]
+        done = runner.invoke(app, args, env=env)
+        assert done.exit_code == 0, done.output
+    calls: list[int] = []
+    stepwise = ex._stepwise
+
+    def counted(*args: Any, **kwargs: Any) -> list[dict[str, float]]:
+        calls.append(1)
+        return stepwise(*args, **kwargs)
+
+    monkeypatch.setattr(ex, "_stepwise", counted)
+    args = ["explain", str(path), "--as-of", "2026-11-30"]
+    plain = runner.invoke(app, args, env=env)
+    assert plain.exit_code == 0, plain.output
+    assert "leave one out" in plain.output and calls == []
+    by_outcome = runner.invoke(app, [*args, "--outcome", "severe_at_end"], env=env)
+    assert by_outcome.exit_code == 0, by_outcome.output
+    assert "added" in by_outcome.output and calls == [1]
+    as_json = runner.invoke(app, [*args, "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    assert calls == [1, 1]
+    data = json.loads(as_json.stdout)
+    added = [e["log_odds"]["severe_at_end"] for e in data["contributions"]]
+    assert len(added) == 4 and all(a != 0.0 for a in added)
+    total = data["outcomes"]["severe_at_end"]["log_odds_change"]
+    assert math.fsum(added) == pytest.approx(total, abs=1e-9)

@@ -26,13 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from scenariocast.analysis.joint import OutcomeJoints
 from scenariocast.engines.exact import ExactModel, conflict_error
 from scenariocast.engines.exact.junction import Factor, FloatArray
 from scenariocast.engines.exact.model import Query
@@ -198,7 +199,12 @@ def explain(
     outcomes: Sequence[str] | None = None,
     model: ExactModel | None = None,
 ) -> Explanation:
-    """Influence and contribution of each report on each outcome (all outcomes unless named)."""
+    """Influence and contribution of each report on each outcome (all outcomes unless named).
+
+    The influences are computed at once; the sequential contributions
+    (:attr:`Contribution.log_odds`, :attr:`Contribution.probability_after`) on first use, for
+    every report together, and kept.
+    """
     from scenariocast.engines.exact.network import check_outcome
 
     model = model or ExactModel(tree)
@@ -208,31 +214,185 @@ def explain(
         check_outcome(tree, o)
     evidence = select_evidence(tree, readings, as_of)
     query = model.query(evidence, given)
-    steps = _stepwise(model, query, ids)
-    prior, posterior = steps[0], steps[-1]
-    without = _leave_one_out(model, query, ids)
-    before = prior
-    contributions: list[Contribution] = []
-    for rep, after, rest in zip(evidence.reports, steps[1:], without, strict=True):
-        contributions.append(
-            Contribution(
-                report=rep,
-                log_odds={o: _delta(after[o], before[o]) for o in ids},
-                probability_after=after,
-                influence={o: _delta(posterior[o], rest[o]) for o in ids},
-                probability_without=rest,
-            )
+    prior = _prior(model, query, ids)
+    if query.report_factors:
+        joints = OutcomeJoints(model, query, ids)  # raises the conflict if there is one
+        posterior = {o: joints.probability(o) for o in ids}
+        without = _leave_one_out_by_division(model, query, ids, joints)
+    else:
+        posterior, without = dict(prior), []
+    sequence = _Sequence(model, query, ids)
+    contributions = tuple(
+        Contribution(
+            report=rep,
+            log_odds=_Lazy(sequence, k, added=True),
+            probability_after=_Lazy(sequence, k, added=False),
+            influence={o: _delta(posterior[o], rest[o]) for o in ids},
+            probability_without=rest,
         )
-        before = after
+        for k, (rep, rest) in enumerate(zip(evidence.reports, without, strict=True))
+    )
     return Explanation(
         tree_id=tree.id,
         as_of=as_of,
         given=query.given,
         prior=prior,
-        posterior=before,
-        contributions=tuple(contributions),
+        posterior=posterior,
+        contributions=contributions,
         evidence=evidence,
     )
+
+
+def _prior(model: ExactModel, query: Query, ids: Sequence[str]) -> dict[str, float]:
+    """The probability of each outcome given the assumptions alone (no report)."""
+    factors = list(query.base)
+    cal = query.structure.jt.calibrate(factors)
+    if not math.isfinite(float(cal.log_z)):
+        raise EvidenceConflictError(
+            f"the assumptions {query.given} have zero probability in tree '{model.tree.id}'"
+        )
+    every = model.outcome_probabilities(query, factors, cal)
+    return {o: float(every[o]) for o in ids}
+
+
+class _Sequence:
+    """The forecasts after the first ``k`` reports (:func:`_stepwise`), computed on first use."""
+
+    def __init__(self, model: ExactModel, query: Query, ids: Sequence[str]) -> None:
+        self.model = model
+        self.query = query
+        self.ids = tuple(ids)
+        self._steps: list[dict[str, float]] | None = None
+
+    @property
+    def computed(self) -> bool:
+        return self._steps is not None
+
+    def steps(self) -> list[dict[str, float]]:
+        if self._steps is None:
+            self._steps = _stepwise(self.model, self.query, self.ids)
+        return self._steps
+
+
+class _Lazy(Mapping[str, float]):
+    """One report's sequential numbers, read off :class:`_Sequence` when first looked at.
+
+    ``added``: the change in log-odds when the ``k``-th report is added after those before
+    it; otherwise the probability once it is added.
+    """
+
+    def __init__(self, sequence: _Sequence, k: int, *, added: bool) -> None:
+        self._sequence = sequence
+        self._k = k
+        self._added = added
+        self._values: dict[str, float] | None = None
+
+    def _get(self) -> dict[str, float]:
+        if self._values is None:
+            steps = self._sequence.steps()
+            after = steps[self._k + 1]
+            if self._added:
+                before = steps[self._k]
+                self._values = {o: _delta(after[o], before[o]) for o in self._sequence.ids}
+            else:
+                self._values = {o: after[o] for o in self._sequence.ids}
+        return self._values
+
+    def __getitem__(self, key: str) -> float:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sequence.ids)
+
+    def __len__(self) -> int:
+        return len(self._sequence.ids)
+
+    def __repr__(self) -> str:
+        if self._values is None and not self._sequence.computed:
+            return "<sequential contributions, not computed yet>"
+        return repr(self._get())
+
+
+#: Largest range (in nats) of a report's log factor whose influence is taken by division: over
+#: it, the beliefs given every report could underflow where the report's factor is low.
+_DIVISION_RANGE = 500.0
+#: Below this, an outcome's probability without the report is recomputed (by calibration): near
+#: the smallest floating-point numbers the division's terms could have underflowed.
+_DIVISION_FLOOR = 1e-40
+
+
+def _leave_one_out_by_division(
+    model: ExactModel, query: Query, ids: Sequence[str], joints: OutcomeJoints
+) -> list[dict[str, float]]:
+    """What :func:`_leave_one_out` gives, by dividing each report out of the joints given all.
+
+    With ``f`` a report's log factor over its scope ``s`` (one clique holds it) and ``E`` every
+    report, ``P(O | E without it) = sum_x P(O, x | E) exp(-f(x)) / sum_x P(x | E) exp(-f(x))``
+    over the states ``x`` of ``s``: the joints of every scope with every outcome come from
+    :class:`~scenariocast.analysis.joint.OutcomeJoints` (a few calibrations), so leaving each
+    report out costs a product of small arrays, not a calibration. ``exp(max f - f)`` is at
+    least 1, so the denominator is at least 1.
+
+    This holds where ``f`` is finite wherever ``P(x | E without it)`` can be positive: a report
+    whose factor has a ``-inf`` (a reading impossible in some state) or a range over
+    :data:`_DIVISION_RANGE`, a scope whose joints cannot be read, and a result under
+    :data:`_DIVISION_FLOOR` are computed by :func:`_leave_one_out` instead.
+    """
+    reports = query.report_factors
+    results: list[dict[str, float] | None] = [None] * len(reports)
+    fallback: list[int] = []
+    where: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, (scope, _) in enumerate(reports):
+        where[scope].append(i)
+    for scope, at in where.items():
+        try:
+            # a batched calibration's members of probability 0 (an event given the evidence)
+            # have no joint: only the evidence's, and the terms of positive weight, are read
+            with np.errstate(invalid="ignore"):
+                now = np.asarray(joints.joint(scope), dtype=np.float64)
+                with_outcome = [np.asarray(joints.outcome_joint(o, scope)).ravel() for o in ids]
+        except (ValueError, KeyError, IndexError):  # not within one clique of a tree read on
+            fallback.extend(at)
+            continue
+        rows: dict[int, int] = {}  # id of a table -> its row (reports may share a table)
+        tables: list[FloatArray] = []
+        members: list[list[int]] = []
+        for i in at:
+            table = reports[i][1]
+            key = id(table)
+            if key in rows:
+                members[rows[key]].append(i)
+                continue
+            values = np.broadcast_to(np.asarray(table, dtype=np.float64), now.shape).ravel()
+            if not np.isfinite(values).all() or values.max() - values.min() > _DIVISION_RANGE:
+                fallback.append(i)
+                continue
+            rows[key] = len(tables)
+            tables.append(values)
+            members.append([i])
+        if not tables:
+            continue
+        logs = np.stack(tables)  # one row per distinct table, one column per state of the scope
+        weights = np.exp(logs.max(axis=1, keepdims=True) - logs)  # exp(-f), scaled to >= 1
+        denominator = weights @ now.ravel()
+        numerators = weights @ np.stack(with_outcome, axis=1)  # rows: tables; columns: outcomes
+        probs = np.clip(numerators / denominator[:, np.newaxis], 0.0, 1.0)
+        for row, group in enumerate(members):
+            if not np.isfinite(probs[row]).all() or (probs[row] < _DIVISION_FLOOR).any():
+                fallback.extend(group)
+                continue
+            rest = {o: float(probs[row, j]) for j, o in enumerate(ids)}
+            for i in group:
+                results[i] = rest
+    if fallback:
+        fallback.sort()
+        for i, rest in zip(fallback, _leave_one_out(model, query, ids, only=fallback), strict=True):
+            results[i] = rest
+    out: list[dict[str, float]] = []
+    for r in results:
+        assert r is not None
+        out.append(r)
+    return out
 
 
 #: At most this many numbers in one batch of calibrations (about 32 MB of beliefs).
@@ -288,8 +448,13 @@ def _stepwise(model: ExactModel, query: Query, ids: Sequence[str]) -> list[dict[
     return out
 
 
-def _leave_one_out(model: ExactModel, query: Query, ids: Sequence[str]) -> list[dict[str, float]]:
+def _leave_one_out(
+    model: ExactModel, query: Query, ids: Sequence[str], only: Sequence[int] | None = None
+) -> list[dict[str, float]]:
     """The probability of each outcome given every report but the ``i``-th, for each ``i``.
+
+    ``only``: just these reports (indices into the query's reports), in that order; the
+    calibrations are those of these reports alone.
 
     Each scope's factor is the sum of its reports' factors (as
     :meth:`~scenariocast.engines.exact.model.Query.factors` sums them); leaving a report out
@@ -307,8 +472,10 @@ def _leave_one_out(model: ExactModel, query: Query, ids: Sequence[str]) -> list[
     tree = model.tree
     jt = query.structure.jt
     reports = query.report_factors
-    if not reports:
+    wanted = list(range(len(reports))) if only is None else list(only)
+    if not wanted:
         return []
+    chosen = set(wanted)
     where: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for i, (scope, _) in enumerate(reports):
         where[scope].append(i)
@@ -323,10 +490,12 @@ def _leave_one_out(model: ExactModel, query: Query, ids: Sequence[str]) -> list[
         sums[scope] = (front, back)
     # one calibration per distinct (scope, table); `firsts` in scope order
     firsts: list[tuple[tuple[int, ...], int]] = []  # (scope, position among its reports)
-    same: list[int] = [0] * len(reports)  # report -> its entry in firsts
+    same: dict[int, int] = {}  # report -> its entry in firsts
     for scope, at in where.items():
         seen: dict[int, int] = {}
         for pos, i in enumerate(at):
+            if i not in chosen:
+                continue
             key = id(reports[i][1])
             if key not in seen:
                 seen[key] = len(firsts)
@@ -360,4 +529,4 @@ def _leave_one_out(model: ExactModel, query: Query, ids: Sequence[str]) -> list[
         every = model.outcome_probabilities(query, factors, cal)
         for b in range(len(chunk)):
             results.append({o: float(np.broadcast_to(every[o], (len(chunk),))[b]) for o in ids})
-    return [results[same[i]] for i in range(len(reports))]
+    return [results[same[i]] for i in wanted]
