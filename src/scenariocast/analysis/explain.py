@@ -374,9 +374,12 @@ def _leave_one_out_by_division(
             continue
         logs = np.stack(tables)  # one row per distinct table, one column per state of the scope
         weights = np.exp(logs.max(axis=1, keepdims=True) - logs)  # exp(-f), scaled to >= 1
-        denominator = weights @ now.ravel()
-        numerators = weights @ np.stack(with_outcome, axis=1)  # rows: tables; columns: outcomes
-        probs = np.clip(numerators / denominator[:, np.newaxis], 0.0, 1.0)
+        # the denominator and the numerators summed alike (not by a matrix product, whose order
+        # of summation may differ between columns): an outcome whose joint is the scope's own
+        # (certain given every report) gets exactly 1 without the report, as recalibrating does
+        joint = np.stack([now.ravel(), *with_outcome])  # rows: the scope, then each outcome
+        sums = (weights[:, np.newaxis, :] * joint[np.newaxis]).sum(axis=-1)
+        probs = np.clip(sums[:, 1:] / sums[:, :1], 0.0, 1.0)  # rows: tables; columns: outcomes
         for row, group in enumerate(members):
             if not np.isfinite(probs[row]).all() or (probs[row] < _DIVISION_FLOOR).any():
                 fallback.extend(group)
