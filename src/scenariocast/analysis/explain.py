@@ -19,6 +19,16 @@ nearly redundant), and without it today's forecast would be almost the same. Its
 so. The influences need not add up to the total change: readings that tell the same story each
 have a small influence (each is nearly redundant given the others) though together they move the
 forecast a lot, and readings that only count together can each have a large one.
+
+The influences are read off the forecast with every report (:func:`_leave_one_out_by_division`:
+each report's likelihood divided out of the joints of its scope with every outcome, from the
+few calibrations of :class:`~scenariocast.analysis.joint.OutcomeJoints`), with a calibration
+without the report (:func:`_leave_one_out`) where division does not hold (a likelihood of 0 in
+some state, or one spanning too wide a range). The sequential contributions need one calibration
+per report (:func:`_stepwise`, batched) and are computed only when first read
+(:attr:`Contribution.log_odds`, :attr:`Contribution.probability_after`, ``to_dict``,
+``to_frame``), for every report at once, and kept: ranking and the default text do not pay for
+them.
 """
 
 from __future__ import annotations
@@ -62,6 +72,7 @@ class Contribution:
     """What one report did to each outcome."""
 
     report: Report
+    # the sequential numbers: from explain(), computed for every report when one is first read
     log_odds: Mapping[str, float]  # outcome id -> change in log-odds when added (sequential)
     probability_after: Mapping[str, float]  # outcome id -> probability once this is added
     influence: Mapping[str, float]  # outcome id -> log-odds with every report minus without it
