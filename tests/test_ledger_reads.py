@@ -91,6 +91,25 @@ def test_the_reader_and_the_ledger_list_what_the_filters_say(
     assert ledger.count(**counted) == reader.count(**counted) == len(_reference(every, counted))
 
 
+def test_the_filters_mean_the_same_on_every_database(ledger_url: str) -> None:
+    """The one set of queries, run by the Ledger on SQLite and PostgreSQL (days are text on
+    one and dates on the other), against the filters spelled out in Python."""
+    ledger = Ledger(ledger_url)
+    _fill(ledger)
+    every = ledger.readings()
+    assert len(every) == 7 and sum(r.retracted for r in every) == 2
+    for f in FILTERS:
+        for limit in (None, 2):
+            expected = _reference(every, f)
+            if limit is not None:
+                expected = expected[len(expected) - limit :]
+            assert ledger.readings(**f, limit=limit) == expected, (f, limit)
+        counted = {k: v for k, v in f.items() if k != "before"}
+        assert ledger.count(**counted) == len(_reference(every, counted)), f
+    assert ledger.reading(4).observed.end == dt.date(2025, 3, 31)
+    assert ledger.counts().retracted == 2
+
+
 def test_the_reader_builds_readings_as_written(filled: Path) -> None:
     """Dates, periods, times, retractions and reasons come back as the ledger gives them."""
     reader = open_reader(filled)
