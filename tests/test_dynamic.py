@@ -7,7 +7,6 @@ import datetime as dt
 import itertools
 import math
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenariocast.analysis.explain import explain
-from scenariocast.engines.exact import ExactModel, forecast_exact
+from scenariocast.engines.exact import forecast_exact
 from scenariocast.engines.exact.network import Network, reverse_kernel
 from scenariocast.errors import QueryError
 from scenariocast.evidence.readings import ObservedDate, Reading
@@ -30,37 +29,10 @@ from scenariocast.testing import (
     tree_from_dict,
 )
 from tests.conftest import FAR_FUTURE
+from tests.exact_support import check_against_brute_force
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DOC = Path(__file__).resolve().parent.parent / "docs" / "scenario-format.md"
-
-
-def _close(a: Mapping[str, Mapping[str, float]], b: Mapping[str, Mapping[str, float]]) -> None:
-    assert a.keys() == b.keys()
-    for n in a:
-        for s in a[n]:
-            assert a[n][s] == pytest.approx(b[n][s], abs=1e-9), (n, s)
-
-
-def _check_against_brute_force(tree: Any, readings: list[Reading], **kw: Any) -> None:
-    as_of = kw.pop("as_of", FAR_FUTURE)
-    result = ExactModel(tree).forecast(readings, as_of=as_of, **kw)
-    ref = brute_force(tree, readings, as_of=as_of, **kw)
-    _close(result.nodes, ref.nodes)
-    for node, path in result.steps.items():
-        assert len(path) == len(ref.steps[node])
-        for got, want in zip(path, ref.steps[node], strict=True):
-            _close({node: got.probabilities}, {node: want})
-    for oid, out in result.outcomes.items():
-        assert out.probability == pytest.approx(ref.outcomes[oid], abs=1e-9), oid
-        assert out.prior == pytest.approx(ref.prior_outcomes[oid], abs=1e-9), oid
-    assert result.log_evidence == pytest.approx(ref.log_evidence, abs=1e-9)
-    k = len(result.top_scenarios)
-    assert k == min(5, len([p for _, p in ref.scenarios if p > 0]))
-    lookup = {tuple(s.items()): p for s, p in ref.scenarios}
-    for got, (_, p) in zip(result.top_scenarios, ref.scenarios[:k], strict=True):
-        assert got.probability == pytest.approx(p, abs=1e-9)
-        assert lookup[tuple(got.states.items())] == pytest.approx(got.probability, abs=1e-9)
 
 
 @SETTINGS
@@ -79,7 +51,7 @@ def test_dynamic_trees_equal_enumeration_of_every_path(
     )
     # few dates: readings of one source on one day form reports of several readings
     readings = random_readings(tree, n_readings, seed, n_dates=max(1, n_readings // 3))
-    _check_against_brute_force(tree, readings)
+    check_against_brute_force(tree, readings)
 
 
 @SETTINGS
@@ -91,7 +63,7 @@ def test_dynamic_trees_equal_enumeration_of_every_path(
 def test_weeks_and_quarters_equal_enumeration(seed: int, n_readings: int, step: str) -> None:
     tree = random_dynamic_tree(seed, 2, n_steps=3, step=step, max_states=2)
     readings = random_readings(tree, n_readings, seed, n_dates=3)
-    _check_against_brute_force(tree, readings)
+    check_against_brute_force(tree, readings)
 
 
 @SETTINGS
@@ -111,7 +83,7 @@ def test_assumptions_equal_enumeration(seed: int, n_readings: int, data: st.Data
         return
     if not math.isfinite(ref.log_evidence):
         return
-    _check_against_brute_force(tree, readings, given=given_)
+    check_against_brute_force(tree, readings, given=given_)
 
 
 def test_larger_dynamic_tree_with_history_matches_enumeration() -> None:
@@ -129,7 +101,7 @@ def test_larger_dynamic_tree_with_history_matches_enumeration() -> None:
     assert max(steps.index(r.observed.end) for r in readings) >= steps.n
     result = forecast_exact(tree, readings, as_of=FAR_FUTURE)
     assert any(len(rep.observations) > 1 for rep in result.evidence.reports)
-    _check_against_brute_force(tree, readings)
+    check_against_brute_force(tree, readings)
 
 
 # ---------------------------------------------------------------------------------------------

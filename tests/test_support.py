@@ -38,7 +38,7 @@ from scenariocast.testing import (
     random_tree_spec,
     tree_from_dict,
 )
-from tests.conftest import FAR_FUTURE
+from tests.exact_support import check_against_brute_force
 
 NETWORKS = Path(__file__).resolve().parent / "data" / "networks"
 
@@ -203,34 +203,6 @@ def _with_zeros(spec: dict[str, Any], seed: int) -> dict[str, Any]:
     return spec
 
 
-def _close(a: Mapping[str, Mapping[str, float]], b: Mapping[str, Mapping[str, float]]) -> None:
-    assert a.keys() == b.keys()
-    for n in a:
-        for s in a[n]:
-            assert a[n][s] == pytest.approx(b[n][s], abs=1e-9), (n, s)
-
-
-def _check(tree: Tree, readings: list[Any], given: dict[str, str]) -> ExactModel:
-    model = ExactModel(tree)
-    result = model.forecast(readings, given=given, as_of=FAR_FUTURE)
-    ref = brute_force(tree, readings, given=given, as_of=FAR_FUTURE)
-    _close(result.nodes, ref.nodes)
-    for node, path in result.steps.items():
-        for got, want in zip(path, ref.steps[node], strict=True):
-            _close({node: got.probabilities}, {node: want})
-    for oid, out in result.outcomes.items():
-        assert out.probability == pytest.approx(ref.outcomes[oid], abs=1e-9), oid
-        assert out.prior == pytest.approx(ref.prior_outcomes[oid], abs=1e-9), oid
-    assert result.log_evidence == pytest.approx(ref.log_evidence, abs=1e-9)
-    k = len(result.top_scenarios)
-    assert k == min(5, len([p for _, p in ref.scenarios if p > 0]))
-    lookup = {tuple(s.items()): p for s, p in ref.scenarios}
-    for got, (_, p) in zip(result.top_scenarios, ref.scenarios[:k], strict=True):
-        assert got.probability == pytest.approx(p, abs=1e-9)
-        assert lookup[tuple(got.states.items())] == pytest.approx(got.probability, abs=1e-9)
-    return model
-
-
 def _pruned(model: ExactModel, given: Mapping[str, str]) -> tuple[bool, bool]:
     """Whether a reduction of the model kept some states of a variable, and whether one fixed
     a variable that was not given."""
@@ -253,7 +225,7 @@ def test_static_trees_with_zeros_equal_enumeration(monkeypatch: pytest.MonkeyPat
         given = {n: picked[n] for n in names}
         readings = random_readings(tree, seed % 4, seed)
         try:
-            model = _check(tree, readings, given)
+            model = check_against_brute_force(tree, readings, given=given)
         except EvidenceConflictError:  # the readings rule the assumptions out: so must enumeration
             assert not math.isfinite(brute_force(tree, readings, given=given).log_evidence)
             continue
@@ -273,7 +245,7 @@ def test_dynamic_trees_with_zeros_equal_enumeration() -> None:
         static = [n for n in tree.nodes if tree.nodes[n].kind == "static"]
         given = {static[0]: scenarios[0][static[0]]} if static and seed % 2 else {}
         try:
-            model = _check(tree, readings, given)
+            model = check_against_brute_force(tree, readings, given=given)
         except EvidenceConflictError:
             assert not math.isfinite(brute_force(tree, readings, given=given).log_evidence)
             continue

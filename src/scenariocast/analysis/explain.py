@@ -352,9 +352,7 @@ def _leave_one_out_by_division(
     reports = query.report_factors
     results: list[dict[str, float] | None] = [None] * len(reports)
     fallback: list[int] = []
-    where: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i, (scope, _) in enumerate(reports):
-        where[scope].append(i)
+    where = _by_scope(reports)
     for scope, at in where.items():
         try:
             # a batched calibration's members of probability 0 (an event given the evidence)
@@ -409,6 +407,20 @@ def _leave_one_out_by_division(
     return out
 
 
+def _by_scope(reports: Sequence[Factor]) -> dict[tuple[int, ...], list[int]]:
+    """The positions of the reports on each scope, in the order observed."""
+    where: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, (scope, _) in enumerate(reports):
+        where[scope].append(i)
+    return where
+
+
+def _front_sums(stacked: FloatArray) -> FloatArray:
+    """Running sums of factors stacked on a first axis: row ``j`` sums the first ``j``."""
+    zero = np.zeros((1, *stacked.shape[1:]))
+    return np.concatenate([zero, np.cumsum(stacked, axis=0)])
+
+
 #: At most this many numbers in one batch of calibrations (about 32 MB of beliefs).
 _BATCH_CELLS = 4_000_000
 
@@ -428,14 +440,11 @@ def _stepwise(model: ExactModel, query: Query, ids: Sequence[str]) -> list[dict[
     reports = query.report_factors
     n = len(reports)
     # each scope's running sums: row j is the sum of its first j factors (row 0: none)
-    where: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i, (scope, _) in enumerate(reports):
-        where[scope].append(i)
+    where = _by_scope(reports)
     running: dict[tuple[int, ...], tuple[IntArray, FloatArray]] = {}
     for scope, at in where.items():
         stacked = np.stack([reports[i][1] for i in at])
-        sums = np.concatenate([np.zeros((1, *stacked.shape[1:])), np.cumsum(stacked, axis=0)])
-        running[scope] = (np.asarray(at, dtype=np.intp), sums)
+        running[scope] = (np.asarray(at, dtype=np.intp), _front_sums(stacked))
     cells = sum(int(np.prod(shape)) for shape in jt.shapes) + sum(
         int(np.prod(sums.shape[1:])) for _, sums in running.values()
     )
@@ -490,18 +499,13 @@ def _leave_one_out(
     if not wanted:
         return []
     chosen = set(wanted)
-    where: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i, (scope, _) in enumerate(reports):
-        where[scope].append(i)
+    where = _by_scope(reports)
     # each scope's running sums from the front (row j: its first j factors) and from the back
     # (row j: its factors from the j-th on)
     sums: dict[tuple[int, ...], tuple[FloatArray, FloatArray]] = {}
     for scope, at in where.items():
         stacked = np.stack([reports[i][1] for i in at])
-        zero = np.zeros((1, *stacked.shape[1:]))
-        front = np.concatenate([zero, np.cumsum(stacked, axis=0)])
-        back = np.concatenate([np.cumsum(stacked[::-1], axis=0)[::-1], zero])
-        sums[scope] = (front, back)
+        sums[scope] = (_front_sums(stacked), _front_sums(stacked[::-1])[::-1])
     # one calibration per distinct (scope, table); `firsts` in scope order
     firsts: list[tuple[tuple[int, ...], int]] = []  # (scope, position among its reports)
     same: dict[int, int] = {}  # report -> its entry in firsts

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,10 +294,81 @@ class LedgerCounts:
 
 
 # ---------------------------------------------------------------------------------------------
+# listing what a ledger holds
+
+
+class Listing:
+    """What a ledger holds, listed and counted with the queries above.
+
+    A subclass says how a set of queries runs in one consistent snapshot (:meth:`_fetch`) and
+    how a day goes into a query (:meth:`_date_param`): :class:`SqliteReader` with sqlite3,
+    :class:`~scenariocast.ledger.Ledger` with SQLAlchemy, on any database.
+    """
+
+    def _fetch(self, *queries: tuple[str, Mapping[str, Any]]) -> list[list[Sequence[Any]]]:
+        """The rows of each query, all read in one read transaction."""
+        raise NotImplementedError
+
+    def _date_param(self, day: dt.date) -> Any:
+        """A day as the driver takes it in a query (text, as SQLite stores it)."""
+        return day.isoformat()
+
+    def readings(
+        self,
+        *,
+        indicator: str | None = None,
+        include_retracted: bool = True,
+        source: str | None = None,
+        location: str | None = None,
+        since: dt.date | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> list[Reading]:
+        """The readings in the ledger, in the order entered.
+
+        Parameters
+        ----------
+        indicator, source, location
+            Only readings with this indicator, source, location.
+        include_retracted
+            Whether retracted readings are included (marked as retracted).
+        since
+            Only readings observed on or after this day (a period by its last day).
+        before
+            Only readings with an id below this (to page back through a long ledger).
+        limit
+            Only the last ``limit`` readings that match (the most recently entered).
+        """
+        filters = Filters(indicator, source, location, since, before, include_retracted)
+        (rows,) = self._fetch(readings_query(filters, limit, self._date_param))
+        out = build_readings(rows)
+        return out if limit is None else out[::-1]
+
+    def count(
+        self,
+        *,
+        indicator: str | None = None,
+        include_retracted: bool = True,
+        source: str | None = None,
+        location: str | None = None,
+        since: dt.date | None = None,
+    ) -> int:
+        """How many readings match (the filters of :meth:`readings`)."""
+        filters = Filters(indicator, source, location, since, None, include_retracted)
+        ((row,),) = self._fetch(count_query(filters, self._date_param))
+        return int(row[0] or 0)
+
+    def counts(self) -> LedgerCounts:
+        """How many readings, retractions, snapshots and resolutions the ledger holds."""
+        every = self._fetch(*((table_count_query(t), {}) for t in TABLES))
+        return LedgerCounts(*(int(rows[0][0] or 0) for rows in every))
+
+
+# ---------------------------------------------------------------------------------------------
 # a SQLite ledger read with sqlite3 alone
 
 
-class SqliteReader:
+class SqliteReader(Listing):
     """A SQLite ledger file at the current schema, read with the standard library's sqlite3.
 
     It reads as :class:`~scenariocast.ledger.Ledger` does (the same queries, one consistent
@@ -346,45 +417,9 @@ class SqliteReader:
                 return None
         return None if row is None else str(row[0])
 
-    def readings(
-        self,
-        *,
-        indicator: str | None = None,
-        include_retracted: bool = True,
-        source: str | None = None,
-        location: str | None = None,
-        since: dt.date | None = None,
-        before: int | None = None,
-        limit: int | None = None,
-    ) -> list[Reading]:
-        """As :meth:`scenariocast.ledger.Ledger.readings`."""
-        filters = Filters(indicator, source, location, since, before, include_retracted)
-        sql, params = readings_query(filters, limit, dt.date.isoformat)
+    def _fetch(self, *queries: tuple[str, Mapping[str, Any]]) -> list[list[Sequence[Any]]]:
         with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        out = build_readings(rows)
-        return out if limit is None else out[::-1]
-
-    def count(
-        self,
-        *,
-        indicator: str | None = None,
-        include_retracted: bool = True,
-        source: str | None = None,
-        location: str | None = None,
-        since: dt.date | None = None,
-    ) -> int:
-        """As :meth:`scenariocast.ledger.Ledger.count`."""
-        filters = Filters(indicator, source, location, since, None, include_retracted)
-        sql, params = count_query(filters, dt.date.isoformat)
-        with self._read() as conn:
-            return int(conn.execute(sql, params).fetchone()[0])
-
-    def counts(self) -> LedgerCounts:
-        """As :meth:`scenariocast.ledger.Ledger.counts`."""
-        with self._read() as conn:
-            n = [int(conn.execute(table_count_query(t)).fetchone()[0]) for t in TABLES]
-        return LedgerCounts(*n)
+            return [conn.execute(sql, params).fetchall() for sql, params in queries]
 
 
 def open_reader(url: str | os.PathLike[str] | None = None) -> SqliteReader | None:

@@ -54,14 +54,13 @@ from scenariocast.ledger.reads import (
     MAX_ID,
     Filters,
     LedgerCounts,
+    Listing,
     build_readings,
     configure,
-    count_query,
     default_path,
     is_read_only,
     readings_query,
     sqlite_uri,
-    table_count_query,
     target,
     to_date,
     to_datetime,
@@ -71,7 +70,6 @@ from scenariocast.ledger.reads import one_line as _one_line
 from scenariocast.ledger.records import OutcomeResolution, Snapshot
 from scenariocast.ledger.schema import (
     SCHEMA_REVISION,
-    TABLES,
     readings,
     resolution_retractions,
     resolutions,
@@ -281,7 +279,7 @@ class StoredReadings(Sequence[Reading]):
         return repr(self._readings())
 
 
-class Ledger:
+class Ledger(Listing):
     """The evidence ledger.
 
     Parameters
@@ -947,17 +945,14 @@ class Ledger:
         """A day as the driver takes it in a query: text on SQLite (as stored), else a date."""
         return day.isoformat() if self.is_sqlite else day
 
-    def _query_readings(
-        self, conn: Connection, filters: Filters, limit: int | None = None
-    ) -> list[Reading]:
-        """The readings that match, by id (the last ``limit`` of them, if given)."""
-        sql, params = readings_query(filters, limit, self._date_param)
-        out = build_readings(conn.execute(sa.text(sql), params).all())
-        return out if limit is None else out[::-1]
+    def _fetch(self, *queries: tuple[str, Mapping[str, Any]]) -> list[list[Sequence[Any]]]:
+        with self._read() as conn:
+            return [list(conn.execute(sa.text(sql), dict(params)).all()) for sql, params in queries]
 
     def _get(self, conn: Connection, reading_id: int) -> Reading:
         _check_id(reading_id)
-        rows = self._query_readings(conn, Filters(reading_id=reading_id))
+        sql, params = readings_query(Filters(reading_id=reading_id), None, self._date_param)
+        rows = build_readings(conn.execute(sa.text(sql), params).all())
         if not rows:
             raise LedgerError(f"no reading with id {reading_id}")
         return rows[0]
@@ -967,57 +962,6 @@ class Ledger:
         _check_id(reading_id)
         with self._read() as conn:
             return self._get(conn, reading_id)
-
-    def readings(
-        self,
-        *,
-        indicator: str | None = None,
-        include_retracted: bool = True,
-        source: str | None = None,
-        location: str | None = None,
-        since: dt.date | None = None,
-        before: int | None = None,
-        limit: int | None = None,
-    ) -> list[Reading]:
-        """The readings in the ledger, in the order entered.
-
-        Parameters
-        ----------
-        indicator, source, location
-            Only readings with this indicator, source, location.
-        include_retracted
-            Whether retracted readings are included (marked as retracted).
-        since
-            Only readings observed on or after this day (a period by its last day).
-        before
-            Only readings with an id below this (to page back through a long ledger).
-        limit
-            Only the last ``limit`` readings that match (the most recently entered).
-        """
-        filters = Filters(indicator, source, location, since, before, include_retracted)
-        with self._read() as conn:
-            return self._query_readings(conn, filters, limit)
-
-    def count(
-        self,
-        *,
-        indicator: str | None = None,
-        include_retracted: bool = True,
-        source: str | None = None,
-        location: str | None = None,
-        since: dt.date | None = None,
-    ) -> int:
-        """How many readings match (the filters of :meth:`readings`)."""
-        filters = Filters(indicator, source, location, since, None, include_retracted)
-        sql, params = count_query(filters, self._date_param)
-        with self._read() as conn:
-            return int(conn.execute(sa.text(sql), params).scalar() or 0)
-
-    def counts(self) -> LedgerCounts:
-        """How many readings, retractions, snapshots and resolutions the ledger holds."""
-        with self._read() as conn:
-            n = [int(conn.exec_driver_sql(table_count_query(t)).scalar() or 0) for t in TABLES]
-        return LedgerCounts(*n)
 
     def retract(self, reading_id: int, *, reason: str, by: str | None = None) -> Reading:
         """Mark a reading as retracted, keeping it and the reason in the ledger.
